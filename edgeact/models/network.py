@@ -1,0 +1,77 @@
+"""The full classifier: inflated ResNet backbone + a head after each stack."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import torch
+from torch import nn
+
+from edgeact.models.heads import StackHeads
+from edgeact.models.resnet3d import ResNet3d
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model; stored in every artifact.
+
+    ``levels`` are the superclass counts of the heads after stacks 1, 2, 3 (coarse to fine,
+    ``None`` for no head), or ``()`` for no superclass heads.
+    """
+
+    arch: str
+    num_classes: int
+    levels: tuple[Optional[int], ...] = ()
+    width: float = 1.0
+    in_channels: int = 3
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["levels"] = list(self.levels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        return cls(arch=d["arch"], num_classes=int(d["num_classes"]), levels=tuple(d.get("levels", ())),
+                   width=float(d.get("width", 1.0)), in_channels=int(d.get("in_channels", 3)),
+                   extra=dict(d.get("extra", {})))
+
+    @property
+    def head_counts(self) -> tuple[Optional[int], ...]:
+        """Output size of the head after each of the four stacks (``None`` = no head)."""
+        levels = self.levels if self.levels else (None, None, None)
+        return (*levels, self.num_classes)
+
+
+class HierarchicalI3D(nn.Module):
+    """Inflated ResNet with superclass heads after stacks 1-3 and the fine head after stack 4.
+
+    ``forward(x)`` with ``x`` of shape ``(B, C, T, H, W)`` (``T >= 1``, ``H, W >= 32``) returns a
+    tuple of logits, one ``(B, M_l)`` tensor per active head, coarse to fine, the fine
+    ``(B, num_classes)`` logits last.
+    """
+
+    def __init__(self, config: ModelConfig, backbone: ResNet3d):
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        self.heads = StackHeads(backbone.out_channels, config.head_counts)
+
+    @property
+    def stem(self) -> nn.Module:
+        return self.backbone.stem
+
+    @property
+    def stacks(self) -> nn.ModuleList:
+        return self.backbone.stacks
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The four stacks' outputs, ``(B, C_k, T, H_k, W_k)`` each."""
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if x.dim() != 5:
+            raise ValueError(f"expected input of shape (B, C, T, H, W), got {tuple(x.shape)}")
+        return self.heads(self.backbone(x))

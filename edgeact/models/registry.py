@@ -1,0 +1,94 @@
+"""Model registry: builders registered by name, created with keyword-only options."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+from edgeact.errors import EdgeactError
+from edgeact.models.network import HierarchicalI3D, ModelConfig
+from edgeact.models.resnet3d import ResNet3d
+
+# name -> (block kind, blocks per stack, the torchvision 2D model of the same depth)
+ARCHS: dict[str, tuple[str, tuple[int, int, int, int], str]] = {
+    "i3d_r18": ("basic", (2, 2, 2, 2), "resnet18"),
+    "i3d_r34": ("basic", (3, 4, 6, 3), "resnet34"),
+    "i3d_r50": ("bottleneck", (3, 4, 6, 3), "resnet50"),
+    "i3d_r101": ("bottleneck", (3, 4, 23, 3), "resnet101"),
+}
+
+_BUILDERS: dict[str, Callable[..., HierarchicalI3D]] = {}
+
+
+def register_model(name: str) -> Callable:
+    """Decorator registering a keyword-only builder ``fn(*, num_classes, levels, width, ...)``."""
+
+    def wrap(fn: Callable[..., HierarchicalI3D]) -> Callable[..., HierarchicalI3D]:
+        _BUILDERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def _check_levels(levels: Sequence[Optional[int]], num_classes: int) -> tuple[Optional[int], ...]:
+    levels = tuple(levels)
+    if len(levels) not in (0, 3):
+        raise EdgeactError(
+            f"levels must give the superclass counts after stacks 1, 2, 3 (e.g. 2,6,20 or none,2,5), "
+            f"got {len(levels)} value(s): {levels}")
+    for m in levels:
+        if m is None:
+            continue
+        if not isinstance(m, int) or m < 1:
+            raise EdgeactError(f"superclass count {m!r} must be a positive integer or None")
+        if m > num_classes:
+            raise EdgeactError(f"superclass count {m} exceeds the {num_classes} fine classes")
+    return levels
+
+
+def _make_builder(name: str, block: str, layers: tuple[int, int, int, int]) -> None:
+    @register_model(name)
+    def build(*, num_classes: int, levels: Sequence[Optional[int]] = (), width: float = 1.0,
+              in_channels: int = 3) -> HierarchicalI3D:
+        config = ModelConfig(arch=name, num_classes=num_classes, levels=tuple(levels), width=width,
+                             in_channels=in_channels)
+        return HierarchicalI3D(config, ResNet3d(block, layers, width=width, in_channels=in_channels))
+
+    build.__doc__ = f"Inflated ResNet ({name}) with per-stack heads."
+
+
+for _name, (_block, _layers, _) in ARCHS.items():
+    _make_builder(_name, _block, _layers)
+
+
+def create_model(name: str, *, num_classes: int, levels: Sequence[Optional[int]] = (),
+                 width: float = 1.0, **kwargs) -> HierarchicalI3D:
+    """Build a registered model.
+
+    Args:
+        name: ``i3d_r18``, ``i3d_r34``, ``i3d_r50`` or ``i3d_r101``.
+        num_classes: fine action classes (the head after stack 4).
+        levels: superclass counts after stacks 1, 2, 3, coarse to fine; ``None`` for a stack
+            without a head (N-UCLA: ``(None, 2, 5)``); ``()`` for the fine head only.
+        width: channel multiplier (1.0 is the paper's network; small values for tests).
+
+    Returns:
+        A model mapping ``(B, 3, T, H, W)`` to a tuple of logits, one per active head, fine last.
+    """
+    if name not in _BUILDERS:
+        raise EdgeactError(f"unknown architecture {name!r}; choose one of: {', '.join(list_models())}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise EdgeactError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if not width > 0:
+        raise EdgeactError(f"width must be > 0, got {width!r}")
+    levels = _check_levels(levels, num_classes)
+    return _BUILDERS[name](num_classes=num_classes, levels=levels, width=width, **kwargs)
+
+
+def model_from_config(config: ModelConfig) -> HierarchicalI3D:
+    """Rebuild the (untrained) model an artifact describes."""
+    return create_model(config.arch, num_classes=config.num_classes, levels=config.levels,
+                        width=config.width, in_channels=config.in_channels)

@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from edgeact.errors import EdgeactError
+from edgeact.models import ModelConfig, create_model, list_models, model_from_config
+
+PAPER_PARAMS = {"i3d_r18": 33.7e6, "i3d_r34": 64.0e6, "i3d_r50": 46.8e6, "i3d_r101": 85.8e6}
+
+
+@pytest.mark.parametrize("arch", sorted(PAPER_PARAMS))
+def test_parameter_counts_match_paper_table3(arch):
+    with torch.device("meta"):  # shapes only: no memory, no init cost
+        model = create_model(arch, num_classes=60, levels=(2, 6, 20))
+    n = sum(p.numel() for p in model.parameters())
+    assert abs(n - PAPER_PARAMS[arch]) / PAPER_PARAMS[arch] < 0.02, n
+
+
+def test_registry_lists_the_four_depths():
+    assert list_models() == ["i3d_r101", "i3d_r18", "i3d_r34", "i3d_r50"]
+
+
+@pytest.mark.parametrize("arch", ["i3d_r18", "i3d_r50"])
+@pytest.mark.parametrize("t,h,w", [(1, 32, 32), (3, 33, 47), (8, 64, 48)])
+def test_outputs_one_logit_tensor_per_head_fine_last(arch, t, h, w):
+    model = create_model(arch, num_classes=7, levels=(2, 3, 5), width=0.125).eval()
+    out = model(torch.randn(2, 3, t, h, w))
+    assert isinstance(out, tuple)
+    assert [o.shape for o in out] == [(2, 2), (2, 3), (2, 5), (2, 7)]
+
+
+def test_levels_with_missing_head_and_no_levels():
+    nucla = create_model("i3d_r18", num_classes=10, levels=(None, 2, 5), width=0.125).eval()
+    assert [o.shape[1] for o in nucla(torch.randn(1, 3, 2, 32, 32))] == [2, 5, 10]
+    flat = create_model("i3d_r18", num_classes=10, width=0.125).eval()
+    out = flat(torch.randn(1, 3, 2, 32, 32))
+    assert len(out) == 1 and out[0].shape == (1, 10)
+
+
+def test_stem_is_2d_inner_convs_3d_and_no_temporal_stride():
+    model = create_model("i3d_r50", num_classes=4, width=0.125)
+    assert model.stem.conv1.kernel_size == (1, 7, 7)
+    for name, conv, _ in model.backbone.conv_bn_pairs():
+        assert conv.stride[0] == 1, name
+        assert conv.kernel_size in ((3, 3, 3), (1, 1, 1)), name
+    feats = model.features(torch.randn(1, 3, 5, 64, 64))
+    assert [f.shape[2] for f in feats] == [5, 5, 5, 5]
+    assert [tuple(f.shape[3:]) for f in feats] == [(16, 16), (8, 8), (4, 4), (2, 2)]
+
+
+def test_width_scales_channels():
+    small = create_model("i3d_r18", num_classes=3, width=0.25)
+    assert small.backbone.out_channels == [16, 32, 64, 128]
+    big = create_model("i3d_r50", num_classes=3, width=0.25)
+    assert big.backbone.out_channels == [64, 128, 256, 512]
+
+
+def test_heads_are_mean_pool_then_linear():
+    model = create_model("i3d_r18", num_classes=3, levels=(2, None, None), width=0.125).eval()
+    x = torch.randn(2, 3, 2, 32, 32)
+    feats = model.features(x)
+    expected = model.heads.heads["0"].fc(feats[0].mean(dim=(2, 3, 4)))
+    assert torch.allclose(model(x)[0], expected)
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(name="i3d_r5", num_classes=3), "unknown architecture 'i3d_r5'"),
+    (dict(name="i3d_r18", num_classes=0), "num_classes"),
+    (dict(name="i3d_r18", num_classes=10, levels=(2, 5)), "levels"),
+    (dict(name="i3d_r18", num_classes=10, levels=(2, 5, 20)), "exceeds"),
+    (dict(name="i3d_r18", num_classes=10, levels=(0, 2, 5)), "positive"),
+    (dict(name="i3d_r18", num_classes=10, width=0), "width"),
+])
+def test_bad_arguments_are_clear_errors(kwargs, needle):
+    name = kwargs.pop("name")
+    with pytest.raises(EdgeactError, match=needle):
+        create_model(name, **kwargs)
+
+
+def test_config_round_trip_rebuilds_same_shapes():
+    model = create_model("i3d_r34", num_classes=10, levels=(None, 2, 5), width=0.125)
+    cfg = ModelConfig.from_dict(model.config.to_dict())
+    assert cfg == model.config
+    rebuilt = model_from_config(cfg)
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+
+
+def test_wrong_input_rank_is_an_error():
+    model = create_model("i3d_r18", num_classes=3, width=0.125)
+    with pytest.raises(ValueError, match=r"\(B, C, T, H, W\)"):
+        model(torch.randn(3, 32, 32))
