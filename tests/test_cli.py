@@ -1,0 +1,60 @@
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from edgeact.cli import NOT_BUILT_EXIT, _parse_levels, app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_mission_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for cmd in ("live", "calibrate", "eval", "train", "export", "info"):
+        assert cmd in result.output
+
+
+@pytest.mark.parametrize("cmd", ["train", "eval", "export", "bench", "ablate"])
+def test_unbuilt_commands_say_so_and_fail(cmd):
+    result = runner.invoke(app, [cmd, "--whatever", "1"])
+    assert result.exit_code == NOT_BUILT_EXIT
+    assert "not built yet" in result.output
+
+
+def test_info_prints_stage_table():
+    result = runner.invoke(app, ["info", "--arch", "i3d_r18", "--num-classes", "10", "--levels", "none,2,5",
+                                 "--width", "0.25", "--frames", "4", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    for row in ("stem", "stack 4", "head 2", "head 3", "fine head", "total"):
+        assert row in result.output
+    assert "head 1" not in result.output
+
+
+def test_info_pretrained_2d_option(tmp_path):
+    import torch
+    import torchvision
+
+    p = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), p)
+    result = runner.invoke(app, ["info", "--arch", "i3d_r18", "--pretrained-2d", str(p), "--size", "32", "--frames", "1"])
+    assert result.exit_code == 0, result.output
+    assert "inflated from 2D weights" in result.output
+
+
+def test_parse_levels():
+    assert _parse_levels("2,6,20") == (2, 6, 20)
+    assert _parse_levels("none, 2, 5") == (None, 2, 5)
+    assert _parse_levels("") == ()
+
+
+def test_user_errors_are_one_line_exit_2():
+    proc = subprocess.run([sys.executable, "-m", "edgeact", "info", "--arch", "i3d_r5"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "unknown architecture 'i3d_r5'" in lines[0]
+    proc = subprocess.run([sys.executable, "-m", "edgeact", "info", "--pretrained-2d", "/nope.pth"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "/nope.pth: no such file" in proc.stderr
