@@ -1,0 +1,146 @@
+"""Clip sampling and the training/test ``Dataset`` over a prepared cache (paper §4.1).
+
+Sampling: a clip of ``n`` frames is split into ``k = 8`` equal segments of length ``L = n / k``;
+frame ``j`` is ``floor(s + j * L)`` where the start ``s`` lies in the first segment ``[0, L)``.
+Training draws ``s`` at random; testing uses 5 starts spread evenly over the first segment,
+``s = (i + 0.5) / 5 * L``, and averages the 5 predictions. Clips shorter than 8 frames repeat
+frames (``L < 1``), never index past the end.
+
+Pixels: training takes a random ``224²`` crop of the ``256²`` cached frames and flips
+horizontally with p = 0.5, mapping the label through the class list's declared mirror pairs
+(classes whose mirror is not in the list are never flipped); testing takes the centre crop.
+:func:`clip_tensor` is the one function that turns sampled frames into network input; the live
+loop uses it too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from edgeact.data.cache import FramePack, pack_path, read_index
+from edgeact.data.classes import ClassList
+from edgeact.errors import EdgeactError
+from edgeact.types import InputSpec
+
+
+def segment_indices(num_frames: int, num_segments: int = 8, start: float = 0.0) -> np.ndarray:
+    """Frame indices ``(num_segments,)`` for a clip of ``num_frames``, with the first frame at
+    ``start`` (a fraction in ``[0, 1)`` of the first segment)."""
+    if num_frames < 1:
+        raise ValueError("a clip needs at least one frame")
+    if not 0.0 <= start < 1.0:
+        raise ValueError(f"start must be in [0, 1), got {start}")
+    seg = num_frames / num_segments
+    idx = np.floor(start * seg + np.arange(num_segments) * seg).astype(np.int64)
+    return np.minimum(idx, num_frames - 1)
+
+
+def train_indices(num_frames: int, rng: np.random.Generator, num_segments: int = 8) -> np.ndarray:
+    """Training sample: first frame uniformly random within the first segment."""
+    return segment_indices(num_frames, num_segments, float(rng.random()))
+
+
+def test_indices(num_frames: int, num_sets: int = 5, num_segments: int = 8) -> np.ndarray:
+    """``(num_sets, num_segments)`` frame indices: starts spread evenly over the first segment."""
+    return np.stack([segment_indices(num_frames, num_segments, (i + 0.5) / num_sets)
+                     for i in range(num_sets)])
+
+
+test_indices.__test__ = False  # not a pytest test despite the name
+
+
+def crop_offsets(size_in: int, size_out: int, rng: Optional[np.random.Generator]) -> tuple[int, int]:
+    """Top-left ``(y, x)`` of a ``size_out²`` crop in a ``size_in²`` frame: random when ``rng``
+    is given, else centred."""
+    if size_out > size_in:
+        raise ValueError(f"cannot crop {size_out} from {size_in}")
+    span = size_in - size_out
+    if rng is None:
+        return span // 2, span // 2
+    return int(rng.integers(0, span + 1)), int(rng.integers(0, span + 1))
+
+
+def clip_tensor(frames: np.ndarray, spec: InputSpec, *, offset: tuple[int, int] | None = None,
+                flip: bool = False) -> torch.Tensor:
+    """Sampled frames ``(T, R, R, 3)`` uint8 RGB -> normalized network input ``(3, T, S, S)``
+    float32, cropping at ``offset`` (default: centre) and optionally flipping horizontally."""
+    if frames.ndim != 4 or frames.shape[3] != 3:
+        raise ValueError(f"expected frames (T, H, W, 3), got {frames.shape}")
+    s = spec.size
+    y, x = offset if offset is not None else crop_offsets(frames.shape[1], s, None)
+    crop = frames[:, y:y + s, x:x + s]
+    if crop.shape[1:3] != (s, s):
+        raise ValueError(f"crop {s}² at {(y, x)} does not fit frames of {frames.shape[1:3]}")
+    if flip:
+        crop = crop[:, :, ::-1]
+    t = torch.from_numpy(np.ascontiguousarray(crop)).permute(3, 0, 1, 2).float().div_(255.0)
+    mean = torch.tensor(spec.mean).view(3, 1, 1, 1)
+    std = torch.tensor(spec.std).view(3, 1, 1, 1)
+    return (t - mean) / std
+
+
+class ClipDataset(Dataset):
+    """Clips of one benchmark split of a prepared cache.
+
+    Training items are ``(clip (3, T, S, S) float32, label)``; test items are
+    ``(clips (num_sets, 3, T, S, S), label)``. ``names`` restricts the samples (e.g. a
+    validation subset). Each worker gets its own random stream via ``torch.initial_seed``.
+    """
+
+    def __init__(self, cache_dir: str | Path, benchmark: str, split: str, *, train: bool,
+                 spec: InputSpec = InputSpec(), num_test_sets: int = 5, flip_p: float = 0.5,
+                 names: Optional[Sequence[str]] = None, seed: int = 0):
+        index = read_index(cache_dir)
+        self.cache_dir = Path(cache_dir)
+        self.classes = ClassList.from_dict(index["meta"]["classes"])
+        self.spec, self.train, self.num_test_sets, self.flip_p = spec, train, num_test_sets, flip_p
+        self._flip_map = self.classes.flip_map()
+        samples = [s for s in index["samples"] if s.get("splits", {}).get(benchmark) == split]
+        if names is not None:
+            wanted = set(names)
+            samples = [s for s in samples if s["name"] in wanted]
+        if not samples:
+            raise EdgeactError(f"{cache_dir}: no samples in split {split!r} of benchmark {benchmark!r} "
+                               f"(available benchmarks: {', '.join(index['meta'].get('benchmarks', [])) or 'none'})")
+        self.samples = samples
+        self.seed = seed
+        self._rng_state: tuple[int, Optional[np.random.Generator]] = (-1, None)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([s["label"] for s in self.samples], dtype=np.int64)
+
+    def _rng(self) -> np.random.Generator:
+        # DataLoader seeds every worker of every epoch differently through torch; numpy's stream
+        # follows it, so workers never repeat each other's augmentations.
+        seed = (torch.initial_seed() + self.seed) % 2**63
+        if self._rng_state[0] != seed:
+            self._rng_state = (seed, np.random.default_rng(seed))
+        return self._rng_state[1]
+
+    def __getitem__(self, i: int):
+        sample = self.samples[i]
+        pack = FramePack(pack_path(self.cache_dir, sample["name"]))
+        label = int(sample["label"])
+        k = self.spec.frames
+        if self.train:
+            rng = self._rng()
+            frames = pack.read(train_indices(len(pack), rng, k))
+            offset = crop_offsets(frames.shape[1], self.spec.size, rng)
+            flip = bool(rng.random() < self.flip_p) and self.classes.can_flip(label)
+            if flip:
+                label = int(self._flip_map[label])
+            return clip_tensor(frames, self.spec, offset=offset, flip=flip), label
+        sets = test_indices(len(pack), self.num_test_sets, k)
+        frames = pack.read(sets.reshape(-1))
+        frames = frames.reshape(*sets.shape, *frames.shape[1:])
+        return torch.stack([clip_tensor(f, self.spec) for f in frames]), label
+
