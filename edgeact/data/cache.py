@@ -21,9 +21,7 @@ exists is complete.
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -36,24 +34,6 @@ MAGIC = b"EDGEPACK"
 VERSION = 1
 _HEAD = struct.Struct("<8sIIII")
 JPEG_QUALITY = 90
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(Path(path), (json.dumps(obj, indent=1) + "\n").encode())
 
 
 def encode_pack(frames: Iterable[np.ndarray], quality: int = JPEG_QUALITY) -> bytes:
