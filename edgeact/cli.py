@@ -23,7 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -92,40 +92,303 @@ def live() -> None:
     _not_built("live", 5)
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def calibrate() -> None:
-    """Fit the 3D-to-2D projection coefficients (Eq. 1) from correspondences."""
-    _not_built("calibrate", 3)
+@app.command()
+def calibrate(
+    pairs: Optional[Path] = typer.Option(
+        None, "--pairs", help="CSV of correspondences with a header naming the columns X,Y,Z,u,v "
+        "(camera-space 3D point, its pixel).", metavar="FILE.csv"),
+    ntu_skeletons: Optional[Path] = typer.Option(
+        None, "--ntu-skeletons", help="An NTU RGB+D .skeleton file or a folder of them: tracked joints' "
+        "x y z against their colorX colorY.", metavar="PATH"),
+    realsense: bool = typer.Option(
+        False, "--realsense", help="Read the exact coefficients from the connected RealSense's colour "
+        "intrinsics (cx=fx, cy=fy, bx=ppx, by=ppy)."),
+    bag: Optional[Path] = typer.Option(
+        None, "--bag", help="Same as --realsense, from a RealSense recording (.bag, or .db3 from SDK 2.59+).",
+        metavar="FILE"),
+    bx: float = typer.Option(320.0, "--bx", help="Principal point u (px), fixed unless --fit-center; "
+                             "N-UCLA 320, NTU colour frames (1920x1080) 960."),
+    by: float = typer.Option(240.0, "--by", help="Principal point v (px), fixed unless --fit-center; "
+                             "N-UCLA 240, NTU colour frames 540."),
+    fit_center: bool = typer.Option(False, "--fit-center", help="Fit bx, by too instead of fixing them."),
+    model: str = typer.Option(
+        "eq1", "--model", help="eq1: u = cx·X/Z + bx. offset: u = cx·(X - tx)/Z + bx, for a colour camera "
+        "beside the 3D sensor (Kinect v2 / NTU); needs points at several depths.", metavar="eq1|offset"),
+    max_files: Optional[int] = typer.Option(
+        None, "--max-files", help="With --ntu-skeletons on a folder: read only the first N files (name order).",
+        min=1),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Output JSON (default calibration/SOURCE-STEM.json).", metavar="FILE.json"),
+) -> None:
+    """Fit the 3D-to-2D projection coefficients (paper Eq. 1) from correspondences.
+
+    Eq. 1 maps a camera-space joint (X, Y, Z) to pixels: u = cx·X/Z + bx, v = cy·Y/Z + by. cx, cy
+    (and bx, by with --fit-center) are fitted by least squares; points whose reprojection error
+    exceeds max(3.5 × 1.4826 × MAD of the residuals, 2 px) are dropped as outliers and the fit
+    repeated. Use --model offset when the pixels come from a camera beside the 3D sensor, such as
+    NTU's colorX/colorY (Kinect v2's colour camera sits a few cm from its depth camera): it adds a
+    camera translation, u = cx·(X - tx)/Z + bx, v = cy·(Y - ty)/Z + by. A RealSense colour stream
+    is an exact pinhole: --realsense / --bag read its intrinsics instead of fitting. Prints the
+    coefficients, RMS reprojection error, points used and outliers dropped, and writes the JSON.
+    """
+    from rich.table import Table
+
+    from edgeact.calibration import calibrate as run_calibration
+    from edgeact.calibration import default_output
+    from edgeact.geometry import MODELS, save_calibration
+
+    if model not in MODELS:
+        raise EdgeactError(f"--model: {model!r} is not one of {', '.join(MODELS)}")
+    result = run_calibration(pairs=pairs, ntu_skeletons=ntu_skeletons, realsense=realsense, bag=bag,
+                             bx=bx, by=by, fit_center=fit_center, model=model, max_files=max_files)
+    target = out if out is not None else default_output(pairs=pairs, ntu_skeletons=ntu_skeletons,
+                                                        realsense=realsense, bag=bag)
+    c = result.calibration
+    exact = realsense or bag is not None
+    table = Table(title=f"calibration ({c.model}) from {result.source}", show_header=True)
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for name in ("cx", "cy", "bx", "by") + (("tx", "ty") if c.model == "offset" else ()):
+        table.add_row(name, f"{getattr(c, name):.4f}")
+    if exact:
+        table.add_row("RMS reprojection error", "exact (camera intrinsics)")
+    else:
+        table.add_row("RMS reprojection error (px)", f"{c.rmse_px:.3f}")
+        table.add_row("points used", str(c.n_points))
+        table.add_row("outliers dropped", str(result.n_outliers))
+        if result.n_behind:
+            table.add_row("dropped, Z <= 0", str(result.n_behind))
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    save_calibration(target, c)
+    console.print(f"wrote {target}", highlight=False, soft_wrap=True)
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def prep() -> None:
-    """Decode, skeleton-crop and cache a dataset for fast training."""
-    _not_built("prep", 3)
+@app.command()
+def prep(
+    dataset: str = typer.Option(..., "--dataset", help="ntu (NTU RGB+D 60/120, or `edgeact synth` output) or nucla."),
+    root: Path = typer.Option(..., "--root", help="Dataset root: NTU holds nturgb+d_rgb/ and nturgb+d_skeletons/; "
+                              "N-UCLA holds view_1..view_3 (or multiview_action/)."),
+    out: Path = typer.Option(..., "--out", help="Cache folder to create or resume."),
+    workers: int = typer.Option(0, "--workers", help="Processes (0 = all cores)."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Projection coefficients for datasets with only 3D "
+                                         "joints (N-UCLA; default calibration/nucla.json), from `edgeact calibrate`."),
+    size: int = typer.Option(256, "--size", help="Side of the cached square frames (the paper: 256)."),
+    margin: float = typer.Option(0.10, "--margin", help="Crop margin on each side, as a fraction of the box (paper: 0.10)."),
+    no_crop: bool = typer.Option(False, "--no-crop", help="Cache whole frames (the ablation's uncropped baseline)."),
+    fallback_uncropped: bool = typer.Option(False, "--fallback-uncropped",
+                                            help="Keep samples without a usable skeleton, uncropped, instead of leaving them out."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N samples (a quick look)."),
+) -> None:
+    """Decode, skeleton-crop and cache a dataset for fast training.
+
+    Each video is decoded once; every frame is cropped to the union box of all the sample's 2D
+    joints (+10 % per side, clamped to the frame), resized to 256x256 and stored as JPEG in a
+    frame pack with an offset table, so training reads 8 frames of a clip without decoding the
+    rest. Interrupt it at any time: a rerun skips finished samples.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from edgeact.data.prep import PrepConfig, prepare
+
+    cfg = PrepConfig(dataset=dataset, root=root, out=out, size=size, margin=margin, workers=workers,
+                     calib=calib, fallback_uncropped=fallback_uncropped, limit=limit, crop=not no_crop)
+    with Progress(TextColumn("[cyan]prep"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[last]}"), TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("prep", total=None, last="")
+        report = prepare(cfg, progress=lambda done, total, rec: bar.update(
+            task, completed=done, total=total, last=f"{rec['name']} {rec['status']}"))
+    console.print(f"prepared {report.done} samples ({report.resumed} already done), {report.frames} frames in "
+                  f"{report.seconds:.1f} s: {report.frames_per_second:.1f} frames/s "
+                  f"({report.frames_per_second / max(report.workers, 1):.1f} per worker) -> {out}")
+    problems = report.excluded_before + report.problems
+    if problems:
+        table = Table(title=f"{len(problems)} sample(s) left out", title_justify="left")
+        for col in ("sample", "status", "reason"):
+            table.add_column(col)
+        for p in problems[:50]:
+            table.add_row(p["name"], p.get("status", ""), p.get("reason", ""))
+        console.print(table)
+        if len(problems) > 50:
+            console.print(f"... and {len(problems) - 50} more (all listed in {out / 'index.json'} under meta.excluded)")
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def synth() -> None:
+@app.command()
+def synth(
+    out: Path = typer.Option(..., "--out", help="Dataset folder to create (NTU RGB+D layout)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same files."),
+    classes: int = typer.Option(9, "--classes", help="Number of classes (the first N of the synthetic list)."),
+    performers: int = typer.Option(5, "--performers", help="Performers P001..PNNN."),
+    cameras: int = typer.Option(3, "--cameras", help="Views C001..C00N (at -45, 0, +45 degrees), 1-3."),
+    setups: int = typer.Option(2, "--setups", help="Setups S001..SNNN."),
+    replications: int = typer.Option(2, "--replications", help="Replications R001..R00N, 1-2."),
+    frames: int = typer.Option(48, "--frames", help="Nominal clip length; each clip varies by about 10 %."),
+    width: int = typer.Option(320, "--width", help="Video width in pixels."),
+    height: int = typer.Option(240, "--height", help="Video height in pixels."),
+    fps: float = typer.Option(30.0, "--fps", help="Video frame rate."),
+    color_offset: float = typer.Option(
+        0.052, "--color-offset", help="Colour camera offset along X from the depth camera in metres "
+        "(Kinect v2: 0.052; 0 for a pure Eq. 1 pinhole)."),
+    empty_start: int = typer.Option(0, "--empty-start", help="Up to this many leading frames without a body."),
+    spurious_rate: float = typer.Option(0.0, "--spurious-rate", help="Probability of a ghost second body per clip."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Regenerate into a non-empty folder."),
+    resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run with the same settings."),
+) -> None:
     """Generate a synthetic dataset in the exact NTU RGB+D layout."""
-    _not_built("synth", 3)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from edgeact.data.synth import SynthConfig, generate
+
+    config = SynthConfig(seed=seed, classes=classes, performers=performers, cameras=cameras, setups=setups,
+                         replications=replications, frames=frames, width=width, height=height, fps=fps,
+                         color_offset=color_offset, empty_start=empty_start, spurious_rate=spurious_rate)
+    with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def tick(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name)
+
+        summary = generate(out, config, overwrite=overwrite, resume=resume, progress=tick)
+    console.print(
+        f"wrote {summary.written} clips ({summary.frames} frames), kept {summary.skipped} complete ones, "
+        f"into {summary.out_dir} in {summary.seconds:.1f} s ({summary.seconds_per_clip:.3f} s per clip); "
+        f"{len(summary.classes)} classes, truth in {summary.meta_path.name}", highlight=False)
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def train() -> None:
-    """Two-pass hierarchical training and iterative pruning from a recipe."""
-    _not_built("train", 4)
+@app.command()
+def train(
+    recipe: Path = typer.Option(..., "--recipe", help="YAML recipe, e.g. train/ntu60-xsub.yaml (paper defaults)."),
+    data: Path = typer.Option(..., "--data", help="Cache made by `edgeact prep`."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<benchmark>); rerun to resume."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N (torchrun sets it per process)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per pass (recipe: 20)."),
+    prune_epochs: Optional[int] = typer.Option(None, "--prune-epochs", help="Epochs per pruning pass (default: --epochs)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Clips per step and process."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (paper: 1e-4)."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="i3d_r18/34/50/101."),
+    width: Optional[float] = typer.Option(None, "--width", help="Channel width multiplier (1.0 = the paper)."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Frames per clip (paper: 8)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Crop side (paper: 224)."),
+    prune_scope: Optional[str] = typer.Option(None, "--prune-scope", help="global (altogether) or layer."),
+    max_prune_passes: Optional[int] = typer.Option(None, "--max-prune-passes", help="Upper bound on pruning passes."),
+    val_source: Optional[str] = typer.Option(None, "--val-source", help="test (the paper: a tenth of the test split) "
+                                             "or train (held out of the training split; no test clip steers training)."),
+    pass2_init: Optional[str] = typer.Option(None, "--pass2-init", help="pass1 (inherit weights) or scratch."),
+    pretrained_2d: Optional[str] = typer.Option(None, "--pretrained-2d", help="torchvision 2D ResNet weights to inflate."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Checkpoint whose backbone starts training "
+                                            "(N-UCLA starts from the NTU60 cross-subject model)."),
+    superclass_restarts: Optional[int] = typer.Option(None, "--superclass-restarts", help="Greedy restarts (paper: 1000)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Two-pass hierarchical training and iterative pruning from a recipe.
+
+    Pass 1 trains with the fine-class loss; its confusion matrix on the validation set gives
+    the superclasses of each level; pass 2 trains with the weighted hierarchical loss; then
+    pruning passes zero 10 % of the alive filters and retrain until two passes in a row fail
+    to beat the best validation top-1. Every epoch is checkpointed: rerun the same command to
+    resume. Multi-GPU: `torchrun --nproc-per-node 8 -m edgeact train ...`.
+    """
+    from edgeact.recipe import load_recipe
+    from edgeact.training import Trainer
+
+    r = load_recipe(recipe, epochs=epochs, prune_epochs=prune_epochs, batch_size=batch_size, workers=workers,
+                    lr=lr, arch=arch, width=width, frames=frames, size=size, prune_scope=prune_scope,
+                    max_prune_passes=max_prune_passes, val_source=val_source, pass2_init=pass2_init,
+                    pretrained_2d=pretrained_2d, init_from=init_from, superclass_restarts=superclass_restarts,
+                    seed=seed)
+    out = out or Path("runs") / r.benchmark
+    trainer = Trainer(r, data, out, device=device, console=console, progress=not quiet)
+    summary = trainer.run()
+    _print_summary(summary, out)
 
 
-@app.command(name="eval", context_settings=_PASSTHROUGH)
-def eval_() -> None:
-    """Evaluate a trained artifact on a benchmark split (top-1/top-5, per level)."""
-    _not_built("eval", 4)
+def _print_summary(summary: dict, out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"run {out}", title_justify="left")
+    for col in ("phase", "val top-1", "val loss", "superclass acc", "alive filters"):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    for name, p in summary["phases"].items():
+        mark = " *" if name == summary["best"] else ""
+        table.add_row(name + mark, f"{p['val_top1']:.4f}", f"{p['val_loss']:.4f}",
+                      " / ".join(f"{a:.3f}" for a in p.get("levels", [])) or "-",
+                      f"{p['alive_filters']}/{p['total_filters']}")
+    console.print(table)
+    test = summary.get("test", {})
+    if test:
+        console.print(f"best ({summary['best']}) on the test split: top-1 {test['test_top1']:.4f}, "
+                      f"top-5 {test['test_top5']:.4f} -> {out / 'best.pt'}")
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def ablate() -> None:
-    """Produce the paper's ablation table (baseline, +crop, +hierarchy, +pruning)."""
-    _not_built("ablate", 4)
+@app.command(name="eval")
+def eval_(
+    model: Path = typer.Option(..., "--model", help="An artifact edgeact wrote (best.pt, any phase's final.pt)."),
+    data: Path = typer.Option(..., "--data", help="Cache made by `edgeact prep`."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="e.g. ntu60-xsub (default: the artifact's)."),
+    split: str = typer.Option("test", "--split", help="train or test."),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON report (holds top1, top5, levels, per-class)."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for confusion.png and superclasses.png "
+                                         "(default: beside --out)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Clips per batch (each is scored on --test-sets frame sets)."),
+    workers: int = typer.Option(2, "--workers", help="DataLoader worker processes."),
+    test_sets: int = typer.Option(5, "--test-sets", help="Frame sets averaged per clip (paper: 5)."),
+) -> None:
+    """Evaluate a trained artifact on a benchmark split: top-1/top-5, superclass levels, per class."""
+    from rich.table import Table
+
+    from edgeact.checkpoint import read_checkpoint
+    from edgeact.evaluate import EvalOptions, evaluate_artifact, save_report
+
+    if benchmark is None:
+        benchmark = read_checkpoint(model)["meta"].get("benchmark")
+        if not benchmark:
+            raise EdgeactError(f"{model}: names no benchmark; pass --benchmark")
+    report = evaluate_artifact(model, data, EvalOptions(benchmark=benchmark, split=split, device=device,
+                                                        batch_size=batch_size, workers=workers, test_sets=test_sets))
+    if plots is None and out is not None:
+        plots = out.parent
+    written = save_report(report, out, plots)
+    table = Table(title=f"{model} on {benchmark} ({split}, {report['clips']} clips)", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("top-1", f"{report['top1']:.4f}")
+    table.add_row("top-5", f"{report['top5']:.4f}")
+    for lv in report["levels"]:
+        table.add_row(f"level {lv['level']} ({lv['superclasses']} superclasses)", f"{lv['accuracy']:.4f}")
+    console.print(table)
+    worst = sorted((c for c in report["per_class"] if c["accuracy"] is not None), key=lambda c: c["accuracy"])[:5]
+    if worst:
+        console.print("weakest classes: " + ", ".join(f"{c['name']} {c['accuracy']:.2f}" for c in worst))
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def ablate(
+    recipe: Path = typer.Option(..., "--recipe", help="YAML recipe of the benchmark."),
+    data: Path = typer.Option(..., "--data", help="Skeleton-cropped cache (`edgeact prep`)."),
+    uncropped: Optional[Path] = typer.Option(None, "--uncropped", help="Whole-frame cache (`edgeact prep --no-crop`) "
+                                             "for the baseline row; without it the baseline row is left out."),
+    out: Path = typer.Option(Path("runs/ablation"), "--out", help="Folder for the runs and ablation.md/.json."),
+    device: str = typer.Option("auto", "--device"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per pass (recipe: 20)."),
+    max_prune_passes: Optional[int] = typer.Option(None, "--max-prune-passes"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Produce the paper's ablation table (Table 8): baseline, + cropping, + hierarchical loss, + each pruning pass."""
+    from edgeact.ablation import ablation_markdown, run_ablation
+    from edgeact.recipe import load_recipe
+
+    r = load_recipe(recipe, epochs=epochs, max_prune_passes=max_prune_passes)
+    table = run_ablation(r, data, uncropped, out, device=device, console=console, progress=not quiet)
+    console.print(ablation_markdown(table))
+    console.print(f"wrote {out / 'ablation.md'} and {out / 'ablation.json'}")
 
 
 @app.command(context_settings=_PASSTHROUGH)

@@ -5,7 +5,7 @@ import torch
 from edgeact.data.cache import FramePack, encode_pack, load_frames, pack_path
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
 from edgeact.data.classes import ClassList
-from edgeact.data.clips import ClipDataset, clip_tensor, crop_offsets, segment_indices, test_indices
+from edgeact.data.clips import ClipDataset, clip_tensor, segment_indices, test_indices
 from edgeact.errors import EdgeactError
 from edgeact.types import InputSpec
 
@@ -26,13 +26,6 @@ def test_test_indices_spread_over_first_segment():
     assert sets.shape == (5, 8)
     assert sets[:, 0].tolist() == [0, 0, 1, 1, 1]   # starts 0.2, 0.6, 1.0, 1.4, 1.8
     assert (sets < 16).all()
-
-
-def test_crop_offsets_center_and_random_bounds():
-    assert crop_offsets(256, 224, None) == (16, 16)
-    rng = np.random.default_rng(0)
-    offs = {crop_offsets(256, 224, rng) for _ in range(200)}
-    assert min(min(o) for o in offs) == 0 and max(max(o) for o in offs) == 32
 
 
 def _frames(t=6, size=32):

@@ -67,6 +67,11 @@ class ClassList:
         """False for classes whose mirror image is not in the list."""
         return label not in self.flip_unsafe
 
+    def head(self, n: int) -> "ClassList":
+        """The first ``n`` classes (NTU60 is the first 60 of NTU120), keeping the pairs inside."""
+        return ClassList(self.names[:n], tuple(p for p in self.mirror if max(p) < n),
+                         tuple(i for i in self.flip_unsafe if i < n))
+
     def to_dict(self) -> dict:
         """A JSON-safe form, stored in checkpoints and caches."""
         return {

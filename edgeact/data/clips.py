@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from edgeact.data.cache import FramePack, pack_path, read_index
 from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
+from edgeact.geometry import center_crop_offsets, crop_at, random_crop_offsets
 from edgeact.types import InputSpec
 
 
@@ -54,28 +55,16 @@ def test_indices(num_frames: int, num_sets: int = 5, num_segments: int = 8) -> n
 test_indices.__test__ = False  # not a pytest test despite the name
 
 
-def crop_offsets(size_in: int, size_out: int, rng: Optional[np.random.Generator]) -> tuple[int, int]:
-    """Top-left ``(y, x)`` of a ``size_out²`` crop in a ``size_in²`` frame: random when ``rng``
-    is given, else centred."""
-    if size_out > size_in:
-        raise ValueError(f"cannot crop {size_out} from {size_in}")
-    span = size_in - size_out
-    if rng is None:
-        return span // 2, span // 2
-    return int(rng.integers(0, span + 1)), int(rng.integers(0, span + 1))
-
-
 def clip_tensor(frames: np.ndarray, spec: InputSpec, *, offset: tuple[int, int] | None = None,
                 flip: bool = False) -> torch.Tensor:
     """Sampled frames ``(T, R, R, 3)`` uint8 RGB -> normalized network input ``(3, T, S, S)``
-    float32, cropping at ``offset`` (default: centre) and optionally flipping horizontally."""
+    float32, cropping at ``offset = (top, left)`` (default: centre) and optionally flipping
+    horizontally."""
     if frames.ndim != 4 or frames.shape[3] != 3:
         raise ValueError(f"expected frames (T, H, W, 3), got {frames.shape}")
     s = spec.size
-    y, x = offset if offset is not None else crop_offsets(frames.shape[1], s, None)
-    crop = frames[:, y:y + s, x:x + s]
-    if crop.shape[1:3] != (s, s):
-        raise ValueError(f"crop {s}² at {(y, x)} does not fit frames of {frames.shape[1:3]}")
+    y, x = offset if offset is not None else center_crop_offsets(frames.shape[1], frames.shape[2], s)
+    crop = crop_at(frames, y, x, s)
     if flip:
         crop = crop[:, :, ::-1]
     t = torch.from_numpy(np.ascontiguousarray(crop)).permute(3, 0, 1, 2).float().div_(255.0)
@@ -134,7 +123,7 @@ class ClipDataset(Dataset):
         if self.train:
             rng = self._rng()
             frames = pack.read(train_indices(len(pack), rng, k))
-            offset = crop_offsets(frames.shape[1], self.spec.size, rng)
+            offset = random_crop_offsets(frames.shape[1], frames.shape[2], self.spec.size, rng)
             flip = bool(rng.random() < self.flip_p) and self.classes.can_flip(label)
             if flip:
                 label = int(self._flip_map[label])
