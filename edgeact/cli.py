@@ -219,7 +219,8 @@ def prep(
 def synth(
     out: Path = typer.Option(..., "--out", help="Dataset folder to create (NTU RGB+D layout)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same files."),
-    classes: int = typer.Option(9, "--classes", help="Number of classes (the first N of the synthetic list)."),
+    classes: Optional[int] = typer.Option(
+        None, "--classes", help="Number of classes: the first N of the synthetic list (default: all 9)."),
     performers: int = typer.Option(5, "--performers", help="Performers P001..PNNN."),
     cameras: int = typer.Option(3, "--cameras", help="Views C001..C00N (at -45, 0, +45 degrees), 1-3."),
     setups: int = typer.Option(2, "--setups", help="Setups S001..SNNN."),
@@ -235,15 +236,17 @@ def synth(
     spurious_rate: float = typer.Option(0.0, "--spurious-rate", help="Probability of a ghost second body per clip."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Regenerate into a non-empty folder."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run with the same settings."),
+    workers: int = typer.Option(1, "--workers", help="Processes rendering samples (output does not depend on it)."),
 ) -> None:
     """Generate a synthetic dataset in the exact NTU RGB+D layout."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from edgeact.data.synth import SynthConfig, generate
 
-    config = SynthConfig(seed=seed, classes=classes, performers=performers, cameras=cameras, setups=setups,
+    config = SynthConfig(seed=seed, performers=performers, cameras=cameras, setups=setups,
                          replications=replications, frames=frames, width=width, height=height, fps=fps,
-                         color_offset=color_offset, empty_start=empty_start, spurious_rate=spurious_rate)
+                         color_offset=color_offset, empty_start=empty_start, spurious_rate=spurious_rate,
+                         **({} if classes is None else {"classes": classes}))
     with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as bar:
         task = bar.add_task("", total=None)
@@ -251,7 +254,7 @@ def synth(
         def tick(done: int, total: int, name: str) -> None:
             bar.update(task, completed=done, total=total, description=name)
 
-        summary = generate(out, config, overwrite=overwrite, resume=resume, progress=tick)
+        summary = generate(out, config, overwrite=overwrite, resume=resume, workers=workers, progress=tick)
     console.print(
         f"wrote {summary.written} clips ({summary.frames} frames), kept {summary.skipped} complete ones, "
         f"into {summary.out_dir} in {summary.seconds:.1f} s ({summary.seconds_per_clip:.3f} s per clip); "
