@@ -1,0 +1,125 @@
+"""One epoch of training, prediction with test-clip averaging, and the metrics built on it.
+
+Shared by ``edgeact train`` and ``edgeact eval``. Shapes: a training batch is
+``(B, 3, T, S, S)`` with labels ``(B,)``; a test batch is ``(B, K, 3, T, S, S)`` (K sampled frame
+sets per clip), whose softmax scores are averaged over K.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    loss: float
+    accuracy: float
+    clips: int
+    seconds: float
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.clips / self.seconds if self.seconds > 0 else 0.0
+
+
+def autocast_for(device: torch.device, enabled: bool):
+    """Mixed precision on CUDA (bf16 where supported, else fp16); a no-op elsewhere."""
+    if device.type != "cuda" or not enabled:
+        return torch.autocast(device_type=device.type, enabled=False)
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if channels_last and device.type == "cuda" and x.dim() == 5:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    return x
+
+
+def train_epoch(model: nn.Module, loader, loss_fn: Callable[[Sequence[torch.Tensor], torch.Tensor], torch.Tensor],
+                optimizer: torch.optim.Optimizer, device: torch.device, *, amp: bool = True,
+                channels_last: bool = False, scaler: Optional[torch.amp.GradScaler] = None,
+                on_batch: Optional[Callable[[int, float, float], None]] = None) -> EpochStats:
+    """Train one pass over ``loader``; ``loss_fn(logits, labels)`` maps the model's tuple of
+    logits and the fine labels to a scalar. ``on_batch(clips, loss, acc)`` reports progress."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    start = time.perf_counter()
+    for clips, labels in loader:
+        clips = to_device(clips, device, channels_last)
+        labels = labels.to(device, non_blocking=True)
+        with autocast_for(device, amp):
+            logits = model(clips)
+            loss = loss_fn(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        n = labels.shape[0]
+        total_loss += float(loss.detach()) * n
+        correct += int((logits[-1].detach().argmax(1) == labels).sum())
+        seen += n
+        if on_batch is not None:
+            on_batch(n, total_loss / seen, correct / seen)
+    return EpochStats(total_loss / max(seen, 1), correct / max(seen, 1), seen, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader, device: torch.device, *, amp: bool = True, channels_last: bool = False,
+            on_batch: Optional[Callable[[int], None]] = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Softmax scores averaged over each clip's K frame sets.
+
+    Returns ``(probs, labels)``: one ``(N, M_l)`` float array per head (coarse to fine, fine
+    last) and the fine labels ``(N,)``. Accepts training-shaped batches (K = 1) too.
+    """
+    model.eval()
+    per_head: list[list[np.ndarray]] = []
+    labels_all: list[np.ndarray] = []
+    for clips, labels in loader:
+        if clips.dim() == 5:
+            clips = clips.unsqueeze(1)
+        b, k = clips.shape[:2]
+        x = to_device(clips.flatten(0, 1), device, channels_last)
+        with autocast_for(device, amp):
+            logits = model(x)
+        if not per_head:
+            per_head = [[] for _ in logits]
+        for store, lg in zip(per_head, logits):
+            store.append(F.softmax(lg.float(), dim=1).view(b, k, -1).mean(1).cpu().numpy())
+        labels_all.append(labels.numpy())
+        if on_batch is not None:
+            on_batch(b)
+    if not per_head:
+        raise ValueError("nothing to predict: the loader is empty")
+    return [np.concatenate(s) for s in per_head], np.concatenate(labels_all)
+
+
+def topk_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Fraction of rows whose label is among the ``k`` highest scores. ``probs (N, C)``."""
+    k = min(k, probs.shape[1])
+    top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
+    return float((top == labels[:, None]).any(axis=1).mean())
+
+
+def confusion_matrix(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """``C[i, j]`` = clips of true class ``i`` predicted as ``j``, ``(C, C)`` int64."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (labels, pred), 1)
+    return cm
+
+
+def nll(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood of the labels under averaged scores."""
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())

@@ -1,0 +1,431 @@
+"""The paper's offline procedure: pass 1, superclasses, pass 2, iterative pruning (§3.3-3.4, §4.1).
+
+Phases, each a folder of the run directory::
+
+    pass1/    fine-class loss only
+    hierarchy.json   superclasses per level from pass 1's confusion matrix on the validation set
+    pass2/    weighted hierarchical loss (from pass-1 weights or from scratch)
+    prune1/ prune2/ ...   zero 10 % of the alive filters, retrain with inherited weights
+    best.pt   the best of pass 2 and the pruning passes by validation top-1
+
+Every epoch ends with an atomic ``<phase>/last.pt`` (weights, masks, optimizer, scheduler,
+history); a finished phase writes ``<phase>/final.pt`` and is recorded in ``state.json``. A run
+started again with the same ``--out`` continues after the last finished epoch. Under ``torchrun``
+each process trains on its shard (DDP); every process evaluates the (small) validation set itself
+so all reach the same decisions without messages, and only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler
+
+from edgeact.checkpoint import build_meta, load_checkpoint, read_checkpoint, save_checkpoint
+from edgeact.data.cache import read_index
+from edgeact.data.classes import ClassList
+from edgeact.data.clips import ClipDataset
+from edgeact.engine import EpochStats, confusion_matrix, nll, predict, topk_accuracy, train_epoch
+from edgeact.errors import EdgeactError
+from edgeact.fileio import atomic_write_json
+from edgeact.hierarchy import Hierarchy, build_hierarchy, hierarchical_loss, level_labels
+from edgeact.models import HierarchicalI3D, create_model, inflate_2d_weights, load_2d_state_dict
+from edgeact.pruning import keep_pruned, prune_filters, pruning_report
+from edgeact.recipe import Recipe
+from edgeact.types import InputSpec
+
+
+# --------------------------------------------------------------------------- data
+
+
+def split_validation(names: list[str], labels: np.ndarray, fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Stratified random ``fraction`` of ``names`` (at least one per class that has two or more
+    samples) -> ``(validation, rest)``. Deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    val: set[str] = set()
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < 2:
+            continue
+        n = min(len(idx) - 1, max(1, int(round(fraction * len(idx)))))
+        val.update(names[i] for i in rng.choice(idx, n, replace=False))
+    return [n for n in names if n in val], [n for n in names if n not in val]
+
+
+@dataclass
+class Splits:
+    train: list[str]
+    val: list[str]
+    test: list[str]
+    classes: ClassList
+
+
+def make_splits(cache: Path, recipe: Recipe) -> Splits:
+    """Train / validation / test sample names for the recipe's benchmark.
+
+    ``val_source="test"`` holds out ``val_fraction`` of the test split (the paper; the test
+    numbers then come from the remaining 90 %). ``val_source="train"`` holds it out of the
+    training split instead, so no test clip ever steers training.
+    """
+    index = read_index(cache)
+    if recipe.benchmark not in index["meta"].get("benchmarks", []):
+        raise EdgeactError(f"{cache}: benchmark {recipe.benchmark!r} is not in this cache "
+                           f"(it has: {', '.join(index['meta'].get('benchmarks', []))})")
+    by_split: dict[str, list[dict]] = {"train": [], "test": []}
+    for s in index["samples"]:
+        split = s.get("splits", {}).get(recipe.benchmark)
+        if split in by_split:
+            by_split[split].append(s)
+    for split, samples in by_split.items():
+        if not samples:
+            raise EdgeactError(f"{cache}: benchmark {recipe.benchmark!r} has no {split} samples")
+    source = by_split[recipe.val_source]
+    names = [s["name"] for s in source]
+    val, rest = split_validation(names, np.array([s["label"] for s in source]), recipe.val_fraction, recipe.seed)
+    train = rest if recipe.val_source == "train" else [s["name"] for s in by_split["train"]]
+    test = rest if recipe.val_source == "test" else [s["name"] for s in by_split["test"]]
+    # a benchmark may use a prefix of the cache's classes (NTU60 benchmarks on an NTU120 cache)
+    n_classes = 1 + max(s["label"] for samples in by_split.values() for s in samples)
+    return Splits(train, val, test, ClassList.from_dict(index["meta"]["classes"]).head(n_classes))
+
+
+# --------------------------------------------------------------------------- distributed
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+
+def init_distributed(device: str) -> tuple[Dist, torch.device]:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(), torch.device(device)
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available() and device.startswith("cuda"):
+        torch.cuda.set_device(local)
+        torch.distributed.init_process_group("nccl")
+        return Dist(rank, world, local), torch.device("cuda", local)
+    torch.distributed.init_process_group("gloo")
+    return Dist(rank, world, local), torch.device("cpu")
+
+
+# --------------------------------------------------------------------------- run
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    val_top1: float
+    val_loss: float
+    epochs: int
+    alive_filters: int
+    total_filters: int
+    levels: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+class Trainer:
+    """Runs a recipe on a prepared cache into ``out``; see the module docstring."""
+
+    def __init__(self, recipe: Recipe, cache: str | Path, out: str | Path, *, device: str = "auto",
+                 console=None, progress: bool = True, max_epochs: Optional[int] = None,
+                 stop_after: Optional[str] = None):
+        self.recipe, self.cache, self.out = recipe, Path(cache), Path(out)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.dist, self.device = init_distributed(device)
+        self.console = console
+        self.show_progress = progress and self.dist.main
+        self.max_epochs = max_epochs  # stop after this many epochs in this process (tests, time boxes)
+        self._epochs_run = 0
+        self.stop_after = stop_after  # "pass1": the flat baseline only (ablation)
+        self.spec = InputSpec(frames=recipe.frames, size=recipe.size, resize=recipe.resize)
+        self.splits = make_splits(self.cache, recipe)
+        self.state_path = self.out / "state.json"
+        self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {"phases": {}}
+        if self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            from edgeact.recipe import save_recipe
+
+            save_recipe(self.out / "recipe.yaml", recipe)
+
+    # ------------------------------------------------------------------ helpers
+
+    def log(self, msg: str) -> None:
+        if self.dist.main and self.console is not None:
+            self.console.print(msg)
+
+    def _loader(self, names: list[str], train: bool, sets: int) -> DataLoader:
+        split = self.recipe.val_source if (not train and names is self.splits.val) else ("train" if train else "test")
+        ds = ClipDataset(self.cache, self.recipe.benchmark, split, train=train, spec=self.spec,
+                         num_test_sets=sets, flip_p=self.recipe.flip_p, names=names, seed=self.recipe.seed)
+        sampler = DistributedSampler(ds, shuffle=True, seed=self.recipe.seed) if (train and self.dist.world > 1) else None
+        return DataLoader(ds, batch_size=self.recipe.batch_size if train else max(1, self.recipe.batch_size // sets),
+                          shuffle=train and sampler is None, sampler=sampler, num_workers=self.recipe.workers,
+                          pin_memory=self.device.type == "cuda", drop_last=False,
+                          persistent_workers=False)
+
+    def _new_model(self) -> HierarchicalI3D:
+        r = self.recipe
+        model = create_model(r.arch, num_classes=len(self.splits.classes), levels=r.levels, width=r.width)
+        if r.pretrained_2d:
+            inflate_2d_weights(model, load_2d_state_dict(r.pretrained_2d), source=r.pretrained_2d)
+        if r.init_from:
+            load_backbone(model, r.init_from)
+        return model
+
+    def _meta(self, model: HierarchicalI3D, phase: str, hierarchy: Optional[Hierarchy]) -> dict:
+        return build_meta(model, self.splits.classes, self.spec, phase=phase, benchmark=self.recipe.benchmark,
+                          recipe=self.recipe.to_dict(),
+                          hierarchy=hierarchy.to_dict() if hierarchy else None,
+                          pruning=pruning_report(model).to_dict(),
+                          phases={k: v for k, v in self.state["phases"].items()})
+
+    def _save_state(self) -> None:
+        if self.dist.main:
+            atomic_write_json(self.state_path, self.state)
+
+    def _csv(self, row: dict) -> None:
+        if not self.dist.main:
+            return
+        path = self.out / "log.csv"
+        new = not path.is_file()
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+    def _loss_fn(self, hierarchy: Optional[Hierarchy]) -> Callable:
+        if hierarchy is None:
+            return lambda logits, y: F.cross_entropy(logits[-1], y)
+        weights = self.recipe.loss_weights
+
+        def loss(logits, y):
+            return hierarchical_loss(logits, level_labels(y, hierarchy.assignments), weights)
+
+        return loss
+
+    def evaluate(self, model: HierarchicalI3D, names: list[str], hierarchy: Optional[Hierarchy],
+                 sets: int) -> dict:
+        """Top-1 / loss / per-level accuracy and the fine confusion matrix on ``names``."""
+        probs, labels = predict(model, self._loader(names, False, sets), self.device,
+                                amp=self.recipe.amp, channels_last=self.recipe.channels_last)
+        fine = probs[-1]
+        out = {"top1": topk_accuracy(fine, labels, 1), "top5": topk_accuracy(fine, labels, 5),
+               "loss": nll(fine, labels),
+               "confusion": confusion_matrix(fine.argmax(1), labels, fine.shape[1])}
+        if hierarchy is not None:
+            targets = level_labels(torch.from_numpy(labels), hierarchy.assignments)
+            out["levels"] = [float((p.argmax(1) == t.numpy()).mean()) for p, t in zip(probs[:-1], targets[:-1])]
+            out["loss"] = float(sum(w * nll(p, t.numpy()) for w, p, t in zip(self.recipe.loss_weights, probs, targets)))
+        return out
+
+    # ------------------------------------------------------------------ one phase
+
+    def train_phase(self, name: str, model: HierarchicalI3D, hierarchy: Optional[Hierarchy], epochs: int) -> PhaseResult:
+        """Train ``model`` for ``epochs`` (resuming ``name/last.pt``), keep its final weights."""
+        r = self.recipe
+        phase_dir = self.out / name
+        model.to(self.device)
+        if r.channels_last and self.device.type == "cuda":
+            model.to(memory_format=torch.channels_last_3d)
+        net = model
+        if self.dist.world > 1:
+            net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
+        optimizer = torch.optim.Adam(net.parameters(), lr=r.lr, weight_decay=r.weight_decay)
+        keep_pruned(optimizer, model)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=r.lr_factor, patience=r.lr_patience - 1)
+        scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and r.amp
+                                      and not torch.cuda.is_bf16_supported())
+        history: list[dict] = []
+        start_epoch = 0
+        last = phase_dir / "last.pt"
+        if last.is_file():
+            ck = read_checkpoint(last)
+            model.load_state_dict(ck["state_dict"])
+            ts = ck.get("train_state", {})
+            optimizer.load_state_dict(ts["optimizer"])
+            scheduler.load_state_dict(ts["scheduler"])
+            history = json.loads(ts.get("history", "[]"))
+            start_epoch = int(ts["epoch"]) + 1
+            self.log(f"[cyan]{name}[/]: resuming after epoch {start_epoch} of {epochs}")
+        train_loader = self._loader(self.splits.train, True, 1)
+        loss_fn = self._loss_fn(hierarchy)
+        for epoch in range(start_epoch, epochs):
+            if self.max_epochs is not None and self._epochs_run >= self.max_epochs:
+                raise Interrupted(f"stopped after {self._epochs_run} epoch(s) as asked")
+            if isinstance(train_loader.sampler, DistributedSampler):
+                train_loader.sampler.set_epoch(epoch)
+            torch.manual_seed(r.seed * 1000 + epoch)  # each epoch's shuffling and augmentation
+            stats = self._run_epoch(net, train_loader, loss_fn, optimizer, scaler, f"{name} {epoch + 1}/{epochs}")
+            val = self.evaluate(model, self.splits.val, hierarchy, sets=1)
+            scheduler.step(val["loss"])
+            row = {"phase": name, "epoch": epoch + 1, "train_loss": round(stats.loss, 5),
+                   "train_acc": round(stats.accuracy, 5), "val_loss": round(val["loss"], 5),
+                   "val_top1": round(val["top1"], 5), "lr": optimizer.param_groups[0]["lr"],
+                   "clips_per_s": round(stats.clips_per_second, 2), "seconds": round(stats.seconds, 2)}
+            history.append(row)
+            self._csv(row)
+            self.log(f"[cyan]{name}[/] epoch {epoch + 1}/{epochs}: loss {stats.loss:.4f} acc {stats.accuracy:.3f} "
+                     f"| val loss {val['loss']:.4f} top-1 {val['top1']:.3f} | lr {row['lr']:.1e} "
+                     f"| {stats.clips_per_second:.1f} clips/s")
+            if self.dist.main:
+                save_checkpoint(last, model, self._meta(model, name, hierarchy), train_state={
+                    "epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "history": json.dumps(history)})
+            self.dist.barrier()
+            self._epochs_run += 1
+        final = self.evaluate(model, self.splits.val, hierarchy, sets=r.test_sets)
+        report = pruning_report(model)
+        result = PhaseResult(name, final["top1"], final["loss"], epochs, report.alive, report.total,
+                             final.get("levels", []))
+        self.state["phases"][name] = result.to_dict()
+        if self.dist.main:
+            save_checkpoint(phase_dir / "final.pt", model, self._meta(model, name, hierarchy))
+            if name == "pass1":
+                np.save(self.out / "pass1_confusion.npy", final["confusion"])
+        self._save_state()
+        self.dist.barrier()
+        return result
+
+    def _run_epoch(self, net, loader, loss_fn, optimizer, scaler, label: str) -> EpochStats:
+        r = self.recipe
+        if not self.show_progress:
+            return train_epoch(net, loader, loss_fn, optimizer, self.device, amp=r.amp,
+                               channels_last=r.channels_last, scaler=scaler)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("[cyan]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.3f} lr {task.fields[lr]:.1e} "
+                                 "{task.fields[cps]:.1f} clips/s"), TimeRemainingColumn(),
+                      console=self.console, transient=True) as bar:
+            task = bar.add_task(label, total=len(loader.dataset) // max(self.dist.world, 1), loss=0.0, acc=0.0,
+                                lr=optimizer.param_groups[0]["lr"], cps=0.0)
+            t0 = time.perf_counter()
+            done = 0
+
+            def on_batch(n, loss, acc):
+                nonlocal done
+                done += n
+                bar.update(task, advance=n, loss=loss, acc=acc, cps=done / max(time.perf_counter() - t0, 1e-9))
+
+            return train_epoch(net, loader, loss_fn, optimizer, self.device, amp=r.amp,
+                               channels_last=r.channels_last, scaler=scaler, on_batch=on_batch)
+
+    # ------------------------------------------------------------------ the procedure
+
+    def _phase_model(self, name: str) -> Optional[HierarchicalI3D]:
+        path = self.out / name / "final.pt"
+        return load_checkpoint(path).model if path.is_file() and name in self.state["phases"] else None
+
+    def hierarchy(self) -> Optional[Hierarchy]:
+        path = self.out / "hierarchy.json"
+        if path.is_file():
+            return Hierarchy.from_dict(json.loads(path.read_text()))
+        if not any(m is not None for m in self.recipe.levels):
+            return None
+        confusion = np.load(self.out / "pass1_confusion.npy")
+        h = build_hierarchy(confusion, levels=self.recipe.levels, restarts=self.recipe.superclass_restarts,
+                            seed=self.recipe.seed)
+        if self.dist.main:
+            atomic_write_json(path, h.to_dict())
+        self.log(f"superclasses from pass 1's confusion matrix: levels {[m for m in self.recipe.levels if m]}")
+        return h
+
+    def run(self) -> dict:
+        """Run (or continue) every phase; returns the summary also written to ``summary.json``."""
+        r = self.recipe
+        model = self._phase_model("pass1")
+        if model is None:
+            model = self.train_phase("pass1", self._load_last("pass1") or self._new_model(), None, r.epochs)
+            model = self._phase_model("pass1") or model
+        if self.stop_after == "pass1":
+            return {"best": "pass1", "best_val_top1": self.state["phases"]["pass1"]["val_top1"],
+                    "phases": self.state["phases"]}
+        hierarchy = self.hierarchy()
+        model = self._phase_model("pass2")
+        if model is None:
+            start = self._phase_model("pass1") if r.pass2_init == "pass1" else self._new_model()
+            self.train_phase("pass2", start, hierarchy, r.epochs)
+        best_name = max(("pass2",), key=lambda n: self.state["phases"][n]["val_top1"])
+        best = self.state["phases"]["pass2"]["val_top1"]
+        misses, k = 0, 0
+        while k < r.max_prune_passes and misses < r.prune_patience:
+            k += 1
+            name = f"prune{k}"
+            if name not in self.state["phases"]:
+                start = self._phase_model(f"prune{k - 1}" if k > 1 else "pass2")
+                if not (self.out / name / "last.pt").is_file():
+                    rep = prune_filters(start, r.prune_ratio, scope=r.prune_scope)
+                    self.log(f"[cyan]{name}[/]: pruned {rep.pruned_now} filters, {rep.alive}/{rep.total} alive")
+                self.train_phase(name, start, hierarchy, r.epochs_per_prune_pass)
+            top1 = self.state["phases"][name]["val_top1"]
+            if top1 > best:
+                best, best_name, misses = top1, name, 0
+            else:
+                misses += 1
+        self.state["best"] = best_name
+        self._save_state()
+        summary = {"best": best_name, "best_val_top1": best, "phases": self.state["phases"]}
+        if self.dist.main:
+            src = self.out / best_name / "final.pt"
+            ck = load_checkpoint(src)
+            meta = {**ck.meta, "phases": self.state["phases"], "best": best_name}
+            test = self.evaluate(ck.model.to(self.device), self.splits.test, hierarchy, sets=r.test_sets)
+            meta["metrics"] = {"test_top1": test["top1"], "test_top5": test["top5"], "levels": test.get("levels", [])}
+            summary["test"] = meta["metrics"]
+            save_checkpoint(self.out / "best.pt", ck.model, meta)
+            atomic_write_json(self.out / "summary.json", summary)
+        self.dist.barrier()
+        return summary
+
+    def _load_last(self, name: str) -> Optional[HierarchicalI3D]:
+        """A fresh model of the right shape when a phase will resume from ``last.pt``."""
+        return self._new_model() if (self.out / name / "last.pt").is_file() else None
+
+
+class Interrupted(Exception):
+    """Training stopped on request (``max_epochs``) after a saved epoch; rerun to continue."""
+
+
+def load_backbone(model: HierarchicalI3D, path: str | Path) -> None:
+    """Start from another checkpoint's backbone (N-UCLA from NTU60): heads are rebuilt."""
+    ck = read_checkpoint(path)
+    theirs = ck["meta"]["model"]
+    if theirs.get("arch") != model.config.arch or float(theirs.get("width", 1.0)) != model.config.width:
+        raise EdgeactError(f"{path}: backbone is {theirs.get('arch')} (width {theirs.get('width')}), "
+                           f"but the recipe builds {model.config.arch} (width {model.config.width})")
+    backbone = {k: v for k, v in ck["state_dict"].items() if k.startswith("backbone.")}
+    missing, unexpected = model.load_state_dict(backbone, strict=False)
+    missing = [k for k in missing if k.startswith("backbone.")]
+    if missing or unexpected:
+        raise EdgeactError(f"{path}: backbone does not match ({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+
+
+__all__ = ["Trainer", "Interrupted", "make_splits", "split_validation", "load_backbone", "shutil"]
