@@ -295,7 +295,9 @@ def prepare(cfg: PrepConfig, progress: Optional[Callable[[int, int, dict], None]
             for a in args:
                 finish(_process_star(a))
         else:
-            ctx = mp.get_context("spawn" if os.name != "posix" else "fork")
+            # never fork: a parent that already ran OpenCV's or OpenMP's thread pools (the CLI in a
+            # long-lived process, a test session) hands children a pool that deadlocks
+            ctx = mp.get_context("spawn")
             with ctx.Pool(min(workers, len(todo)), initializer=_worker_init) as pool:
                 for rec in pool.imap_unordered(_process_star, args, chunksize=1):
                     finish(rec)

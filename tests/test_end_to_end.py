@@ -1,0 +1,108 @@
+"""The data path end to end through the CLI: synth -> calibrate -> prep -> DataLoader."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from edgeact.cli import app
+from edgeact.data.cache import FramePack, pack_path, read_index
+from edgeact.data.clips import ClipDataset
+from edgeact.data.ntu import read_skeleton
+from edgeact.types import InputSpec
+
+runner = CliRunner()
+
+
+def _ok(args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e") / "synth"
+    _ok(["synth", "--out", root, "--seed", "3", "--classes", "4", "--performers", "3", "--cameras", "2",
+         "--setups", "2", "--replications", "1", "--frames", "20", "--width", "160", "--height", "120"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache(synth_root):
+    out = synth_root.parent / "cache"
+    _ok(["prep", "--dataset", "ntu", "--root", synth_root, "--out", out, "--size", "64", "--workers", "2"])
+    return out
+
+
+def test_calibrate_recovers_the_generator_camera(synth_root, tmp_path):
+    meta = json.loads((synth_root / "synth_meta.json").read_text())
+    cam = meta["color_camera"]
+    out = tmp_path / "calib.json"
+    _ok(["calibrate", "--ntu-skeletons", synth_root / "nturgb+d_skeletons", "--bx", cam["u0"], "--by", cam["v0"],
+         "--model", "offset", "--out", out])
+    calib = json.loads(out.read_text())
+    assert calib["rmse_px"] < 0.5
+    assert calib["cx"] == pytest.approx(cam["fx"], rel=1e-4)
+    assert calib["cy"] == pytest.approx(-cam["fy"], rel=1e-4)   # Kinect camera space is Y up, images y down
+    assert calib["tx"] == pytest.approx(cam["offset"][0], abs=1e-4)
+    assert calib["n_points"] > 1000
+
+
+def test_prep_indexes_every_sample_with_splits_and_crops_around_the_person(synth_root, cache):
+    index = read_index(cache)
+    videos = sorted(p.name[:20] for p in (synth_root / "nturgb+d_rgb").glob("*_rgb.avi"))
+    assert sorted(s["name"] for s in index["samples"]) == videos
+    assert index["meta"]["classes"]["mirror"] == [[0, 1], [2, 3]]
+    for s in index["samples"]:
+        skel = read_skeleton(synth_root / "nturgb+d_skeletons" / f"{s['name']}.skeleton")
+        x0, y0, x1, y1 = s["box"]
+        pts = skel.color_xy[np.isfinite(skel.color_xy).all(-1)]
+        # every joint inside the box, the box at most 10 % (+ rounding) larger than the joints' span
+        assert (pts[:, 0] >= x0).all() and (pts[:, 0] <= x1).all() and (pts[:, 1] >= y0).all() and (pts[:, 1] <= y1).all()
+        span = pts.max(0) - pts.min(0)
+        assert x1 - x0 <= 1.2 * span[0] + 2 and y1 - y0 <= 1.2 * span[1] + 2
+        assert s["num_frames"] == skel.num_frames == len(FramePack(pack_path(cache, s["name"])))
+        assert s["splits"]["ntu60-xsub"] == ("test" if s["name"][9:12] == "003" else "train")
+        assert s["splits"]["ntu120-xset"] == ("train" if s["name"][1:4] == "002" else "test")
+
+
+def test_prep_resumes_without_redoing_work(synth_root, cache):
+    before = {p.name: p.stat().st_mtime_ns for p in (cache / "frames").iterdir()}
+    out = _ok(["prep", "--dataset", "ntu", "--root", synth_root, "--out", cache, "--size", "64"])
+    assert "prepared 0 samples" in out and f"({len(before)} already done)" in out
+    assert {p.name: p.stat().st_mtime_ns for p in (cache / "frames").iterdir()} == before
+
+
+def test_dataloader_over_the_cache(cache):
+    spec = InputSpec(frames=8, size=56, resize=64)
+    train = ClipDataset(cache, "ntu60-xsub", "train", train=True, spec=spec)
+    test = ClipDataset(cache, "ntu60-xsub", "test", train=False, spec=spec)
+    assert len(train) == 32 and len(test) == 16   # 4 classes x 2 cameras x 2 setups per performer; P1, P2 train, P3 tests
+    clips, labels = next(iter(torch.utils.data.DataLoader(train, batch_size=4, shuffle=True, num_workers=2)))
+    assert clips.shape == (4, 3, 8, 56, 56) and clips.dtype == torch.float32
+    assert labels.min() >= 0 and labels.max() < 4
+    assert -3 < float(clips.mean()) < 3
+    sets, _ = test[0]
+    assert sets.shape == (5, 3, 8, 56, 56)
+
+
+def test_prep_reports_samples_without_skeleton(synth_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "broken"
+    shutil.copytree(synth_root, root)
+    victim = sorted((root / "nturgb+d_skeletons").iterdir())[0]
+    victim.write_text("0\r\n")                                   # a real NTU quirk: no frames at all
+    proc = subprocess.run([sys.executable, "-m", "edgeact", "prep", "--dataset", "ntu", "--root", str(root),
+                           "--out", str(tmp_path / "c"), "--size", "32", "--limit", "4", "--workers", "1"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 sample(s) left out" in proc.stdout and victim.stem in proc.stdout
+    index = read_index(tmp_path / "c")
+    assert victim.stem not in {s["name"] for s in index["samples"]}
+    assert any(e["name"] == victim.stem for e in index["meta"]["excluded"])
