@@ -165,3 +165,40 @@ def test_init_from_loads_backbone_and_checks_architecture(toy_cache, tmp_path):
 def test_unknown_benchmark_is_a_clear_error(toy_cache, tmp_path):
     with pytest.raises(EdgeactError, match="benchmark 'ntu60-xsub' is not in this cache"):
         Trainer(_recipe(benchmark="ntu60-xsub"), toy_cache, tmp_path / "r", progress=False)
+
+
+def test_ablation_table_has_the_paper_rows(toy_cache, tmp_path):
+    from edgeact.ablation import run_ablation
+
+    table = run_ablation(_recipe(epochs=1, max_prune_passes=1), toy_cache, toy_cache, tmp_path / "abl", progress=False)
+    rows = table["rows"]
+    assert list(rows)[:3] == ["baseline", "baseline + cropping", "full model"]
+    assert "full model + 1-pass pruning" in rows
+    for row in rows.values():
+        assert all(v is None or 0 <= v <= 1 for v in row.values())
+    md = (tmp_path / "abl" / "ablation.md").read_text()
+    assert "| full model + 1-pass pruning |" in md and "pruning by layers" in md
+    # the layer-scope run reused pass 1 / pass 2 and pruned per layer
+    layer_ck = load_checkpoint(tmp_path / "abl" / "cropped-layer" / "prune1" / "final.pt")
+    assert layer_ck.meta["recipe"]["prune_scope"] == "layer"
+
+
+def test_cli_train_then_eval(toy_cache, tmp_path):
+    from typer.testing import CliRunner
+
+    from edgeact.cli import app
+    from edgeact.recipe import save_recipe
+
+    recipe = tmp_path / "r.yaml"
+    save_recipe(recipe, _recipe(epochs=1, max_prune_passes=1))
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "--recipe", str(recipe), "--data", str(toy_cache), "--out", str(tmp_path / "run"),
+                              "--quiet", "--epochs", "1"])
+    assert res.exit_code == 0, res.output
+    assert "best" in res.output and (tmp_path / "run" / "best.pt").is_file()
+    res = runner.invoke(app, ["eval", "--model", str(tmp_path / "run" / "best.pt"), "--data", str(toy_cache),
+                              "--out", str(tmp_path / "rep" / "r.json"), "--workers", "0"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "rep" / "r.json").read_text())
+    assert {"top1", "top5", "levels", "per_class"} <= set(report)
+    assert (tmp_path / "rep" / "confusion.png").is_file()
