@@ -307,7 +307,8 @@ def train(
     out = out or Path("runs") / r.benchmark
     trainer = Trainer(r, data, out, device=device, console=console, progress=not quiet)
     summary = trainer.run()
-    _print_summary(summary, out)
+    if trainer.dist.main:
+        _print_summary(summary, out)
 
 
 def _print_summary(summary: dict, out: Path) -> None:

@@ -256,8 +256,10 @@ class Trainer:
             model.to(memory_format=torch.channels_last_3d)
         net = model
         if self.dist.world > 1:
+            # pass 1 trains the fine head only: the superclass heads get no gradient there
             net = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
+                model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None,
+                find_unused_parameters=hierarchy is None and len(model.heads.active) > 1)
         optimizer = torch.optim.Adam(net.parameters(), lr=r.lr, weight_decay=r.weight_decay)
         keep_pruned(optimizer, model)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=r.lr_factor, patience=r.lr_patience - 1)
@@ -284,6 +286,11 @@ class Trainer:
                 train_loader.sampler.set_epoch(epoch)
             torch.manual_seed(r.seed * 1000 + epoch)  # each epoch's shuffling and augmentation
             stats = self._run_epoch(net, train_loader, loss_fn, optimizer, scaler, f"{name} {epoch + 1}/{epochs}")
+            if self.dist.world > 1:
+                # batch-norm statistics drift apart per shard; take rank 0's so that every rank
+                # evaluates the same model and reaches the same decisions
+                for buf in model.buffers():
+                    torch.distributed.broadcast(buf, 0)
             val = self.evaluate(model, self.splits.val, hierarchy, sets=1)
             scheduler.step(val["loss"])
             row = {"phase": name, "epoch": epoch + 1, "train_loss": round(stats.loss, 5),
