@@ -106,3 +106,31 @@ def test_prep_reports_samples_without_skeleton(synth_root, tmp_path):
     index = read_index(tmp_path / "c")
     assert victim.stem not in {s["name"] for s in index["samples"]}
     assert any(e["name"] == victim.stem for e in index["meta"]["excluded"])
+
+
+def test_prep_nucla_projects_3d_joints_with_the_calibration_file(tmp_path):
+    """A hand-made N-UCLA tree: 3D joints -> Eq. 1 with calibration/nucla.json -> crop box."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    k = np.arange(20)
+    joints = np.stack([-0.3 + 0.03 * k, 0.5 - 0.05 * k, np.full(20, 3.0)], axis=-1)   # (20, 3), metres
+    for view in (1, 2, 3):
+        folder = tmp_path / "multiview_action" / f"view_{view}" / "a05_s01_e00"
+        folder.mkdir(parents=True)
+        for n in range(6):
+            cv2.imwrite(str(folder / f"frame_{n}_tc_{100 + n}_rgb.jpg"), rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
+            rows = ["1"] + [f"{x:.6f},{y:.6f},{z:.6f},2" for x, y, z in joints]
+            (folder / f"frame_{n}_tc_{100 + n}_skeletons.txt").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "cache"
+    _ok(["prep", "--dataset", "nucla", "--root", tmp_path, "--out", out, "--size", "32", "--workers", "1"])
+    index = read_index(out)
+    assert len(index["samples"]) == 3 and index["meta"]["benchmarks"] == ["nucla-view1", "nucla-view2", "nucla-view3"]
+    s = next(s for s in index["samples"] if s["splits"]["nucla-view2"] == "test")
+    assert s["label"] == 4 and s["num_frames"] == 6                       # a05 "sit down"
+    # independent Eq. 1 with the paper's N-UCLA coefficients, then +10 % per side
+    u = 554.84 * joints[:, 0] / joints[:, 2] + 320
+    v = 583.68 * joints[:, 1] / joints[:, 2] + 240
+    w, h = u.max() - u.min(), v.max() - v.min()
+    expected = [u.min() - 0.1 * w, v.min() - 0.1 * h, u.max() + 0.1 * w, v.max() + 0.1 * h]
+    np.testing.assert_allclose(s["box"], expected, atol=0.02)
