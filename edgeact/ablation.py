@@ -23,8 +23,7 @@ from edgeact.training import Trainer
 def _test_top1(trainer: Trainer, phase: str) -> float:
     ck = load_checkpoint(trainer.out / phase / "final.pt")
     hierarchy = trainer.hierarchy() if phase != "pass1" else None
-    return trainer.evaluate(ck.model.to(trainer.device), trainer.splits.test, hierarchy,
-                            sets=trainer.recipe.test_sets)["top1"]
+    return trainer.evaluate(ck.model.to(trainer.device), "test", hierarchy, sets=trainer.recipe.test_sets)["top1"]
 
 
 def _seed_layer_run(src: Path, dst: Path) -> None:

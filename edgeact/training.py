@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,8 +178,7 @@ class Trainer:
         if self.dist.main and self.console is not None:
             self.console.print(msg)
 
-    def _loader(self, names: list[str], train: bool, sets: int) -> DataLoader:
-        split = self.recipe.val_source if (not train and names is self.splits.val) else ("train" if train else "test")
+    def _loader(self, names: list[str], split: str, *, train: bool, sets: int = 1) -> DataLoader:
         ds = ClipDataset(self.cache, self.recipe.benchmark, split, train=train, spec=self.spec,
                          num_test_sets=sets, flip_p=self.recipe.flip_p, names=names, seed=self.recipe.seed)
         sampler = DistributedSampler(ds, shuffle=True, seed=self.recipe.seed) if (train and self.dist.world > 1) else None
@@ -230,10 +228,11 @@ class Trainer:
 
         return loss
 
-    def evaluate(self, model: HierarchicalI3D, names: list[str], hierarchy: Optional[Hierarchy],
-                 sets: int) -> dict:
-        """Top-1 / loss / per-level accuracy and the fine confusion matrix on ``names``."""
-        probs, labels = predict(model, self._loader(names, False, sets), self.device,
+    def evaluate(self, model: HierarchicalI3D, which: str, hierarchy: Optional[Hierarchy], sets: int) -> dict:
+        """Top-1 / loss / per-level accuracy and the fine confusion matrix on the validation
+        (``which="val"``) or test (``"test"``) clips."""
+        names, split = ((self.splits.val, self.recipe.val_source) if which == "val" else (self.splits.test, "test"))
+        probs, labels = predict(model, self._loader(names, split, train=False, sets=sets), self.device,
                                 amp=self.recipe.amp, channels_last=self.recipe.channels_last)
         fine = probs[-1]
         out = {"top1": topk_accuracy(fine, labels, 1), "top5": topk_accuracy(fine, labels, 5),
@@ -277,7 +276,7 @@ class Trainer:
             history = json.loads(ts.get("history", "[]"))
             start_epoch = int(ts["epoch"]) + 1
             self.log(f"[cyan]{name}[/]: resuming after epoch {start_epoch} of {epochs}")
-        train_loader = self._loader(self.splits.train, True, 1)
+        train_loader = self._loader(self.splits.train, "train", train=True)
         loss_fn = self._loss_fn(hierarchy)
         for epoch in range(start_epoch, epochs):
             if self.max_epochs is not None and self._epochs_run >= self.max_epochs:
@@ -291,7 +290,7 @@ class Trainer:
                 # evaluates the same model and reaches the same decisions
                 for buf in model.buffers():
                     torch.distributed.broadcast(buf, 0)
-            val = self.evaluate(model, self.splits.val, hierarchy, sets=1)
+            val = self.evaluate(model, "val", hierarchy, sets=1)
             scheduler.step(val["loss"])
             row = {"phase": name, "epoch": epoch + 1, "train_loss": round(stats.loss, 5),
                    "train_acc": round(stats.accuracy, 5), "val_loss": round(val["loss"], 5),
@@ -308,7 +307,7 @@ class Trainer:
                     "history": json.dumps(history)})
             self.dist.barrier()
             self._epochs_run += 1
-        final = self.evaluate(model, self.splits.val, hierarchy, sets=r.test_sets)
+        final = self.evaluate(model, "val", hierarchy, sets=r.test_sets)
         report = pruning_report(model)
         result = PhaseResult(name, final["top1"], final["loss"], epochs, report.alive, report.total,
                              final.get("levels", []))
@@ -368,20 +367,17 @@ class Trainer:
     def run(self) -> dict:
         """Run (or continue) every phase; returns the summary also written to ``summary.json``."""
         r = self.recipe
-        model = self._phase_model("pass1")
-        if model is None:
-            model = self.train_phase("pass1", self._load_last("pass1") or self._new_model(), None, r.epochs)
-            model = self._phase_model("pass1") or model
+        if "pass1" not in self.state["phases"]:
+            self.train_phase("pass1", self._new_model(), None, r.epochs)
         if self.stop_after == "pass1":
             return {"best": "pass1", "best_val_top1": self.state["phases"]["pass1"]["val_top1"],
                     "phases": self.state["phases"]}
         hierarchy = self.hierarchy()
-        model = self._phase_model("pass2")
-        if model is None:
+        if "pass2" not in self.state["phases"]:
             start = self._phase_model("pass1") if r.pass2_init == "pass1" else self._new_model()
             self.train_phase("pass2", start, hierarchy, r.epochs)
-        best_name = max(("pass2",), key=lambda n: self.state["phases"][n]["val_top1"])
-        best = self.state["phases"]["pass2"]["val_top1"]
+        # the best of pass 2 and the pruning passes is kept (pass 1 has no superclass heads trained)
+        best_name, best = "pass2", self.state["phases"]["pass2"]["val_top1"]
         misses, k = 0, 0
         while k < r.max_prune_passes and misses < r.prune_patience:
             k += 1
@@ -404,17 +400,13 @@ class Trainer:
             src = self.out / best_name / "final.pt"
             ck = load_checkpoint(src)
             meta = {**ck.meta, "phases": self.state["phases"], "best": best_name}
-            test = self.evaluate(ck.model.to(self.device), self.splits.test, hierarchy, sets=r.test_sets)
+            test = self.evaluate(ck.model.to(self.device), "test", hierarchy, sets=r.test_sets)
             meta["metrics"] = {"test_top1": test["top1"], "test_top5": test["top5"], "levels": test.get("levels", [])}
             summary["test"] = meta["metrics"]
             save_checkpoint(self.out / "best.pt", ck.model, meta)
             atomic_write_json(self.out / "summary.json", summary)
         self.dist.barrier()
         return summary
-
-    def _load_last(self, name: str) -> Optional[HierarchicalI3D]:
-        """A fresh model of the right shape when a phase will resume from ``last.pt``."""
-        return self._new_model() if (self.out / name / "last.pt").is_file() else None
 
 
 class Interrupted(Exception):
@@ -434,5 +426,3 @@ def load_backbone(model: HierarchicalI3D, path: str | Path) -> None:
     if missing or unexpected:
         raise EdgeactError(f"{path}: backbone does not match ({len(missing)} missing, {len(unexpected)} unexpected tensors)")
 
-
-__all__ = ["Trainer", "Interrupted", "make_splits", "split_validation", "load_backbone", "shutil"]
