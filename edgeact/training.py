@@ -261,7 +261,10 @@ class Trainer:
                 find_unused_parameters=hierarchy is None and len(model.heads.active) > 1)
         optimizer = torch.optim.Adam(net.parameters(), lr=r.lr, weight_decay=r.weight_decay)
         keep_pruned(optimizer, model)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=r.lr_factor, patience=r.lr_patience - 1)
+        # ReduceLROnPlateau cuts once the bad-epoch count *exceeds* patience: patience - 1 makes the
+        # cut come on the 2nd epoch in a row without a better validation loss, as the paper says
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=r.lr_factor,
+                                                               patience=max(r.lr_patience - 1, 0))
         scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and r.amp
                                       and not torch.cuda.is_bf16_supported())
         history: list[dict] = []
