@@ -29,6 +29,13 @@ class EpochStats:
         return self.clips / self.seconds if self.seconds > 0 else 0.0
 
 
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given (``cpu``, ``cuda:1``)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def autocast_for(device: torch.device, enabled: bool):
     """Mixed precision on CUDA (bf16 where supported, else fp16); a no-op elsewhere."""
     if device.type != "cuda" or not enabled:
@@ -111,6 +118,18 @@ def topk_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
     k = min(k, probs.shape[1])
     top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
     return float((top == labels[:, None]).any(axis=1).mean())
+
+
+def level_targets(labels: np.ndarray, assignments: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    """Fine labels ``(N,)`` -> each superclass level's labels ``(N,)``, coarse to fine."""
+    return [np.asarray(a, dtype=np.int64)[labels] for a in assignments]
+
+
+def level_accuracies(probs: Sequence[np.ndarray], labels: np.ndarray,
+                     assignments: Sequence[Sequence[int]]) -> list[float]:
+    """Accuracy of each superclass head (``probs`` without the fine head) against the fine
+    labels mapped through that level's assignment."""
+    return [float((p.argmax(1) == t).mean()) for p, t in zip(probs, level_targets(labels, assignments))]
 
 
 def confusion_matrix(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:

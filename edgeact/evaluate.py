@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
 from edgeact.checkpoint import load_checkpoint
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset
-from edgeact.engine import confusion_matrix, predict, topk_accuracy
+from edgeact.engine import confusion_matrix, level_accuracies, predict, resolve_device, topk_accuracy
 from edgeact.errors import EdgeactError
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
 
@@ -37,8 +36,7 @@ class EvalOptions:
 
 def evaluate_artifact(model_path: str | Path, cache: str | Path, opts: EvalOptions) -> dict:
     """Score ``model_path`` on the ``opts.split`` split of ``opts.benchmark`` in ``cache``."""
-    device = torch.device("cuda" if opts.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if opts.device == "auto" else opts.device))
+    device = resolve_device(opts.device)
     ck = load_checkpoint(model_path, map_location=device)
     ds = ClipDataset(cache, opts.benchmark, opts.split, train=False, spec=ck.input_spec,
                      num_test_sets=opts.test_sets, names=opts.names)
@@ -61,12 +59,9 @@ def build_report(probs: list[np.ndarray], labels: np.ndarray, classes: ClassList
     counts = cm.sum(1)
     per_class = [{"label": i, "name": classes.names[i], "count": int(counts[i]),
                   "accuracy": float(cm[i, i] / counts[i]) if counts[i] else None} for i in range(n_cls)]
-    levels = []
     assignments = (hierarchy or {}).get("assignments") or []
-    for k, (p, assign) in enumerate(zip(probs[:-1], assignments)):
-        target = np.asarray(assign)[labels]
-        levels.append({"level": k + 1, "superclasses": int(p.shape[1]),
-                       "accuracy": float((p.argmax(1) == target).mean())})
+    levels = [{"level": k + 1, "superclasses": int(p.shape[1]), "accuracy": acc}
+              for k, (p, acc) in enumerate(zip(probs[:-1], level_accuracies(probs[:-1], labels, assignments)))]
     return {**info, "clips": int(len(labels)), "top1": topk_accuracy(fine, labels, 1),
             "top5": topk_accuracy(fine, labels, 5), "levels": levels, "per_class": per_class,
             "confusion": cm.tolist(), "classes": list(classes.names), "hierarchy": hierarchy}

@@ -34,7 +34,8 @@ from edgeact.checkpoint import build_meta, load_checkpoint, read_checkpoint, sav
 from edgeact.data.cache import read_index
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset
-from edgeact.engine import EpochStats, confusion_matrix, nll, predict, topk_accuracy, train_epoch
+from edgeact.engine import (EpochStats, confusion_matrix, level_accuracies, level_targets, nll, predict,
+                            resolve_device, topk_accuracy, train_epoch)
 from edgeact.errors import EdgeactError
 from edgeact.fileio import atomic_write_json
 from edgeact.hierarchy import Hierarchy, build_hierarchy, hierarchical_loss, level_labels
@@ -116,13 +117,14 @@ class Dist:
             torch.distributed.barrier()
 
 
-def init_distributed(device: str) -> tuple[Dist, torch.device]:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1)."""
+def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); each process
+    then uses the GPU of its local rank."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Dist(), torch.device(device)
+        return Dist(), device
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available() and device.startswith("cuda"):
+    if torch.cuda.is_available() and device.type == "cuda":
         torch.cuda.set_device(local)
         torch.distributed.init_process_group("nccl")
         return Dist(rank, world, local), torch.device("cuda", local)
@@ -154,9 +156,7 @@ class Trainer:
                  console=None, progress: bool = True, max_epochs: Optional[int] = None,
                  stop_after: Optional[str] = None):
         self.recipe, self.cache, self.out = recipe, Path(cache), Path(out)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.dist, self.device = init_distributed(device)
+        self.dist, self.device = init_distributed(resolve_device(device))
         self.console = console
         self.show_progress = progress and self.dist.main
         self.max_epochs = max_epochs  # stop after this many epochs in this process (tests, time boxes)
@@ -239,9 +239,9 @@ class Trainer:
                "loss": nll(fine, labels),
                "confusion": confusion_matrix(fine.argmax(1), labels, fine.shape[1])}
         if hierarchy is not None:
-            targets = level_labels(torch.from_numpy(labels), hierarchy.assignments)
-            out["levels"] = [float((p.argmax(1) == t.numpy()).mean()) for p, t in zip(probs[:-1], targets[:-1])]
-            out["loss"] = float(sum(w * nll(p, t.numpy()) for w, p, t in zip(self.recipe.loss_weights, probs, targets)))
+            targets = [*level_targets(labels, hierarchy.assignments), labels]
+            out["levels"] = level_accuracies(probs[:-1], labels, hierarchy.assignments)
+            out["loss"] = float(sum(w * nll(p, t) for w, p, t in zip(self.recipe.loss_weights, probs, targets)))
         return out
 
     # ------------------------------------------------------------------ one phase
