@@ -156,3 +156,10 @@ def test_train_and_eval_run_on_the_synthetic_cache(cache, tmp_path):
          "--workers", "0"])
     report = json.loads((tmp_path / "eval" / "r.json").read_text())
     assert report["clips"] == 16 and 0 <= report["top1"] <= report["top5"] <= 1
+
+
+def test_prep_refuses_to_resume_with_other_settings(synth_root, cache):
+    result = runner.invoke(app, ["prep", "--dataset", "ntu", "--root", str(synth_root), "--out", str(cache),
+                                 "--size", "32"])
+    assert result.exit_code != 0
+    assert "was prepared with other settings (size=64)" in str(result.exception)

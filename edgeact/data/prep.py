@@ -33,6 +33,8 @@ from edgeact.errors import EdgeactError
 
 CACHE_VERSION = 1
 PARTIAL = "prep.partial.jsonl"
+SETTINGS = "prep.settings.json"
+KEPT = ("ok", "uncropped")        # record statuses whose frame pack is in the cache
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,7 @@ def _read_partial(out: Path) -> dict[str, dict]:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut by a crash: that sample is simply redone
-        if rec.get("status") in ("ok", "uncropped") and not pack_path(out, rec["name"]).is_file():
+        if rec.get("status") in KEPT and not pack_path(out, rec["name"]).is_file():
             continue
         done[rec["name"]] = rec
     return done
@@ -268,12 +270,18 @@ def prepare(cfg: PrepConfig, progress: Optional[Callable[[int, int, dict], None]
     if not jobs:
         raise EdgeactError(f"{cfg.root}: found no {cfg.dataset} samples to prepare")
     cfg.out.mkdir(parents=True, exist_ok=True)
-    existing = cfg.out / "index.json"
-    if existing.is_file():
-        meta = json.loads(existing.read_text()).get("meta", {})
-        if (meta.get("dataset") not in (None, cfg.dataset) or meta.get("size", cfg.size) != cfg.size
-                or meta.get("cropped", cfg.crop) != cfg.crop):
-            raise EdgeactError(f"{cfg.out}: holds a cache of another dataset or size; choose a new --out")
+    # recorded before the first sample, so an interrupted run is resumed only with the same settings
+    settings = {"dataset": cfg.dataset, "size": cfg.size, "margin": cfg.margin, "cropped": cfg.crop,
+                "fallback_uncropped": cfg.fallback_uncropped}
+    settings_path = cfg.out / SETTINGS
+    if settings_path.is_file():
+        before = json.loads(settings_path.read_text())
+        changed = sorted(k for k in settings if before.get(k) != settings[k])
+        if changed:
+            raise EdgeactError(f"{cfg.out}: was prepared with other settings ({', '.join(f'{k}={before.get(k)}' for k in changed)}); "
+                               "choose a new --out or repeat those options")
+    else:
+        atomic_write_json(settings_path, settings)
     done = _read_partial(cfg.out)
     todo = [j for j in jobs if j.name not in done]
     workers = cfg.workers or os.cpu_count() or 1
@@ -303,9 +311,9 @@ def prepare(cfg: PrepConfig, progress: Optional[Callable[[int, int, dict], None]
                     finish(rec)
     report.seconds = time.perf_counter() - start
     records = [done[j.name] for j in jobs if j.name in done]
-    kept = [r for r in records if r["status"] in ("ok", "uncropped")]
+    kept = [r for r in records if r["status"] in KEPT]
     report.problems = [{"name": r["name"], "status": r["status"], "reason": r.get("reason", "")}
-                       for r in records if r["status"] not in ("ok", "uncropped")]
+                       for r in records if r["status"] not in KEPT]
     meta = {"version": CACHE_VERSION, "dataset": cfg.dataset, "root": str(cfg.root), "size": cfg.size,
             "margin": cfg.margin, "cropped": cfg.crop, "classes": classes.to_dict(), "benchmarks": benchmarks,
             "fallback_uncropped": cfg.fallback_uncropped,
