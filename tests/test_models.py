@@ -88,3 +88,16 @@ def test_wrong_input_rank_is_an_error():
     model = create_model("i3d_r18", num_classes=3, width=0.125)
     with pytest.raises(ValueError, match=r"\(B, C, T, H, W\)"):
         model(torch.randn(3, 32, 32))
+
+
+def test_stage_table_macs_match_hand_computation():
+    from edgeact.models.summary import stage_table
+
+    model = create_model("i3d_r18", num_classes=10, levels=(2, None, 5), width=0.25)
+    rows = {r.name: r for r in stage_table(model, (1, 3, 4, 64, 64))}
+    # stem: 16 filters of 3x1x7x7 evaluated at 4 x 32 x 32 output positions
+    assert rows["stem"].macs == 4 * 32 * 32 * 16 * 3 * 49 and rows["stem"].out_shape == (1, 16, 4, 16, 16)
+    # fine head: mean-pool then Linear(128 -> 10); superclass head after stack 1: Linear(16 -> 2)
+    assert rows["fine head"].macs == 128 * 10 and rows["head 1 (superclasses)"].macs == 16 * 2
+    assert "head 2 (superclasses)" not in rows
+    assert sum(r.params for r in rows.values()) == sum(p.numel() for p in model.parameters())

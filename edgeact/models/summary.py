@@ -53,8 +53,8 @@ def _layer_macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
     return 0
 
 
-def count_macs(module: nn.Module, run) -> int:
-    """MACs of the convs and linears inside ``module`` while ``run()`` executes."""
+def run_counting_macs(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``module(x)`` and the MACs of the convs and linears inside ``module`` for that call."""
     total = 0
 
     def hook(m, args, out):
@@ -63,11 +63,11 @@ def count_macs(module: nn.Module, run) -> int:
 
     handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (nn.Conv3d, nn.Linear))]
     try:
-        run()
+        out = module(x)
     finally:
         for h in handles:
             h.remove()
-    return total
+    return out, total
 
 
 def stage_table(model: HierarchicalI3D, input_shape: Sequence[int]) -> tuple[StageRow, ...]:
@@ -78,30 +78,22 @@ def stage_table(model: HierarchicalI3D, input_shape: Sequence[int]) -> tuple[Sta
     import copy
 
     meta = copy.deepcopy(model).to("meta").eval()
-    x = torch.empty(*input_shape, device="meta")
     rows: list[StageRow] = []
 
-    def params(m: nn.Module) -> int:
-        return sum(p.numel() for p in m.parameters())
+    def row(name: str, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        out, macs = run_counting_macs(module, x)
+        rows.append(StageRow(name, sum(p.numel() for p in module.parameters()), macs, tuple(out.shape)))
+        return out
 
     with torch.no_grad():
-        holder = {}
-        macs = count_macs(meta.backbone.stem, lambda: holder.setdefault("x", meta.backbone.stem(x)))
-        h = holder["x"]
-        rows.append(StageRow("stem", params(meta.backbone.stem), macs, tuple(h.shape)))
+        h = row("stem", meta.backbone.stem, torch.empty(*input_shape, device="meta"))
         feats = []
         for k, stack in enumerate(meta.backbone.stacks):
-            holder = {}
-            macs = count_macs(stack, lambda: holder.setdefault("x", stack(h)))
-            h = holder["x"]
+            h = row(f"stack {k + 1}", stack, h)
             feats.append(h)
-            rows.append(StageRow(f"stack {k + 1}", params(stack), macs, tuple(h.shape)))
         for key, head in meta.heads.heads.items():
             k = int(key)
-            holder = {}
-            macs = count_macs(head, lambda: holder.setdefault("x", head(feats[k])))
-            label = "fine head" if k == 3 else f"head {k + 1} (superclasses)"
-            rows.append(StageRow(label, params(head), macs, tuple(holder["x"].shape)))
+            row("fine head" if k == 3 else f"head {k + 1} (superclasses)", head, feats[k])
     return tuple(rows)
 
 
