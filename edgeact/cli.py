@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from edgeact.cli_deploy import bench_app, export
 from edgeact.errors import EdgeactError
 
 app = typer.Typer(
@@ -27,18 +28,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-
-NOT_BUILT_EXIT = 3
-_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-def _not_built(command: str, issue: int) -> None:
-    err_console.print(
-        f"[bold red]edgeact {command} is not built yet[/] (tracked in issue #{issue}); "
-        "nothing was run."
-    )
-    raise typer.Exit(NOT_BUILT_EXIT)
-
 
 def _parse_levels(text: str) -> tuple[Optional[int], ...]:
     """``"2,6,20"`` -> ``(2, 6, 20)``; ``"none,2,5"`` -> ``(None, 2, 5)``; ``""`` -> ``()``."""
@@ -86,10 +75,133 @@ def info(
     render_summary(summary, console)
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def live() -> None:
-    """Recognize actions live from a camera, video file, RealSense or recording."""
-    _not_built("live", 5)
+@app.command()
+def live(
+    camera: Optional[str] = typer.Option(None, "--camera", help="Camera index (0, 1, ...) or stream URL (rtsp://...).",
+                                         rich_help_panel="Source"),
+    video: Optional[Path] = typer.Option(None, "--video", help="Video file, paced at its frame rate.",
+                                         rich_help_panel="Source"),
+    realsense: bool = typer.Option(False, "--realsense", help="Intel RealSense: colour + depth aligned to colour.",
+                                   rich_help_panel="Source"),
+    bag: Optional[Path] = typer.Option(None, "--bag", help="Play a RealSense recording (.bag, or .db3 from SDK 2.59+).",
+                                       rich_help_panel="Source"),
+    demo: bool = typer.Option(False, "--demo", help="No camera, no download: synthetic clips through the whole "
+                              "pipeline with the bundled demo model.", rich_help_panel="Source"),
+    no_realtime: bool = typer.Option(False, "--no-realtime", help="Process files as fast as possible, every frame, "
+                                     "nothing dropped (default: pace at the file's frame rate).",
+                                     rich_help_panel="Source"),
+    exit_on_disconnect: bool = typer.Option(False, "--exit-on-disconnect", help="Exit when the camera is lost "
+                                            "instead of retrying with back-off (let systemd restart us).",
+                                            rich_help_panel="Source"),
+    model: str = typer.Option("demo", "--model", help="Any artifact edgeact wrote (.pt checkpoint, .onnx, .engine, "
+                              ".ts), or `demo` for the bundled synthetic-trained model.", rich_help_panel="Model"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N.", rich_help_panel="Model"),
+    fp16: bool = typer.Option(False, "--fp16", help="Half precision on CUDA (classifier and pose model).",
+                              rich_help_panel="Model"),
+    skeleton: Optional[Path] = typer.Option(None, "--skeleton", help="Replay a dataset recording with its own "
+                                            "skeleton file (NTU .skeleton, row t = video frame t).",
+                                            rich_help_panel="Skeleton"),
+    pose: str = typer.Option("auto", "--pose", help="auto, yolo, skeleton (needs --skeleton) or depth (YOLO "
+                             "keypoints lifted with RealSense depth, projected with --calibration). auto picks "
+                             "skeleton with --skeleton, depth for RealSense with --calibration, else yolo.",
+                             rich_help_panel="Skeleton"),
+    pose_model: str = typer.Option("yolo11n-pose.pt", "--pose-model", help="Ultralytics pose model: a name "
+                                   "ultralytics fetches on a connected machine, or a local .pt, .onnx or TensorRT "
+                                   ".engine.", rich_help_panel="Skeleton"),
+    pose_conf: float = typer.Option(0.25, "--pose-conf", help="Minimum person confidence.", rich_help_panel="Skeleton"),
+    pose_imgsz: int = typer.Option(640, "--pose-imgsz", help="Pose model input size.", rich_help_panel="Skeleton"),
+    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Projection file from `edgeact "
+                                               "calibrate` (Eq. 1) for the depth path.", rich_help_panel="Skeleton"),
+    window_seconds: Optional[float] = typer.Option(None, "--window-seconds", help="Seconds of video per decision. "
+                                                   "Default: the median length of the clips the model was trained "
+                                                   "on (stored in the artifact), because the model learned actions "
+                                                   "at that time scale: its 8 frames span the whole window.",
+                                                   rich_help_panel="Decisions"),
+    stride: str = typer.Option("0.5s", "--stride", help="A new decision every N frames (`8`) or seconds (`0.5s`).",
+                               rich_help_panel="Decisions"),
+    test_sets: int = typer.Option(1, "--test-sets", help="Frame sets averaged per decision (the paper's test "
+                                  "protocol uses 5; each costs one more model call).", rich_help_panel="Decisions"),
+    smooth: int = typer.Option(3, "--smooth", help="Average each person's last N decisions (1 = off).",
+                               rich_help_panel="Decisions"),
+    threshold: float = typer.Option(0.5, "--threshold", help="Below this top-1 probability a decision is shown as "
+                                    "uncertain, not as a label.", rich_help_panel="Decisions"),
+    topk: int = typer.Option(3, "--topk", help="Labels per head in the JSON lines.", rich_help_panel="Decisions"),
+    show: bool = typer.Option(False, "--show", help="OpenCV window with skeletons, boxes and labels (q quits).",
+                              rich_help_panel="Output"),
+    save: Optional[Path] = typer.Option(None, "--save", help="Write that overlay to a video (out.mp4).",
+                                        rich_help_panel="Output"),
+    jsonl: Optional[Path] = typer.Option(None, "--jsonl", help="One JSON line per decision: t, track, box, fine, "
+                                         "levels, latency_ms, uncertain.", rich_help_panel="Output"),
+    quiet: bool = typer.Option(False, "--quiet", help="No live view (services); errors still go to stderr.",
+                               rich_help_panel="Output"),
+) -> None:
+    """Recognize actions live: the fine action and its superclasses for every person, as they happen.
+
+    Capture, pose and classification run in separate stages: a slow classifier never stalls the
+    camera, and windows that went stale while it was busy are dropped, not queued.
+
+    Examples:
+
+    * `edgeact live --demo` (no camera, nothing to download)
+    * `edgeact live --camera 0 --model runs/ntu60-xsub/best.pt --show`
+    * `edgeact live --video clip.mp4 --model model.onnx --jsonl actions.jsonl --no-realtime`
+    * `edgeact live --video S001C001P001R001A001_rgb.avi --skeleton S001C001P001R001A001.skeleton --model best.pt`
+    * `edgeact live --realsense --calibration calib.json --model model.engine --device cuda`
+    """
+    from edgeact.live.app import LiveOptions, run_live
+
+    opts = LiveOptions(model=model, camera=camera, video=video, realsense=realsense, bag=bag, skeleton=skeleton,
+                       pose=pose, pose_model=pose_model, pose_conf=pose_conf, pose_imgsz=pose_imgsz,
+                       calibration=calibration, device=device, fp16=fp16, window_seconds=window_seconds,
+                       stride=stride, test_sets=test_sets, smooth=smooth, threshold=threshold, topk=topk,
+                       realtime=not no_realtime, exit_on_disconnect=exit_on_disconnect, show=show, save=save,
+                       jsonl=jsonl, quiet=quiet)
+    if demo:
+        if camera is not None or video is not None or realsense or bag is not None or skeleton is not None:
+            raise EdgeactError("--demo plays its own synthetic clips: drop --camera/--video/--realsense/--bag/--skeleton")
+        _live_demo(opts)
+        return
+    try:
+        stats = run_live(opts, console=None if quiet else console)
+    except KeyboardInterrupt:
+        err_console.print("stopped (Ctrl-C); outputs flushed")
+        raise typer.Exit(130)
+    s = stats.summary()
+    if not quiet:
+        console.print(f"end of source: {s['frames']} frames, {s['decisions']} decisions in {s['wall_seconds']:.1f} s; "
+                      f"{s['frames_without_person']} frames without a person, {s['frames_dropped']} frames and "
+                      f"{s['windows_dropped']} windows dropped; latency p50 "
+                      f"{_ms(s['latency_ms']['p50'])}, p95 {_ms(s['latency_ms']['p95'])}")
+        if jsonl is not None:
+            console.print(f"wrote {jsonl}")
+
+
+def _ms(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.0f} ms"
+
+
+def _live_demo(opts) -> None:
+    from rich.table import Table
+
+    from edgeact.live.demo import run_demo
+
+    console.print("[bold]edgeact live --demo[/]: one synthetic clip per action, performed by P003 (never seen in "
+                  "training), each played through video decode -> its skeleton -> rolling window -> classifier.")
+    try:
+        results = run_demo(opts, console=None if opts.quiet else console)
+    except KeyboardInterrupt:
+        err_console.print("stopped (Ctrl-C)")
+        raise typer.Exit(130)
+    table = Table(title="demo summary: the decision on each whole clip", title_justify="left")
+    for col in ("clip", "performed", "recognized", "p", ""):
+        table.add_column(col)
+    for r in results:
+        mark = "[green]ok[/]" if r.correct and not r.uncertain else ("[yellow]uncertain[/]" if r.uncertain
+                                                                     else "[red]wrong[/]")
+        table.add_row(r.clip.name, r.clip.action, r.decided or "-", f"{r.p:.2f}", mark)
+    console.print(table)
+    right = sum(r.correct for r in results)
+    console.print(f"{right}/{len(results)} clips recognized" + (f"; wrote {opts.jsonl}" if opts.jsonl else ""))
 
 
 @app.command()
@@ -331,7 +443,8 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 @app.command(name="eval")
 def eval_(
-    model: Path = typer.Option(..., "--model", help="An artifact edgeact wrote (best.pt, any phase's final.pt)."),
+    model: Path = typer.Option(..., "--model", help="An artifact edgeact wrote: best.pt (any phase's final.pt), "
+                               "or its export (.onnx, .ts, .engine)."),
     data: Path = typer.Option(..., "--data", help="Cache made by `edgeact prep`."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="e.g. ntu60-xsub (default: the artifact's)."),
     split: str = typer.Option("test", "--split", help="train or test."),
@@ -346,11 +459,11 @@ def eval_(
     """Evaluate a trained artifact on a benchmark split: top-1/top-5, superclass levels, per class."""
     from rich.table import Table
 
-    from edgeact.checkpoint import read_checkpoint
     from edgeact.evaluate import EvalOptions, evaluate_artifact, save_report
+    from edgeact.runtime import read_meta
 
-    if benchmark is None:
-        benchmark = read_checkpoint(model)["meta"].get("benchmark")
+    if benchmark is None:       # any artifact: checkpoint, ONNX, TorchScript, engine sidecar
+        benchmark = read_meta(model).get("benchmark")
         if not benchmark:
             raise EdgeactError(f"{model}: names no benchmark; pass --benchmark")
     report = evaluate_artifact(model, data, EvalOptions(benchmark=benchmark, split=split, device=device,
@@ -395,16 +508,8 @@ def ablate(
     console.print(f"wrote {out / 'ablation.md'} and {out / 'ablation.json'}")
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def export() -> None:
-    """Export a checkpoint to ONNX, TensorRT or TorchScript."""
-    _not_built("export", 6)
-
-
-@app.command(context_settings=_PASSTHROUGH)
-def bench() -> None:
-    """Measure latency and throughput per backend and precision."""
-    _not_built("bench", 6)
+app.command(name="export")(export)
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:

@@ -1,5 +1,8 @@
 """``edgeact eval``: how the paper reports results (Tables 5-10), for any edgeact artifact.
 
+The artifact (checkpoint, ONNX, TorchScript, TensorRT engine) is loaded through
+:func:`edgeact.runtime.load_runtime`; nothing here depends on which backend runs it.
+
 Each test clip is scored on 5 frame sets whose softmax scores are averaged; the report gives
 top-1 and top-5 over the fine classes, the accuracy of every superclass level (the fine label
 mapped through the artifact's superclass assignment), per-class accuracy, and the confusion
@@ -10,43 +13,81 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from edgeact.checkpoint import load_checkpoint
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset
-from edgeact.engine import confusion_matrix, level_accuracies, predict, resolve_device, topk_accuracy
+from edgeact.engine import confusion_matrix, level_accuracies, topk_accuracy
 from edgeact.errors import EdgeactError
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
+from edgeact.runtime import Runtime, load_runtime
 
 
 @dataclass(frozen=True)
 class EvalOptions:
-    benchmark: str
+    """``benchmark`` ``None``: the one the artifact's metadata names. ``fp16`` applies to
+    checkpoints on CUDA (exported artifacts keep their export precision)."""
+
+    benchmark: Optional[str] = None
     split: str = "test"
     device: str = "auto"
     batch_size: int = 4
     workers: int = 2
     test_sets: int = 5
     names: Optional[Sequence[str]] = None
+    fp16: bool = False
+
+
+def predict_runtime(runtime: Runtime, loader, *,
+                    on_batch: Optional[Callable[[int], None]] = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Softmax scores averaged over each clip's K frame sets, through any backend.
+
+    ``loader`` yields ``(clips (B, K, 3, T, S, S), labels (B,))`` (or ``(B, 3, T, S, S)``, K = 1).
+    Returns one ``(N, M_l)`` float32 array per head (coarse to fine, fine last) and the labels
+    ``(N,)``. The softmax and the mean run in torch float32, as :func:`edgeact.engine.predict`
+    does, so a checkpoint scores exactly as it does during training.
+    """
+    per_head: list[list[np.ndarray]] = []
+    labels_all: list[np.ndarray] = []
+    for clips, labels in loader:
+        if clips.dim() == 5:
+            clips = clips.unsqueeze(1)
+        b, k = clips.shape[:2]
+        logits = runtime(clips.flatten(0, 1))
+        if not per_head:
+            per_head = [[] for _ in logits]
+        for store, lg in zip(per_head, logits):
+            store.append(F.softmax(torch.from_numpy(lg), dim=1).view(b, k, -1).mean(1).numpy())
+        labels_all.append(np.asarray(labels))
+        if on_batch is not None:
+            on_batch(b)
+    if not per_head:
+        raise ValueError("nothing to predict: the loader is empty")
+    return [np.concatenate(s) for s in per_head], np.concatenate(labels_all)
 
 
 def evaluate_artifact(model_path: str | Path, cache: str | Path, opts: EvalOptions) -> dict:
-    """Score ``model_path`` on the ``opts.split`` split of ``opts.benchmark`` in ``cache``."""
-    device = resolve_device(opts.device)
-    ck = load_checkpoint(model_path, map_location=device)
-    ds = ClipDataset(cache, opts.benchmark, opts.split, train=False, spec=ck.input_spec,
+    """Score ``model_path`` (any edgeact artifact) on the ``opts.split`` split of
+    ``opts.benchmark`` in ``cache``."""
+    runtime = load_runtime(model_path, opts.device, fp16=opts.fp16)
+    benchmark = opts.benchmark or runtime.meta.get("benchmark")
+    if not benchmark:
+        raise EdgeactError(f"{model_path}: names no benchmark; pass --benchmark")
+    ds = ClipDataset(cache, benchmark, opts.split, train=False, spec=runtime.input_spec,
                      num_test_sets=opts.test_sets, names=opts.names)
-    if ds.classes.names[: len(ck.classes)] != ck.classes.names:
-        raise EdgeactError(f"{model_path}: trained on {len(ck.classes)} classes that differ from the "
+    classes = runtime.classes
+    if ds.classes.names[: len(classes)] != classes.names:
+        raise EdgeactError(f"{model_path}: trained on {len(classes)} classes that differ from the "
                            f"{len(ds.classes)} classes of {cache}")
     loader = DataLoader(ds, batch_size=opts.batch_size, num_workers=opts.workers)
-    probs, labels = predict(ck.model, loader, device)
-    return build_report(probs, labels, ck.classes, ck.meta.get("hierarchy"),
-                        artifact=str(model_path), benchmark=opts.benchmark, split=opts.split)
+    probs, labels = predict_runtime(runtime, loader)
+    return build_report(probs, labels, classes, runtime.hierarchy, artifact=str(model_path), benchmark=benchmark,
+                        split=opts.split, backend=runtime.backend, precision=runtime.precision)
 
 
 def build_report(probs: list[np.ndarray], labels: np.ndarray, classes: ClassList, hierarchy: Optional[dict],

@@ -6,7 +6,8 @@ filter sets its entry in both layers' keep-masks (``filter_mask`` / ``channel_ma
 they live in every ``state_dict`` and survive save/load and resume. The forward pass always uses
 the masked weights; :func:`apply_masks` also zeroes the *stored* weights, and
 :func:`keep_pruned` does that after every optimizer step, so a checkpoint never holds stale
-values. Physical removal of pruned channels (a smaller dense model) builds on these masks later.
+values. :func:`compact` removes pruned channels physically (a smaller dense model, see
+:mod:`edgeact.compact`).
 
 Ranking: ``scope="global"`` ranks all alive filters of all units by L2 norm together (the paper's
 "altogether"); ``scope="layer"`` ranks within each unit ("by layers"). Each call removes
@@ -161,3 +162,14 @@ def keep_pruned(optimizer: torch.optim.Optimizer, model: nn.Module):
     """Re-zero pruned weights after every ``optimizer.step()`` (momentum in Adam would otherwise
     move them in storage even though their gradient is zero). Returns the hook handle."""
     return optimizer.register_step_post_hook(lambda *_: apply_masks(model))
+
+
+def compact(model: nn.Module) -> nn.Module:
+    """Remove pruned channels physically: a dense, narrower model with the same outputs.
+
+    See :func:`edgeact.compact.compact` (imported here lazily: it builds models through the
+    registry, which this module does not need).
+    """
+    from edgeact.compact import compact as _compact
+
+    return _compact(model)

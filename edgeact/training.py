@@ -44,6 +44,9 @@ from edgeact.pruning import keep_pruned, prune_filters, pruning_report
 from edgeact.recipe import Recipe
 from edgeact.types import InputSpec
 
+# NTU RGB+D (and edgeact synth) videos are 30 fps; N-UCLA states no frame rate and is assumed the same
+DATASET_FPS = 30.0
+
 
 # --------------------------------------------------------------------------- data
 
@@ -68,6 +71,7 @@ class Splits:
     val: list[str]
     test: list[str]
     classes: ClassList
+    clip_frames: Optional[int] = None      # median length of the training clips (frames)
 
 
 def make_splits(cache: Path, recipe: Recipe) -> Splits:
@@ -96,7 +100,9 @@ def make_splits(cache: Path, recipe: Recipe) -> Splits:
     test = rest if recipe.val_source == "test" else [s["name"] for s in by_split["test"]]
     # a benchmark may use a prefix of the cache's classes (NTU60 benchmarks on an NTU120 cache)
     n_classes = 1 + max(s["label"] for samples in by_split.values() for s in samples)
-    return Splits(train, val, test, ClassList.from_dict(index["meta"]["classes"]).head(n_classes))
+    lengths = [s["num_frames"] for s in by_split["train"] if s.get("num_frames")]
+    return Splits(train, val, test, ClassList.from_dict(index["meta"]["classes"]).head(n_classes),
+                  clip_frames=int(np.median(lengths)) if lengths else None)
 
 
 # --------------------------------------------------------------------------- distributed
@@ -201,7 +207,9 @@ class Trainer:
                           recipe=self.recipe.to_dict(),
                           hierarchy=hierarchy.to_dict() if hierarchy else None,
                           pruning=pruning_report(model).to_dict(),
-                          phases={k: v for k, v in self.state["phases"].items()})
+                          phases={k: v for k, v in self.state["phases"].items()},
+                          # `live` sizes its rolling window to the clips the model was trained on
+                          clip={"frames": self.splits.clip_frames, "fps": DATASET_FPS})
 
     def _save_state(self) -> None:
         if self.dist.main:

@@ -144,6 +144,21 @@ def test_full_procedure_resume_and_eval(toy_cache, tmp_path):
     assert json.loads((tmp_path / "rep" / "report.json").read_text())["top1"] == report["top1"]
 
 
+def test_a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one(toy_cache, tmp_path):
+    recipe = _recipe(max_prune_passes=1, workers=0)
+    with pytest.raises(Interrupted):
+        Trainer(recipe, toy_cache, tmp_path / "killed", progress=False, max_epochs=3).run()   # inside pass 2
+    resumed = Trainer(recipe, toy_cache, tmp_path / "killed", progress=False).run()
+    straight = Trainer(recipe, toy_cache, tmp_path / "straight", progress=False).run()
+    assert resumed["best"] == straight["best"] and list(resumed["phases"]) == list(straight["phases"])
+    for phase, got in resumed["phases"].items():
+        assert got["val_loss"] == pytest.approx(straight["phases"][phase]["val_loss"], rel=1e-5, abs=1e-6)
+    a = load_checkpoint(tmp_path / "killed" / "best.pt").model.state_dict()
+    b = load_checkpoint(tmp_path / "straight" / "best.pt").model.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+
+
 def test_trainer_learns_the_easy_toy_task(toy_cache, tmp_path):
     recipe = _recipe(epochs=8, levels=(), loss_weights=(1.0,), max_prune_passes=0, val_source="train",
                      val_fraction=0.2)

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from edgeact.data.cache import FramePack, pack_path, read_index
 from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
-from edgeact.geometry import center_crop_offsets, crop_at, random_crop_offsets
+from edgeact.geometry import DEFAULT_MARGIN, Box, center_crop_offsets, crop_at, crop_box, crop_resize, random_crop_offsets
 from edgeact.types import InputSpec
 
 
@@ -71,6 +71,35 @@ def clip_tensor(frames: np.ndarray, spec: InputSpec, *, offset: tuple[int, int] 
     mean = torch.tensor(spec.mean).view(3, 1, 1, 1)
     std = torch.tensor(spec.std).view(3, 1, 1, 1)
     return (t - mean) / std
+
+
+def window_clips(frames: Sequence[np.ndarray], points: np.ndarray, spec: InputSpec, *, num_sets: int = 1,
+                 margin: float = DEFAULT_MARGIN, bgr: bool = True) -> tuple[Optional[torch.Tensor], Optional[Box]]:
+    """Test clips of a live window, preprocessed exactly as ``prep`` + :class:`ClipDataset` do for a
+    test sample: crop box = union of the window's skeleton over all its frames (+``margin``,
+    capped at the frame), each frame cropped and resized to ``spec.resize``², frame sets sampled by
+    :func:`test_indices`, then :func:`clip_tensor` (centre crop, normalization).
+
+    ``frames`` ``n`` images ``(H, W, 3)`` uint8 (BGR from OpenCV when ``bgr``, else RGB);
+    ``points`` ``(n, J, 2)`` pixels, NaN where a joint is missing. Returns
+    ``(clips (num_sets, 3, T, S, S), box)``, or ``(None, None)`` when no joint is valid. Only the
+    sampled frames are cropped (the same ones a cached clip would read).
+    """
+    if len(frames) == 0:
+        raise ValueError("a window needs at least one frame")
+    h, w = frames[0].shape[:2]
+    box = crop_box(points, (w, h), margin)
+    if box is None:
+        return None, None
+    sets = test_indices(len(frames), num_sets, spec.frames)
+    crops: dict[int, np.ndarray] = {}
+    for i in np.unique(sets):
+        crop = crop_resize(frames[int(i)], box, spec.resize)
+        # resizing acts per channel, so swapping channels after the crop equals prep's
+        # convert-then-crop and touches 256² pixels instead of the whole frame
+        crops[int(i)] = crop[..., ::-1] if bgr else crop
+    clips = torch.stack([clip_tensor(np.stack([crops[int(i)] for i in row]), spec) for row in sets])
+    return clips, box
 
 
 class ClipDataset(Dataset):

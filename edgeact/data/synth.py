@@ -43,7 +43,7 @@ import numpy as np
 from edgeact.data.classes import ClassList
 from edgeact.data.ntu import SKELETON_DIR, VIDEO_DIR, NtuName, Skeleton, SkeletonReport, write_skeleton
 from edgeact.data.synth_motion import (
-    MIRROR_JOINTS, SYNTH_CLASSES, Performer, animate, forward_kinematics, rest_offsets, ry, sample_motion_params,
+    CONFUSABLE, MIRROR_JOINTS, SYNTH_CLASSES, Performer, animate, forward_kinematics, rest_offsets, ry, sample_motion_params,
     sample_performer,
 )
 from edgeact.data.synth_render import (
@@ -298,6 +298,7 @@ def build_meta(config: SynthConfig, *, complete: bool) -> dict:
         "config": asdict(config), "complete": complete, "samples": len(sample_names(config)),
         "classes": classes.to_dict(), "class_names": list(classes.names),
         "mirror_pairs": [list(pair) for pair in classes.mirror],
+        "confusable_pairs": [list(pair) for pair in CONFUSABLE if max(pair) < config.classes],
         "color_camera": cam.to_dict(), "eq1": cam.eq1(), "depth_camera": DepthCamera().to_dict(),
         "coordinates": "joints in depth-camera space (metres): X toward the sensor's left, Y up, Z forward; "
                        "colour pixels u = fx*(X - tx)/Z + u0, v = -fy*(Y - ty)/Z + v0 (y down); depth pixels "

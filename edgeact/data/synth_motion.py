@@ -41,6 +41,10 @@ SYNTH_CLASSES = ClassList(
            "kick left leg", "kick right leg", "squat", "jump", "clap"),
     mirror=((0, 1), (2, 3), (4, 5)),
 )
+# Pairs built to look alike: waving and raising the same arm both lift it above the shoulder and
+# differ only in the forearm, while left vs right is visible in every frame. A pass-1 confusion
+# matrix confuses these first, so the superclass solver should put each pair in one group.
+CONFUSABLE: tuple[tuple[int, int], ...] = ((0, 2), (1, 3))
 # per class: (program name, mirrored?)
 _CLASS_PROGRAMS: tuple[tuple[str, bool], ...] = (
     ("wave", False), ("wave", True), ("raise", False), ("raise", True),
@@ -364,7 +368,7 @@ def mirror_body(joints: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
-    "NUM_JOINTS", "JOINT_NAMES", "PARENTS", "MIRROR_JOINTS", "SYNTH_CLASSES", "Performer", "MotionParams",
+    "NUM_JOINTS", "JOINT_NAMES", "PARENTS", "MIRROR_JOINTS", "SYNTH_CLASSES", "CONFUSABLE", "Performer", "MotionParams",
     "sample_performer", "sample_motion_params", "rest_offsets", "forward_kinematics", "animate",
     "mirror_body", "rx", "ry", "rz",
 ]

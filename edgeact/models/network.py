@@ -8,6 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from edgeact.errors import EdgeactError
 from edgeact.models.heads import StackHeads
 from edgeact.models.resnet3d import ResNet3d
 
@@ -17,7 +18,10 @@ class ModelConfig:
     """Everything needed to rebuild a model; stored in every artifact.
 
     ``levels`` are the superclass counts of the heads after stacks 1, 2, 3 (coarse to fine,
-    ``None`` for no head), or ``()`` for no superclass heads.
+    ``None`` for no head), or ``()`` for no superclass heads. ``channels`` is ``None`` for the
+    uniform network ``width`` gives, or the non-uniform widths of a compacted model (stream width
+    per stack ``"stacks.{k}"`` and inner conv widths ``"stacks.{k}.{i}.conv{j}"``, see
+    :class:`~edgeact.models.resnet3d.ResNet3d`); it is written to JSON only when set.
     """
 
     arch: str
@@ -26,23 +30,35 @@ class ModelConfig:
     width: float = 1.0
     in_channels: int = 3
     extra: dict = field(default_factory=dict)
+    channels: Optional[dict[str, int]] = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["levels"] = list(self.levels)
+        if self.channels is None:
+            del d["channels"]  # uniform models keep the exact JSON they always had
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         return cls(arch=d["arch"], num_classes=int(d["num_classes"]), levels=tuple(d.get("levels", ())),
                    width=float(d.get("width", 1.0)), in_channels=int(d.get("in_channels", 3)),
-                   extra=dict(d.get("extra", {})))
+                   extra=dict(d.get("extra", {})), channels=_channels_from_json(d.get("channels")))
 
     @property
     def head_counts(self) -> tuple[Optional[int], ...]:
         """Output size of the head after each of the four stacks (``None`` = no head)."""
         levels = self.levels if self.levels else (None, None, None)
         return (*levels, self.num_classes)
+
+
+def _channels_from_json(value) -> Optional[dict[str, int]]:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                              for v in value.values()):
+        raise EdgeactError(f"model config 'channels' must map layer names to integer widths, got {value!r:.80}")
+    return {str(k): int(v) for k, v in value.items()}
 
 
 class HierarchicalI3D(nn.Module):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from dataclasses import replace
+from typing import Callable, Mapping, Optional, Sequence
 
 from edgeact.errors import EdgeactError
 from edgeact.models.network import HierarchicalI3D, ModelConfig
-from edgeact.models.resnet3d import ResNet3d
+from edgeact.models.resnet3d import ResNet3d, channel_keys
 
 # name -> (block kind, blocks per stack, the torchvision 2D model of the same depth)
 ARCHS: dict[str, tuple[str, tuple[int, int, int, int], str]] = {
@@ -49,13 +50,31 @@ def _check_levels(levels: Sequence[Optional[int]], num_classes: int) -> tuple[Op
     return levels
 
 
+def _check_channels(channels: Optional[Mapping[str, int]], block: str, layers: tuple[int, int, int, int],
+                    name: str) -> Optional[dict[str, int]]:
+    if channels is None:
+        return None
+    allowed = set(channel_keys(block, layers))
+    for key, value in channels.items():
+        if key not in allowed:
+            raise EdgeactError(f"channels: {key!r} is not a stream ('stacks.K') or inner conv of {name}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise EdgeactError(f"channels: width of {key!r} must be a positive integer, got {value!r}")
+    return dict(channels)
+
+
 def _make_builder(name: str, block: str, layers: tuple[int, int, int, int]) -> None:
     @register_model(name)
     def build(*, num_classes: int, levels: Sequence[Optional[int]] = (), width: float = 1.0,
-              in_channels: int = 3) -> HierarchicalI3D:
+              in_channels: int = 3, channels: Optional[Mapping[str, int]] = None) -> HierarchicalI3D:
+        channels = _check_channels(channels, block, layers, name)
         config = ModelConfig(arch=name, num_classes=num_classes, levels=tuple(levels), width=width,
-                             in_channels=in_channels)
-        return HierarchicalI3D(config, ResNet3d(block, layers, width=width, in_channels=in_channels))
+                             in_channels=in_channels, channels=channels)
+        try:
+            backbone = ResNet3d(block, layers, width=width, in_channels=in_channels, channels=channels)
+        except ValueError as exc:  # only inconsistent ``channels`` get here: the rest is checked above
+            raise EdgeactError(f"channels: {exc}") from None
+        return HierarchicalI3D(config, backbone)
 
     build.__doc__ = f"Inflated ResNet ({name}) with per-stack heads."
 
@@ -74,6 +93,7 @@ def create_model(name: str, *, num_classes: int, levels: Sequence[Optional[int]]
         levels: superclass counts after stacks 1, 2, 3, coarse to fine; ``None`` for a stack
             without a head (N-UCLA: ``(None, 2, 5)``); ``()`` for the fine head only.
         width: channel multiplier (1.0 is the paper's network; small values for tests).
+        channels: optional per-layer widths of a compacted model (``ModelConfig.channels``).
 
     Returns:
         A model mapping ``(B, 3, T, H, W)`` to a tuple of logits, one per active head, fine last.
@@ -89,6 +109,9 @@ def create_model(name: str, *, num_classes: int, levels: Sequence[Optional[int]]
 
 
 def model_from_config(config: ModelConfig) -> HierarchicalI3D:
-    """Rebuild the (untrained) model an artifact describes."""
-    return create_model(config.arch, num_classes=config.num_classes, levels=config.levels,
-                        width=config.width, in_channels=config.in_channels)
+    """Rebuild the (untrained) model an artifact describes, ``extra`` included."""
+    model = create_model(config.arch, num_classes=config.num_classes, levels=config.levels,
+                         width=config.width, in_channels=config.in_channels, channels=config.channels)
+    if config.extra:
+        model.config = replace(model.config, extra=dict(config.extra))
+    return model

@@ -1,0 +1,402 @@
+"""``edgeact bench``: classifier latency per backend x precision x batch, and pose-model speed.
+
+Timings are taken side by side in one process: every runtime is warmed up, then the timed calls
+are interleaved (one call of each runtime per round), so drift in clock speed or load from other
+processes hits all of them alike and the ratios between them hold even on a busy machine. A
+call is what the live loop pays: numpy clips in, numpy logits out, including any host<->device
+copies. Figures: p50 / p95 / mean latency per call in ms and throughput ``batch / p50`` in clips/s.
+"""
+
+from __future__ import annotations
+
+import copy
+import platform
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from edgeact import __version__
+from edgeact.errors import EdgeactError
+
+MODEL_BACKENDS = ("torch", "onnx", "torchscript", "tensorrt")
+Log = Optional[Callable[[str], None]]
+
+
+# ----------------------------------------------------------------------------- parsing and stats
+
+def parse_int_list(text: str, option: str) -> tuple[int, ...]:
+    """``"1,8"`` -> ``(1, 8)``; every value a positive integer."""
+    out = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise EdgeactError(f"{option}: {part!r} is not an integer (expected e.g. 1,8)") from None
+        if value < 1:
+            raise EdgeactError(f"{option}: {value} must be >= 1")
+        out.append(value)
+    if not out:
+        raise EdgeactError(f"{option}: give at least one value (e.g. 1,8)")
+    return tuple(dict.fromkeys(out))
+
+
+def parse_levels(text: str) -> tuple[Optional[int], ...]:
+    """``"2,6,20"`` -> ``(2, 6, 20)``; ``"none,2,5"`` -> ``(None, 2, 5)``; ``""`` -> ``()``."""
+    if not text.strip():
+        return ()
+    out: list[Optional[int]] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part in ("none", "-", "0"):
+            out.append(None)
+            continue
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise EdgeactError(f"--levels: {part!r} is not an integer or 'none' (expected e.g. 2,6,20)") from None
+    return tuple(out)
+
+
+def parse_backends(text: Optional[str]) -> Optional[tuple[str, ...]]:
+    if text is None or not text.strip():
+        return None
+    names = {"onnxruntime": "onnx", "ort": "onnx", "trt": "tensorrt", "engine": "tensorrt", "ts": "torchscript"}
+    out = []
+    for part in text.split(","):
+        b = names.get(part.strip().lower(), part.strip().lower())
+        if b not in MODEL_BACKENDS:
+            raise EdgeactError(f"--backends: unknown backend {part.strip()!r}; choose from {', '.join(MODEL_BACKENDS)}")
+        out.append(b)
+    return tuple(dict.fromkeys(out))
+
+
+def latency_stats(seconds: Sequence[float], batch: int) -> dict:
+    """Per-call latencies in seconds -> ``p50_ms``, ``p95_ms``, ``mean_ms``, ``clips_per_s``
+    (``batch / p50``)."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1e3
+    p50 = float(np.percentile(ms, 50))
+    return {"p50_ms": p50, "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean()),
+            "clips_per_s": batch * 1e3 / p50 if p50 > 0 else float("inf"), "iters": int(len(ms))}
+
+
+def time_interleaved(calls: dict, warmup: int, iters: int) -> dict:
+    """Time ``iters`` rounds of every zero-argument callable in ``calls`` after ``warmup``
+    untimed calls each; within a round the callables run one after the other. Returns
+    ``{key: [seconds, ...]}``."""
+    if iters < 1 or warmup < 0:
+        raise EdgeactError(f"--iters must be >= 1 and --warmup >= 0 (got {iters}, {warmup})")
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    times: dict = {k: [] for k in calls}
+    for _ in range(iters):
+        for key, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - t0)
+    return times
+
+
+def host_info(device: str) -> dict:
+    """CPU model, core count and (on CUDA) the GPU name, for the report header."""
+    import os
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def _versions() -> dict:
+    import torch
+
+    v = {"edgeact": __version__, "torch": torch.__version__}
+    for mod in ("onnxruntime", "tensorrt", "ultralytics"):
+        try:
+            v[mod] = __import__(mod).__version__
+        except ImportError:
+            pass
+    return v
+
+
+# ----------------------------------------------------------------------------- classifier
+
+def _source(model: Optional[Path], arch: Optional[str], num_classes: int, levels, width: float,
+            frames: Optional[int], size: Optional[int]):
+    """(kind, torch model or None, meta, spec, description) for an artifact or an untrained arch."""
+    from edgeact.checkpoint import build_meta, load_checkpoint
+    from edgeact.data.classes import ClassList
+    from edgeact.export import export_spec
+    from edgeact.models import create_model
+    from edgeact.runtime import detect_kind, read_meta
+    from edgeact.types import InputSpec
+
+    if model is not None:
+        kind = detect_kind(model)
+        if kind == "checkpoint":
+            ck = load_checkpoint(model, map_location="cpu")
+            spec = export_spec(ck.input_spec, frames, size)
+            return kind, ck.model.eval(), {**ck.meta, "input": spec.to_dict()}, spec, str(model)
+        meta = read_meta(model)
+        spec = InputSpec.from_dict(meta["input"])
+        if (frames or spec.frames, size or spec.size) != (spec.frames, spec.size):
+            raise EdgeactError(f"--frames/--size: {model} is exported for {spec.frames}x{spec.size}x{spec.size}; "
+                               "benchmark other shapes from the .pt checkpoint")
+        return kind, None, meta, spec, str(model)
+    if arch is None:
+        raise EdgeactError("give --model (an artifact) or --arch (an untrained model)")
+    net = create_model(arch, num_classes=num_classes, levels=levels, width=width).eval()
+    spec = InputSpec(frames=frames or 8, size=size or 224, resize=round((size or 224) * 256 / 224))
+    meta = build_meta(net, ClassList(tuple(f"class {i + 1}" for i in range(num_classes))), spec)
+    desc = f"{arch} (untrained, width {width:g}, {num_classes} classes, levels {list(levels)})"
+    return "arch", net, meta, spec, desc
+
+
+def _runtimes(kind: str, net, meta: dict, spec, model: Optional[Path], backends: Sequence[str], device: str,
+              batches: Sequence[int], tmp: Path, threads: Optional[int], log: Log) -> dict:
+    """``{(backend, precision): Runtime}`` for every backend that applies; fp16 on CUDA only."""
+    import torch
+
+    from edgeact.checkpoint import save_checkpoint
+    from edgeact.engine import resolve_device
+    from edgeact.export import export_model
+    from edgeact.runtime import load_runtime
+    from edgeact.runtime.torch_backend import TorchRuntime
+
+    dev = resolve_device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EdgeactError(f"--device {device}: CUDA is not available on this machine")
+    cuda = dev.type == "cuda"
+    precisions = ("fp32", "fp16") if cuda else ("fp32",)
+    out: dict = {}
+    if kind not in ("checkpoint", "arch"):
+        own = {"onnx": "onnx", "torchscript": "torchscript", "engine": "tensorrt"}[kind]
+        extra = [b for b in backends if b != own]
+        if extra:
+            raise EdgeactError(f"--backends {','.join(extra)}: {model} is an exported {kind} artifact and runs only as {own}; "
+                               "pass the .pt checkpoint to compare backends")
+        rt = load_runtime(model, str(dev), threads=threads)
+        return {(rt.backend, rt.precision): rt}
+    ckpt = model if kind == "checkpoint" else tmp / "model.pt"
+    if kind == "arch" and any(b != "torch" for b in backends):
+        save_checkpoint(ckpt, net, meta)
+    for backend in backends:
+        if backend == "torch":
+            for p in precisions:
+                # TorchRuntime converts the module in place (device, half): one copy per precision
+                out[("torch", p)] = TorchRuntime(copy.deepcopy(net), meta, dev, fp16=p == "fp16", path=model)
+        elif backend == "onnx":
+            if log:
+                log("exporting ONNX to a temporary folder")
+            res = export_model(ckpt, "onnx", tmp / "model.onnx", frames=spec.frames, size=spec.size, device="cpu")
+            rt = load_runtime(res.path, str(dev), threads=threads)
+            out[("onnx", rt.precision)] = rt
+        elif backend == "torchscript":
+            for p in precisions:
+                res = export_model(ckpt, "torchscript", tmp / f"model_{p}.ts", fp16=p == "fp16", frames=spec.frames,
+                                   size=spec.size, device=str(dev))
+                out[("torchscript", p)] = load_runtime(res.path, str(dev))
+        elif backend == "tensorrt":
+            if not cuda:
+                raise EdgeactError("--backends tensorrt needs a CUDA device (--device cuda)")
+            for p in precisions:
+                if log:
+                    log(f"building a TensorRT {p} engine in a temporary folder")
+                res = export_model(ckpt, "engine", tmp / f"model_{p}.engine", fp16=p == "fp16", batch=min(batches),
+                                   max_batch=max(batches), frames=spec.frames, size=spec.size, device=str(dev))
+                out[("tensorrt", p)] = load_runtime(res.path, str(dev))
+    return out
+
+
+def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = None, num_classes: int = 60,
+                levels: Sequence[Optional[int]] = (2, 6, 20), width: float = 1.0,
+                backends: Optional[Sequence[str]] = None, batches: Sequence[int] = (1, 8),
+                frames: Optional[int] = None, size: Optional[int] = None, device: str = "auto", warmup: int = 3,
+                iters: int = 20, threads: Optional[int] = None, seed: int = 0, log: Log = None) -> dict:
+    """Latency of the classifier per backend x precision x batch, measured side by side.
+
+    Args:
+        model: an artifact (``.pt``: every backend, exported on the fly to a temporary folder;
+            ``.onnx`` / ``.ts`` / ``.engine``: its own backend only). Or ``arch`` (+ ``num_classes``,
+            ``levels``, ``width``) for an untrained network.
+        backends: subset of ``torch``, ``onnx``, ``torchscript``, ``tensorrt`` (default: torch and
+            onnx for a checkpoint or arch, the artifact's own otherwise).
+        batches: batch sizes; clips are ``(B, 3, frames, size, size)`` random float32.
+        device: ``auto``, ``cpu``, ``cuda``; fp16 rows are added on CUDA only.
+        threads: CPU threads for torch and ONNX Runtime (default: torch's current setting).
+
+    Returns:
+        A JSON-able report: ``rows`` (one per backend x precision x batch with ``p50_ms``,
+        ``p95_ms``, ``mean_ms``, ``clips_per_s``, ``vs_torch``) and ``ratios`` (torch p50 /
+        onnxruntime p50 per precision and batch; > 1 means ONNX Runtime is faster).
+    """
+    import torch
+
+    from edgeact.engine import resolve_device
+
+    if threads is not None:
+        if threads < 1:
+            raise EdgeactError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    batches = tuple(batches)
+    if not batches or min(batches) < 1:
+        raise EdgeactError(f"--batch: batch sizes must be >= 1, got {batches}")
+    model = Path(model) if model is not None else None
+    kind, net, meta, spec, desc = _source(model, arch, num_classes, tuple(levels), width, frames, size)
+    if backends is None:
+        backends = ("torch", "onnx") if kind in ("checkpoint", "arch") else \
+            ({"onnx": "onnx", "torchscript": "torchscript", "engine": "tensorrt"}[kind],)
+    try:
+        dev = str(resolve_device(device))
+    except RuntimeError:
+        raise EdgeactError(f"--device {device!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
+    rng = np.random.default_rng(seed)
+    in_ch = int(meta["model"].get("in_channels", 3))
+    with tempfile.TemporaryDirectory(prefix="edgeact-bench-") as tmp:
+        runtimes = _runtimes(kind, net, meta, spec, model, backends, dev, batches, Path(tmp),
+                             threads or torch.get_num_threads(), log)
+        rows = []
+        for b in batches:
+            x = rng.standard_normal((b, in_ch, spec.frames, spec.size, spec.size), dtype=np.float32)
+            if log:
+                log(f"timing batch {b}: {', '.join(f'{k[0]} {k[1]}' for k in runtimes)} "
+                    f"({warmup} warm-up + {iters} interleaved calls each)")
+            times = time_interleaved({k: (lambda rt=rt: rt(x)) for k, rt in runtimes.items()}, warmup, iters)
+            for (backend, precision), secs in times.items():
+                rt = runtimes[(backend, precision)]
+                rows.append({"backend": backend, "precision": precision, "batch": b, "device": rt.device,
+                             **latency_stats(secs, b)})
+    ref = {r["batch"]: r["p50_ms"] for r in rows if r["backend"] == "torch" and r["precision"] == "fp32"}
+    for r in rows:
+        r["vs_torch"] = ref[r["batch"]] / r["p50_ms"] if r["batch"] in ref else None
+    ratios = []
+    by_key = {(r["backend"], r["precision"], r["batch"]): r for r in rows}
+    for (backend, precision, b), r in by_key.items():
+        if backend == "onnx" and ("torch", precision, b) in by_key:
+            t = by_key[("torch", precision, b)]
+            ratios.append({"name": "torch/onnxruntime", "precision": precision, "batch": b,
+                           "p50_ratio": t["p50_ms"] / r["p50_ms"], "torch_p50_ms": t["p50_ms"],
+                           "onnx_p50_ms": r["p50_ms"]})
+    return {"kind": "model", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": {"source": desc, "arch": meta["model"]["arch"], "width": meta["model"].get("width", 1.0),
+                      "num_classes": meta["model"]["num_classes"], "levels": meta["model"].get("levels", [])},
+            "input": {"frames": spec.frames, "size": spec.size}, "device": dev,
+            "threads": torch.get_num_threads(), "warmup": warmup, "iters": iters, "backends": list(backends),
+            "batches": list(batches), "host": host_info(dev), "versions": _versions(), "rows": rows, "ratios": ratios}
+
+
+# ----------------------------------------------------------------------------- pose
+
+def bench_pose(pose_model: str = "yolo11n-pose.yaml", *, imgsz: int = 640, device: str = "auto", half: bool = False,
+               warmup: int = 3, iters: int = 20, threads: Optional[int] = None, seed: int = 0, log: Log = None) -> dict:
+    """Speed of an ultralytics pose model on random ``(imgsz, imgsz, 3)`` uint8 images.
+
+    ``pose_model``: a YAML (``yolo11n-pose.yaml``: built untrained, offline; speed does not
+    depend on the weights) or a ``.pt`` / ``.onnx`` / ``.engine`` path. One call is a full
+    ``predict`` (letterbox, inference, NMS); the report gives p50/p95 per image, FPS
+    (``1000 / p50``) and ultralytics' own preprocess / inference / postprocess medians.
+    """
+    import torch
+
+    from edgeact.engine import resolve_device
+
+    if imgsz < 32 or imgsz % 32:
+        raise EdgeactError(f"--imgsz must be a multiple of 32 and >= 32, got {imgsz}")
+    if not str(pose_model).endswith((".yaml", ".yml")) and not Path(pose_model).is_file():
+        raise EdgeactError(f"--pose-model {pose_model}: no such file (give a .pt/.onnx/.engine path or a model YAML "
+                           "such as yolo11n-pose.yaml)")
+    if threads is not None:
+        if threads < 1:
+            raise EdgeactError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    try:
+        dev = resolve_device(device)
+    except RuntimeError:
+        raise EdgeactError(f"--device {device!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EdgeactError(f"--device {device}: CUDA is not available on this machine")
+    if half and dev.type != "cuda":
+        raise EdgeactError("--fp16 for the pose model needs a CUDA device")
+    from ultralytics import YOLO
+
+    try:
+        yolo = YOLO(str(pose_model), task="pose")
+    except Exception as exc:  # ultralytics raises many types for unreadable models
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EdgeactError(f"--pose-model {pose_model}: ultralytics cannot load it ({first})") from None
+    ul_device = "cpu" if dev.type == "cpu" else (dev.index or 0)
+    img = np.random.default_rng(seed).integers(0, 256, (imgsz, imgsz, 3), dtype=np.uint8)
+    speeds: list[dict] = []
+    precision_arg = {}
+    if half:
+        from ultralytics.cfg import DEFAULT_CFG_DICT
+
+        # ultralytics 8.4 replaced `half` by `quantize` (and warns on `half`); 8.3 knows only `half`
+        precision_arg = {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
+
+    def call():
+        res = yolo.predict(img, imgsz=imgsz, device=ul_device, verbose=False, **precision_arg)
+        speeds.append(dict(res[0].speed))
+
+    if log:
+        log(f"timing {pose_model} at {imgsz}x{imgsz} ({warmup} warm-up + {iters} calls)")
+    secs = time_interleaved({"pose": call}, warmup, iters)["pose"]
+    speeds = speeds[warmup:]
+    stats = latency_stats(secs, 1)
+    parts = {k: float(np.median([s[k] for s in speeds if k in s])) for k in ("preprocess", "inference", "postprocess")
+             if any(k in s for s in speeds)}
+    row = {"model": str(pose_model), "imgsz": imgsz, "device": str(dev), "precision": "fp16" if half else "fp32",
+           "p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"], "mean_ms": stats["mean_ms"],
+           "fps": stats["clips_per_s"], "iters": stats["iters"], **{f"{k}_ms": v for k, v in parts.items()}}
+    return {"kind": "pose", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": str(dev),
+            "threads": torch.get_num_threads(), "warmup": warmup, "iters": iters, "host": host_info(str(dev)),
+            "versions": _versions(), "rows": [row]}
+
+
+# ----------------------------------------------------------------------------- reports
+
+def bench_markdown(report: dict) -> str:
+    """A report as a Markdown section: header line, the table, and the ratios."""
+    host = report.get("host", {})
+    where = host.get("gpu") or f"{host.get('cpu', '?')}, {report.get('threads')} thread(s)"
+    lines = []
+    if report["kind"] == "model":
+        m, inp = report["model"], report["input"]
+        lines += [f"### {m['source']} at {inp['frames']}x{inp['size']}x{inp['size']}",
+                  "", f"device {report['device']} ({where}); {report['warmup']} warm-up + {report['iters']} "
+                  f"interleaved calls per row; torch {report['versions'].get('torch')}, onnxruntime "
+                  f"{report['versions'].get('onnxruntime', '-')}; {report['created']}", "",
+                  "| backend | precision | batch | p50 ms | p95 ms | clips/s | vs torch fp32 |",
+                  "|---|---|--:|--:|--:|--:|--:|"]
+        for r in report["rows"]:
+            vs = f"{r['vs_torch']:.2f}x" if r.get("vs_torch") else "-"
+            lines.append(f"| {r['backend']} | {r['precision']} | {r['batch']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
+                         f"| {r['clips_per_s']:.2f} | {vs} |")
+        for q in report.get("ratios", []):
+            lines.append(f"\ntorch / onnxruntime p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}")
+    else:
+        lines += ["### pose model speed", "", f"device {report['device']} ({where}); {report['warmup']} warm-up + "
+                  f"{report['iters']} calls; ultralytics {report['versions'].get('ultralytics', '?')}; {report['created']}",
+                  "", "| model | imgsz | precision | p50 ms | p95 ms | FPS | inference ms |", "|---|--:|---|--:|--:|--:|--:|"]
+        for r in report["rows"]:
+            inf = f"{r['inference_ms']:.1f}" if "inference_ms" in r else "-"
+            lines.append(f"| {r['model']} | {r['imgsz']} | {r['precision']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
+                         f"| {r['fps']:.1f} | {inf} |")
+    return "\n".join(lines) + "\n"

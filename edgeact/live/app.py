@@ -1,0 +1,169 @@
+"""``edgeact live`` as a library call: options -> source, pose backend, runtime, sinks -> run.
+
+The CLI only parses flags into :class:`LiveOptions` and calls :func:`run_live`. The demo
+(:mod:`edgeact.live.demo`) goes through the same function, one synthetic clip at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from edgeact.errors import EdgeactError
+from edgeact.live.decide import Interpreter
+from edgeact.live.pipeline import LiveConfig, LiveLoop, LiveStats
+from edgeact.live.window import Stride, WindowConfig
+
+DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo.pt"
+DEFAULT_WINDOW_SECONDS = 2.0      # for artifacts that do not record their training clip length
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """Every ``edgeact live`` flag (names = flag names)."""
+
+    model: str = "demo"
+    camera: Optional[str] = None
+    video: Optional[Path] = None
+    realsense: bool = False
+    bag: Optional[Path] = None
+    skeleton: Optional[Path] = None
+    pose: str = "auto"                      # auto, yolo, skeleton, depth
+    pose_model: str = "yolo11n-pose.pt"
+    pose_conf: float = 0.25
+    pose_imgsz: int = 640
+    calibration: Optional[Path] = None
+    device: str = "auto"
+    fp16: bool = False
+    window_seconds: Optional[float] = None
+    stride: str = "0.5s"
+    test_sets: int = 1
+    smooth: int = 3
+    threshold: float = 0.5
+    topk: int = 3
+    realtime: bool = True
+    exit_on_disconnect: bool = False
+    show: bool = False
+    save: Optional[Path] = None
+    jsonl: Optional[Path] = None
+    quiet: bool = False
+
+
+def resolve_model(name: str) -> Path:
+    """``demo`` -> the bundled synthetic-trained model; anything else must be an existing file."""
+    if name == "demo":
+        if not DEMO_MODEL.is_file():
+            raise EdgeactError(f"{DEMO_MODEL}: the bundled demo model is missing from this installation")
+        return DEMO_MODEL
+    path = Path(name)
+    if not path.is_file():
+        raise EdgeactError(f"--model {name}: no such file (pass an artifact edgeact wrote, or 'demo')")
+    return path
+
+
+def window_seconds_for(meta: dict, override: Optional[float]) -> float:
+    """The rolling window: as given, else the median training clip's duration from the artifact."""
+    if override is not None:
+        return override
+    clip = meta.get("clip") or {}
+    if clip.get("frames") and clip.get("fps"):
+        return float(clip["frames"]) / float(clip["fps"])
+    return DEFAULT_WINDOW_SECONDS
+
+
+def live_config(opts: LiveOptions, meta: dict, *, drop_stale: bool) -> LiveConfig:
+    window = WindowConfig(seconds=window_seconds_for(meta, opts.window_seconds), stride=Stride.parse(opts.stride))
+    if opts.test_sets < 1 or opts.smooth < 1 or opts.topk < 1:
+        raise EdgeactError("--test-sets, --smooth and --topk must be >= 1")
+    if not 0.0 <= opts.threshold <= 1.0:
+        raise EdgeactError(f"--threshold: {opts.threshold} is outside [0, 1]")
+    return LiveConfig(window=window, test_sets=opts.test_sets, topk=opts.topk, threshold=opts.threshold,
+                      smooth=opts.smooth, drop_stale=drop_stale)
+
+
+def open_input(opts: LiveOptions, on_status=None):
+    """The source the options name (``--realsense --bag FILE`` and ``--bag FILE`` both play a recording)."""
+    from edgeact.live.sources import open_source
+
+    camera = opts.camera
+    if camera is not None and str(camera).isdigit():
+        camera = int(camera)
+    return open_source(camera=camera, video=opts.video, realsense=opts.realsense and opts.bag is None,
+                       bag=opts.bag, realtime=opts.realtime, exit_on_disconnect=opts.exit_on_disconnect,
+                       on_status=on_status)
+
+
+def open_pose(opts: LiveOptions):
+    """The skeleton backend: the recording's own skeleton, depth-lifted YOLO, or YOLO."""
+    from edgeact.live import pose as pose_mod
+
+    kind = opts.pose
+    if kind == "auto":
+        kind = "skeleton" if opts.skeleton else ("depth" if (opts.realsense or opts.bag) and opts.calibration
+                                                 else "yolo")
+    if kind == "skeleton":
+        if opts.skeleton is None:
+            raise EdgeactError("--pose skeleton needs --skeleton FILE (the recording's .skeleton file)")
+        return pose_mod.SkeletonReplay(opts.skeleton)
+    if kind not in ("yolo", "depth"):
+        raise EdgeactError(f"--pose: {opts.pose!r} is not one of auto, yolo, skeleton, depth")
+    yolo = pose_mod.UltralyticsPose(opts.pose_model, device=opts.device, conf=opts.pose_conf, imgsz=opts.pose_imgsz,
+                                    half=opts.fp16)
+    if kind == "yolo":
+        return yolo
+    from edgeact.geometry import load_calibration
+
+    calib = load_calibration(opts.calibration) if opts.calibration else None
+    return pose_mod.DepthLiftPose(yolo, calib)
+
+
+def build_sinks(opts: LiveOptions, runtime, console, *, fps: Optional[float], title: str) -> list:
+    from edgeact.live.output import JsonlSink, OverlaySink, RichView
+
+    sinks: list = []
+    if opts.jsonl is not None:
+        sinks.append(JsonlSink(opts.jsonl))
+    if opts.show or opts.save is not None:
+        sinks.append(OverlaySink(show=opts.show, save=opts.save, fps=fps or 30.0))
+    if not opts.quiet and console is not None:
+        levels = len((runtime.hierarchy or {}).get("assignments") or [])
+        sinks.append(RichView(console, title=title, level_count=levels))
+    return sinks
+
+
+def run_loop(source, pose, runtime, opts: LiveOptions, sinks: Sequence) -> LiveStats:
+    """Run one source to its end, a sink's stop request or Ctrl-C. The caller closes the sinks."""
+    drop = bool(getattr(source, "live", False)) or opts.realtime
+    cfg = live_config(opts, runtime.meta, drop_stale=drop)
+    interp = Interpreter(runtime.classes, runtime.hierarchy, topk=cfg.topk, threshold=cfg.threshold,
+                         smooth=cfg.smooth)
+    return LiveLoop(source, pose, runtime, interp, cfg, sinks).run()
+
+
+def run_live(opts: LiveOptions, console=None) -> LiveStats:
+    """Open everything the options name and run until the source ends or Ctrl-C."""
+    from edgeact.runtime import load_runtime
+
+    runtime = load_runtime(resolve_model(opts.model), device=opts.device, fp16=opts.fp16)
+    pose = open_pose(opts)
+
+    def status(message: str) -> None:   # camera unplugged / reconnected
+        if console is not None:
+            console.log(message)
+
+    source = open_input(opts, on_status=status)
+    sinks: list = []
+    stats = None
+    try:
+        sinks = build_sinks(opts, runtime, console, fps=getattr(source, "fps", None),
+                            title=f"edgeact live: {getattr(source, 'name', 'source')}")
+        stats = run_loop(source, pose, runtime, opts, sinks)
+        return stats
+    finally:
+        for s in sinks:      # also on Ctrl-C: JSON lines flushed, the overlay video finished
+            s.close(stats)
+        source.close()
+        close = getattr(pose, "close", None)
+        if close:
+            close()

@@ -1,0 +1,119 @@
+"""From classifier logits to a decision: softmax, averaging over frame sets, smoothing over the
+last few decisions of a track, top-k labels per head, and an explicit "uncertain" state.
+
+Superclasses have no names of their own; a superclass is labelled by its member actions
+(``"wave left hand / raise left arm"``, or the first two and ``+N`` more for large groups).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from edgeact.data.classes import ClassList
+
+
+@dataclass(frozen=True)
+class Scored:
+    label: str
+    p: float
+
+    def to_json(self) -> dict:
+        return {"label": self.label, "p": round(float(self.p), 4)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision for one person. ``box`` is the crop box ``(x0, y0, x1, y1)`` in source pixels;
+    ``fine`` the top-k fine actions; ``levels`` the top-k superclasses per level, coarse to fine;
+    ``t`` source seconds of the newest frame in the window."""
+
+    t: float
+    track: int
+    box: tuple[float, float, float, float]
+    fine: tuple[Scored, ...]
+    levels: tuple[tuple[Scored, ...], ...]
+    latency_ms: float
+    uncertain: bool
+    frame_index: int = -1
+    window_frames: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.fine[0].label
+
+    def to_json(self) -> dict:
+        return {"t": round(self.t, 4), "track": int(self.track),
+                "box": [round(float(v), 1) for v in self.box],
+                "fine": [s.to_json() for s in self.fine],
+                "levels": [[s.to_json() for s in lv] for lv in self.levels],
+                "latency_ms": round(self.latency_ms, 2), "uncertain": self.uncertain,
+                "frame": self.frame_index, "window_frames": self.window_frames}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``(N, C)`` logits, computed stably in float64."""
+    z = np.asarray(logits, np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def superclass_names(assignment: Sequence[int], classes: ClassList, max_members: int = 2) -> list[str]:
+    """Label of each superclass of one level from its member actions."""
+    groups: dict[int, list[str]] = {}
+    for c, g in enumerate(assignment):
+        groups.setdefault(int(g), []).append(classes.names[c])
+    out = []
+    for g in range(max(groups) + 1 if groups else 0):
+        members = groups.get(g, [])
+        if len(members) <= max_members + 1:
+            out.append(" / ".join(members) or f"superclass {g}")
+        else:
+            out.append(" / ".join(members[:max_members]) + f" +{len(members) - max_members}")
+    return out
+
+
+class Interpreter:
+    """Turns per-head logits of one window into a :class:`Decision`, smoothing per track.
+
+    ``hierarchy`` is the artifact's ``{"assignments": [[...], ...]}`` (one list per superclass
+    head, coarse to fine) or None for a model without superclass heads.
+    """
+
+    def __init__(self, classes: ClassList, hierarchy: Optional[dict], *, topk: int = 3,
+                 threshold: float = 0.0, smooth: int = 1):
+        self.classes = classes
+        assignments = (hierarchy or {}).get("assignments") or []
+        self.level_names = [superclass_names(a, classes) for a in assignments]
+        self.topk, self.threshold, self.smooth = max(1, topk), threshold, max(1, smooth)
+        self._history: dict[int, deque] = {}
+
+    def forget(self, track: int) -> None:
+        self._history.pop(track, None)
+
+    def probabilities(self, heads: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per-head logits ``(K, M_l)`` over K frame sets -> mean softmax ``(M_l,)`` per head."""
+        return [softmax(h).mean(axis=0) for h in heads]
+
+    def decide(self, track: int, heads: Sequence[np.ndarray], *, t: float, box, latency_ms: float,
+               frame_index: int = -1, window_frames: int = 0) -> Decision:
+        probs = self.probabilities(heads)
+        hist = self._history.setdefault(track, deque(maxlen=self.smooth))
+        hist.append(probs)
+        probs = [np.mean([h[i] for h in hist], axis=0) for i in range(len(probs))]
+        fine = self._top(probs[-1], self.classes.names)
+        supers = probs[:-1]
+        levels = tuple(self._top(p, self.level_names[i] if i < len(self.level_names) else
+                                 [f"superclass {k}" for k in range(len(p))])
+                       for i, p in enumerate(supers))
+        return Decision(t=t, track=track, box=tuple(float(v) for v in box), fine=fine, levels=levels,
+                        latency_ms=latency_ms, uncertain=fine[0].p < self.threshold,
+                        frame_index=frame_index, window_frames=window_frames)
+
+    def _top(self, p: np.ndarray, names: Sequence[str]) -> tuple[Scored, ...]:
+        order = np.argsort(-p, kind="stable")[: self.topk]
+        return tuple(Scored(str(names[i]), float(p[i])) for i in order)

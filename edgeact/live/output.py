@@ -1,0 +1,226 @@
+"""Outputs of the live loop: JSON lines, the Rich live view, and the OpenCV overlay (window/video).
+
+Every sink implements the :class:`edgeact.live.pipeline.Sink` protocol. JSON lines are flushed
+one by one, so ``tail -f`` sees each decision at once and Ctrl-C loses nothing; the overlay video
+is written to a temporary file and moved into place when the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Optional
+
+import numpy as np
+
+from edgeact.errors import EdgeactError
+from edgeact.live.decide import Decision
+from edgeact.live.pipeline import FrameEvent, LiveStats
+
+# Kinect v2 (NTU skeleton files) 25 joints: child -> parent
+_KINECT_PARENTS = (-1, 0, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 1, 7, 6, 11, 10)
+_COCO_EDGES = ((5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (5, 11), (6, 12), (11, 12), (11, 13), (13, 15),
+               (12, 14), (14, 16), (0, 1), (0, 2), (1, 3), (2, 4))
+
+
+def skeleton_edges(num_joints: int) -> tuple[tuple[int, int], ...]:
+    """Bones to draw for a known joint layout (COCO 17, Kinect 25); none for others."""
+    if num_joints == 17:
+        return _COCO_EDGES
+    if num_joints == 25:
+        return tuple((j, p) for j, p in enumerate(_KINECT_PARENTS) if p >= 0)
+    return ()
+
+
+def decision_text(d: Decision) -> str:
+    """``"wave left hand 0.91"``, or ``"uncertain (wave left hand? 0.34)"`` below the threshold."""
+    top = d.fine[0]
+    return f"uncertain ({top.label}? {top.p:.2f})" if d.uncertain else f"{top.label} {top.p:.2f}"
+
+
+class JsonlSink:
+    """One JSON object per decision (keys: t, track, box, fine, levels, latency_ms, uncertain, ...)."""
+
+    wants_frames = False
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f: Optional[IO[str]] = open(self.path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise EdgeactError(f"--jsonl {self.path}: cannot write ({exc.strerror})") from None
+        self.lines = 0
+        self.extra: dict = {}     # added to every line (the demo names its clip)
+
+    def decision(self, d: Decision) -> None:
+        if self._f is None:
+            return
+        self._f.write(json.dumps({**d.to_json(), **self.extra}) + "\n")
+        self._f.flush()
+        self.lines += 1
+
+    def frame(self, event: FrameEvent, latest: dict[int, Decision]) -> None:
+        pass
+
+    def tick(self, stats: LiveStats, latest: dict[int, Decision]) -> None:
+        pass
+
+    def close(self, stats: LiveStats) -> None:
+        if self._f is not None:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+            self._f = None
+
+
+class RichView:
+    """A live table: one row per person (fine action, each superclass level, age), and the rates."""
+
+    wants_frames = False
+
+    def __init__(self, console, *, title: str = "edgeact live", level_count: int = 0):
+        from rich.live import Live
+
+        self.console = console
+        self.title = title
+        self.level_count = level_count
+        self._latest: dict[int, Decision] = {}
+        self._live = Live(self._render(LiveStats(), {}), console=console, refresh_per_second=8, transient=False)
+        self._live.start()
+
+    def decision(self, d: Decision) -> None:
+        pass
+
+    def frame(self, event: FrameEvent, latest: dict[int, Decision]) -> None:
+        pass
+
+    def tick(self, stats: LiveStats, latest: dict[int, Decision]) -> None:
+        self._latest = dict(latest)
+        self._live.update(self._render(stats, latest))
+
+    def close(self, stats: Optional[LiveStats]) -> None:
+        if stats is not None:   # the final state, not the last 0.1 s tick
+            self._live.update(self._render(stats, self._latest))
+        self._live.stop()
+
+    def _render(self, stats: LiveStats, latest: dict[int, Decision]):
+        from rich.table import Table
+
+        table = Table(title=self.title, title_justify="left", expand=False)
+        table.add_column("person", justify="right")
+        table.add_column("action")
+        for i in range(self.level_count):
+            table.add_column(f"level {i + 1}")
+        table.add_column("t (s)", justify="right")
+        if not latest:
+            table.add_row("-", "[dim]no person yet[/]" if stats.decisions == 0 else "[dim]no person[/]",
+                          *[""] * self.level_count, "")
+        for tid in sorted(latest):
+            d = latest[tid]
+            action = (f"[yellow]{decision_text(d)}[/]" if d.uncertain else
+                      f"[bold green]{d.fine[0].label}[/] {d.fine[0].p:.2f}")
+            levels = [f"{lv[0].label} {lv[0].p:.2f}" if lv else "" for lv in d.levels]
+            levels += [""] * (self.level_count - len(levels))
+            table.add_row(str(tid), action, *levels[: self.level_count], f"{d.t:.1f}")
+        lat = stats.latencies_ms[-1] if stats.latencies_ms else float("nan")
+        table.caption = (f"input {stats.input_rate.rate:4.1f} fps | pose {stats.pose_rate.rate:4.1f} fps | "
+                         f"classifier {stats.decision_rate.rate:4.1f} Hz | latency {lat:5.0f} ms | "
+                         f"dropped {stats.frames_dropped} frames, {stats.windows_dropped} windows"
+                         + (f" | {stats.status}" if stats.status else ""))
+        table.caption_justify = "left"
+        return table
+
+
+class OverlaySink:
+    """Draws skeletons, crop boxes and labels on every posed frame; shows them in a window
+    (``show``; press q or Esc to stop) and/or writes them to a video (``save``, e.g. out.mp4)."""
+
+    wants_frames = True
+
+    def __init__(self, *, show: bool = False, save: Optional[Path] = None, fps: float = 30.0):
+        self.show, self.save, self.fps = show, (Path(save) if save else None), fps or 30.0
+        self.stop_requested = False
+        self._writer = None
+        self._tmp: Optional[Path] = None
+        self.frames_written = 0
+
+    def decision(self, d: Decision) -> None:
+        pass
+
+    def tick(self, stats: LiveStats, latest: dict[int, Decision]) -> None:
+        pass
+
+    def frame(self, event: FrameEvent, latest: dict[int, Decision]) -> None:
+        import cv2
+
+        img = draw_overlay(event.frame.image, event.people, latest)
+        if self.save is not None:
+            if self._writer is None:
+                self._open_writer(img.shape[1], img.shape[0])
+            self._writer.write(img)
+            self.frames_written += 1
+        if self.show:
+            cv2.imshow("edgeact live", img)
+            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                self.stop_requested = True
+
+    def _open_writer(self, w: int, h: int) -> None:
+        import cv2
+
+        self.save.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.save.with_name(f".{self.save.stem}.partial{self.save.suffix}")
+        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.save.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
+        self._writer = cv2.VideoWriter(str(self._tmp), fourcc, float(self.fps), (w, h))
+        if not self._writer.isOpened():
+            raise EdgeactError(f"--save {self.save}: OpenCV cannot write this video format (try .mp4 or .avi)")
+
+    def close(self, stats: LiveStats) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            os.replace(self._tmp, self.save)
+        if self.show:
+            import cv2
+
+            cv2.destroyAllWindows()
+
+
+def draw_overlay(image: np.ndarray, people, latest: dict[int, Decision]) -> np.ndarray:
+    """A copy of ``image`` ``(H, W, 3)`` BGR with each person's skeleton, the crop box of the
+    track's latest decision and its label (yellow when uncertain)."""
+    import cv2
+
+    out = image.copy()
+    h, w = out.shape[:2]
+    scale = max(0.35, min(w, h) / 600)
+    for p in people:
+        kp = np.asarray(p.keypoints, np.float64)
+        color = _track_color(p.track)
+        for a, b in skeleton_edges(len(kp)):
+            if np.isfinite(kp[[a, b]]).all():
+                cv2.line(out, _pt(kp[a]), _pt(kp[b]), color, max(1, int(2 * scale)), cv2.LINE_AA)
+        for xy in kp[np.isfinite(kp).all(axis=1)]:
+            cv2.circle(out, _pt(xy), max(1, int(3 * scale)), color, -1, cv2.LINE_AA)
+        d = latest.get(p.track)
+        if d is None:
+            continue
+        x0, y0, x1, y1 = (int(round(v)) for v in d.box)
+        box_color = (0, 215, 255) if d.uncertain else color
+        cv2.rectangle(out, (x0, y0), (x1, y1), box_color, max(1, int(2 * scale)))
+        lines = [f"#{p.track} {decision_text(d)}"] + [f"  {lv[0].label} {lv[0].p:.2f}" for lv in d.levels if lv]
+        for i, text in enumerate(lines):
+            y = max(12, y0 - 6) + int(i * 16 * scale) if i else max(12, y0 - 6)
+            cv2.putText(out, text, (x0, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * scale, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(out, text, (x0, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * scale, box_color, 1, cv2.LINE_AA)
+    return out
+
+
+def _pt(xy: np.ndarray) -> tuple[int, int]:
+    return int(round(float(xy[0]))), int(round(float(xy[1])))
+
+
+def _track_color(track: int) -> tuple[int, int, int]:
+    palette = ((80, 200, 80), (255, 140, 40), (60, 60, 230), (200, 80, 200), (40, 200, 220), (220, 220, 60))
+    return palette[track % len(palette)]

@@ -1,0 +1,450 @@
+"""The live loop: capture -> pose -> rolling windows -> classifier -> outputs, in decoupled stages.
+
+Three worker threads and the caller's thread::
+
+    reader      source.read()                  -> frame slot
+    pose        pose(frame), WindowBank.push   -> job slot (+ overlay events)
+    classifier  window_clips + runtime(...)    -> decision events
+    caller      sinks (Rich view, JSONL, overlay window / video), Ctrl-C
+
+On a live source (camera, or a file paced in real time) every hand-over is a *slot* that keeps only
+the newest item: a slow pose model skips frames instead of queueing them, and a window that is
+still waiting when a newer window of the same person arrives is dropped as stale, so latency never
+grows and memory stays bounded over hours. With ``--no-realtime`` every hand-over is a small
+blocking queue instead: nothing is dropped and the run is deterministic (tests, batch jobs).
+
+Latency of a decision = time from the arrival of the window's newest frame to the decision.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+import numpy as np
+
+from edgeact.data.clips import window_clips
+from edgeact.errors import EdgeactError
+from edgeact.live.decide import Decision, Interpreter
+from edgeact.live.frames import Frame, Person
+from edgeact.live.window import WindowBank, WindowConfig, WindowJob
+from edgeact.types import InputSpec
+
+
+class Runtime(Protocol):
+    """What the loop needs of a classifier (``edgeact.runtime.load_runtime`` returns one)."""
+
+    input_spec: InputSpec
+
+    def __call__(self, clips: Any) -> Sequence[np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    window: WindowConfig = WindowConfig()
+    test_sets: int = 1          # frame sets averaged per decision (paper's test protocol: 5)
+    topk: int = 3
+    threshold: float = 0.5      # below this top-1 probability a decision is shown as uncertain
+    smooth: int = 3             # decisions averaged per track
+    max_batch: int = 8          # windows per classifier call
+    drop_stale: bool = True     # slots (live) or blocking queues (deterministic)
+
+
+@dataclass(frozen=True)
+class FrameEvent:
+    """A posed frame, for overlays: people and the latest decision per visible track."""
+
+    frame: Frame
+    people: list[Person]
+
+
+class _Slot:
+    """Hands on the newest item only; ``put`` replaces what is waiting (counted as dropped).
+    After :meth:`close`, ``get`` returns what is still waiting, then None."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Any = None
+        self._has = False
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item: Any) -> None:
+        with self._cond:
+            if self._has:
+                self.dropped += 1
+            self._item, self._has = item, True
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def get(self, timeout: float = 0.1) -> Any:
+        with self._cond:
+            if not self._has and not self._closed:
+                self._cond.wait(timeout)
+            if self._has:
+                item, self._item, self._has = self._item, None, False
+                return item
+            if self._closed:
+                return None
+            raise queue.Empty
+
+
+class _Queue:
+    """Blocking bounded queue with the slot's interface (nothing dropped)."""
+
+    def __init__(self, size: int, stop: threading.Event) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=size)
+        self._stop = stop
+        self.dropped = 0
+
+    def put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        self.put(None)
+
+    def get(self, timeout: float = 0.1) -> Any:
+        return self._q.get(timeout=timeout)
+
+
+class _JobSlot:
+    """Pending windows keyed by track: a newer window of a track replaces (drops) the older one."""
+
+    def __init__(self, drop: bool, stop: threading.Event) -> None:
+        self._cond = threading.Condition()
+        self._jobs: dict[int, WindowJob] = {}
+        self._fifo: deque[WindowJob] = deque()
+        self._drop, self._stop = drop, stop
+        self.dropped = 0
+        self.closed = False
+
+    def put(self, job: WindowJob) -> None:
+        with self._cond:
+            if self._drop:
+                if job.track in self._jobs:
+                    self.dropped += 1
+                self._jobs[job.track] = job
+            else:
+                while len(self._fifo) >= 16 and not self._stop.is_set():
+                    self._cond.wait(0.1)
+                self._fifo.append(job)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def take(self, n: int, timeout: float = 0.1) -> Optional[list[WindowJob]]:
+        """Up to ``n`` jobs; ``[]`` on timeout; None once closed and empty."""
+        with self._cond:
+            if not self._jobs and not self._fifo:
+                if self.closed:
+                    return None
+                self._cond.wait(timeout)
+            if self._drop:
+                keys = sorted(self._jobs, key=lambda k: self._jobs[k].captured)[:n]
+                out = [self._jobs.pop(k) for k in keys]
+            else:
+                out = [self._fifo.popleft() for _ in range(min(n, len(self._fifo)))]
+            self._cond.notify_all()
+            if not out and self.closed and not self._jobs and not self._fifo:
+                return None
+            return out
+
+
+class _Rate:
+    """Events per second over the last few seconds."""
+
+    def __init__(self, horizon: float = 2.0) -> None:
+        self._times: deque[float] = deque()
+        self._horizon = horizon
+
+    def tick(self, now: Optional[float] = None) -> None:
+        now = time.perf_counter() if now is None else now
+        self._times.append(now)
+        while self._times and now - self._times[0] > self._horizon:
+            self._times.popleft()
+
+    @property
+    def rate(self) -> float:
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+@dataclass
+class LiveStats:
+    """Counters and stage timings; read by the view, summarized at the end."""
+
+    frames: int = 0
+    posed: int = 0
+    decisions: int = 0
+    people_frames: int = 0
+    empty_frames: int = 0
+    frames_dropped: int = 0
+    windows_dropped: int = 0
+    stage_seconds: dict = field(default_factory=lambda: {"read": 0.0, "pose": 0.0, "window": 0.0,
+                                                         "preprocess": 0.0, "model": 0.0, "output": 0.0})
+    model_calls: int = 0
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
+    input_rate: _Rate = field(default_factory=_Rate)
+    pose_rate: _Rate = field(default_factory=_Rate)
+    decision_rate: _Rate = field(default_factory=_Rate)
+    wall_seconds: float = 0.0
+    source_seconds: float = 0.0
+    status: str = ""
+
+    def summary(self) -> dict:
+        lat = np.array(self.latencies_ms) if self.latencies_ms else np.zeros(0)
+        per = lambda k, n: 1000 * self.stage_seconds[k] / n if n else 0.0  # noqa: E731
+        return {
+            "frames": self.frames, "posed": self.posed, "decisions": self.decisions,
+            "frames_without_person": self.empty_frames, "frames_dropped": self.frames_dropped,
+            "windows_dropped": self.windows_dropped, "wall_seconds": round(self.wall_seconds, 3),
+            "source_seconds": round(self.source_seconds, 3),
+            "ms_per_frame": {"read": per("read", self.frames), "pose": per("pose", self.posed),
+                             "window": per("window", self.posed)},
+            "ms_per_decision": {"preprocess": per("preprocess", self.decisions),
+                                "model": per("model", self.decisions)},
+            "model_calls": self.model_calls,
+            "latency_ms": {"p50": float(np.percentile(lat, 50)) if lat.size else None,
+                           "p95": float(np.percentile(lat, 95)) if lat.size else None},
+        }
+
+
+class Sink(Protocol):
+    """An output: gets every decision, optionally every posed frame, and a final close."""
+
+    wants_frames: bool
+
+    def decision(self, d: Decision) -> None: ...
+
+    def frame(self, event: FrameEvent, latest: dict[int, Decision]) -> None: ...
+
+    def tick(self, stats: LiveStats, latest: dict[int, Decision]) -> None: ...
+
+    def close(self, stats: LiveStats) -> None: ...
+
+
+@dataclass
+class _Worker:
+    thread: threading.Thread
+    error: list = field(default_factory=list)
+
+
+class LiveLoop:
+    """One run over one source. ``run()`` blocks until the source ends, :meth:`stop` is called,
+    a sink asks to stop (``sink.stop_requested``) or Ctrl-C; it returns the stats."""
+
+    def __init__(self, source, pose: Callable[[Frame], list[Person]], runtime: Runtime, interpreter: Interpreter,
+                 config: LiveConfig = LiveConfig(), sinks: Sequence[Sink] = ()):
+        self.source, self.pose, self.runtime, self.interp = source, pose, runtime, interpreter
+        self.config, self.sinks = config, list(sinks)
+        self.spec: InputSpec = runtime.input_spec
+        self.stats = LiveStats()
+        self.latest: dict[int, Decision] = {}
+        self._stop = threading.Event()
+        drop = config.drop_stale
+        self._frames = _Slot() if drop else _Queue(4, self._stop)
+        self._jobs = _JobSlot(drop, self._stop)
+        self._events: queue.Queue = queue.Queue()
+        self._wants_frames = any(getattr(s, "wants_frames", False) for s in self.sinks)
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------------ stages (worker threads)
+
+    def _reader(self) -> None:
+        try:
+            while not self._stop.is_set():
+                t = time.perf_counter()
+                frame = self.source.read()
+                self.stats.stage_seconds["read"] += time.perf_counter() - t
+                if frame is None:
+                    break
+                self.stats.frames += 1
+                self.stats.input_rate.tick()
+                self.stats.source_seconds = frame.t
+                self._frames.put((frame, time.perf_counter()))
+        finally:
+            self._frames.close()
+
+    def _poser(self) -> None:
+        bank = WindowBank(self.config.window)
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = self._frames.get()
+                except queue.Empty:
+                    continue
+                if item is None:
+                    break
+                frame, captured = item
+                t = time.perf_counter()
+                people = self.pose(frame)
+                t1 = time.perf_counter()
+                self.stats.stage_seconds["pose"] += t1 - t
+                self.stats.posed += 1
+                self.stats.pose_rate.tick(t1)
+                if people:
+                    self.stats.people_frames += 1
+                else:
+                    self.stats.empty_frames += 1
+                for job in bank.push(frame, people, captured):
+                    self._jobs.put(job)
+                self.stats.stage_seconds["window"] += time.perf_counter() - t1
+                if self._wants_frames:
+                    self._events.put(("frame", FrameEvent(frame, people)))
+            if not self._stop.is_set():
+                for job in bank.flush():
+                    self._jobs.put(job)
+        finally:
+            self._jobs.close()
+
+    def _classifier(self) -> None:
+        cfg = self.config
+        try:
+            while not self._stop.is_set():
+                jobs = self._jobs.take(cfg.max_batch)
+                if jobs is None:
+                    break
+                if jobs:
+                    self._classify(jobs)
+        finally:
+            self._events.put(("end", None))
+
+    def _classify(self, jobs: list[WindowJob]) -> None:
+        t = time.perf_counter()
+        ready = []
+        for job in jobs:
+            clips, box = window_clips(job.frames, job.points, self.spec, num_sets=self.config.test_sets,
+                                      margin=self.config.window.margin)
+            if clips is not None:
+                ready.append((job, clips, box))
+        t1 = time.perf_counter()
+        self.stats.stage_seconds["preprocess"] += t1 - t
+        if not ready:
+            return
+        import torch
+
+        batch = torch.cat([c for _, c, _ in ready])
+        heads = self.runtime(batch)
+        t2 = time.perf_counter()
+        self.stats.stage_seconds["model"] += t2 - t1
+        self.stats.model_calls += 1
+        k = self.config.test_sets
+        for i, (job, _, box) in enumerate(ready):
+            per = [np.asarray(h)[i * k:(i + 1) * k] for h in heads]
+            latency = (time.perf_counter() - job.captured) * 1000
+            d = self.interp.decide(job.track, per, t=job.t, box=box, latency_ms=latency,
+                                   frame_index=job.frame_index, window_frames=len(job.frames))
+            self.stats.decisions += 1
+            self.stats.decision_rate.tick()
+            self.stats.latencies_ms.append(latency)
+            self._events.put(("decision", d))
+
+    # ------------------------------------------------------------------ caller's thread
+
+    def run(self) -> LiveStats:
+        workers = [self._spawn(self._reader, "edgeact-reader"), self._spawn(self._poser, "edgeact-pose"),
+                   self._spawn(self._classifier, "edgeact-classifier")]
+        last_tick = 0.0
+        try:
+            while True:
+                self._raise_worker_error(workers)
+                try:
+                    kind, payload = self._events.get(timeout=0.05)
+                except queue.Empty:
+                    kind, payload = None, None
+                t = time.perf_counter()
+                if kind == "end":
+                    break
+                if kind == "decision":
+                    self.latest[payload.track] = payload
+                    for s in self.sinks:
+                        s.decision(payload)
+                elif kind == "frame":
+                    visible = {p.track for p in payload.people}
+                    for tid in [k for k in self.latest if k not in visible
+                                and payload.frame.t - self.latest[k].t > self.config.window.seconds]:
+                        del self.latest[tid]
+                        self.interp.forget(tid)
+                    for s in self.sinks:
+                        if s.wants_frames:
+                            s.frame(payload, self.latest)
+                if t - last_tick > 0.1:
+                    last_tick = t
+                    self._update_counters()
+                    for s in self.sinks:
+                        s.tick(self.stats, self.latest)
+                self.stats.stage_seconds["output"] += time.perf_counter() - t
+                if any(getattr(s, "stop_requested", False) for s in self.sinks):
+                    break
+        finally:
+            self._stop.set()
+            for w in workers:
+                w.thread.join(timeout=5.0)
+            self._drain()
+            self._update_counters()
+            self.stats.wall_seconds = time.perf_counter() - self._t0
+            for s in self.sinks:    # the final state, not the last periodic tick
+                s.tick(self.stats, self.latest)
+        self._raise_worker_error(workers)
+        return self.stats
+
+    def _drain(self) -> None:
+        """Hand decisions already made to the sinks (e.g. after Ctrl-C) so no output is lost."""
+        while True:
+            try:
+                kind, payload = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "decision":
+                self.latest[payload.track] = payload
+                for s in self.sinks:
+                    s.decision(payload)
+
+    def _update_counters(self) -> None:
+        self.stats.frames_dropped = self._frames.dropped + getattr(self.source, "dropped", 0)
+        self.stats.windows_dropped = self._jobs.dropped
+
+    def _spawn(self, fn: Callable[[], None], name: str) -> _Worker:
+        w = _Worker(thread=threading.Thread(target=lambda: None, name=name, daemon=True))
+
+        def target() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # handed to the caller's thread, which raises it
+                w.error.append(exc)
+                self._stop.set()
+                self._events.put(("end", None))
+
+        w.thread = threading.Thread(target=target, name=name, daemon=True)
+        w.thread.start()
+        return w
+
+    @staticmethod
+    def _raise_worker_error(workers: list[_Worker]) -> None:
+        for w in workers:
+            if w.error:
+                exc = w.error[0]
+                if isinstance(exc, EdgeactError):
+                    raise exc
+                raise EdgeactError(f"{w.thread.name} stopped: {type(exc).__name__}: {exc}") from exc

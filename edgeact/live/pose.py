@@ -1,0 +1,458 @@
+"""Pose backends of ``edgeact live``: find the people in a :class:`Frame` and give each a stable
+track id, 2D keypoints and, where depth or a 3D skeleton is known, camera-space joints.
+
+* :class:`UltralyticsPose`: an ultralytics YOLO pose model (17 COCO keypoints) with its tracker
+  (ByteTrack / BoT-SORT through ``model.track``) or the small built-in :class:`IouTracker`.
+* :class:`DepthLiftPose`: wraps a 2D backend and lifts its keypoints to 3D with the frame's aligned
+  depth (:func:`lift_keypoints`); with a calibration the keypoints are re-projected with paper
+  Eq. 1 (:func:`edgeact.geometry.project`), as the dataset path projects 3D joints.
+* :class:`SkeletonReplay`: the ``.skeleton`` file of a replayed NTU recording (25 Kinect joints).
+
+Every backend is called as ``backend(frame) -> list[Person]`` (empty when nobody is found).
+ultralytics and torch are imported inside :class:`UltralyticsPose`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from edgeact.errors import EdgeactError
+from edgeact.geometry import Calibration, load_calibration, project
+from edgeact.live.frames import Frame, Intrinsics, Person
+
+COCO_KEYPOINTS: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle",
+)
+# Kinect v2 order of NTU .skeleton files
+KINECT_JOINTS: tuple[str, ...] = (
+    "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft", "HandLeft",
+    "ShoulderRight", "ElbowRight", "WristRight", "HandRight", "HipLeft", "KneeLeft", "AnkleLeft",
+    "FootLeft", "HipRight", "KneeRight", "AnkleRight", "FootRight", "SpineShoulder", "HandTipLeft",
+    "ThumbLeft", "HandTipRight", "ThumbRight",
+)
+POSE_KINDS = ("yolo", "skeleton", "depth")
+
+
+class PoseBackend:
+    """Interface of the pose backends: ``backend(frame) -> list[Person]``, ``name``,
+    ``joint_names`` (one per keypoint row), ``num_joints`` and ``close()``; a context manager."""
+
+    name: str = ""
+    joint_names: tuple[str, ...] = ()
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    def __call__(self, frame: Frame) -> list[Person]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the backend holds; idempotent."""
+
+    def __enter__(self) -> "PoseBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- tracking
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU ``(N, M)`` of boxes ``a`` ``(N, 4)`` and ``b`` ``(M, 4)``, ``(x0, y0, x1, y1)``."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+class IouTracker:
+    """Greedy IoU tracker: each detection takes the id of the unclaimed track whose last box
+    overlaps it most (IoU >= ``iou_threshold``), highest overlaps first; other detections start new
+    tracks (ids 1, 2, ...); a track unseen for more than ``max_age`` updates is forgotten.
+    Needs nothing beyond numpy (ultralytics' trackers need the ``lap`` package)."""
+
+    def __init__(self, iou_threshold: float = 0.3, max_age: int = 30):
+        if not (0 < iou_threshold <= 1):
+            raise EdgeactError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
+        self.iou_threshold, self.max_age = float(iou_threshold), int(max_age)
+        self._boxes: dict[int, np.ndarray] = {}
+        self._seen: dict[int, int] = {}
+        self._step = 0
+        self._next_id = 1
+
+    def update(self, boxes: np.ndarray) -> np.ndarray:
+        """Ids ``(N,)`` int64 for this frame's boxes ``(N, 4)``."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        self._step += 1
+        for tid in [t for t, s in self._seen.items() if self._step - s > self.max_age]:
+            del self._boxes[tid], self._seen[tid]
+        ids = np.zeros(len(boxes), np.int64)
+        tids = list(self._boxes)
+        taken = np.zeros(len(boxes), bool)
+        if tids and len(boxes):
+            iou = box_iou(np.stack([self._boxes[t] for t in tids]), boxes)   # (tracks, detections)
+            for flat in np.argsort(-iou, axis=None, kind="stable"):
+                ti, di = divmod(int(flat), len(boxes))
+                if iou[ti, di] < self.iou_threshold:
+                    break
+                if taken[di] or tids[ti] is None:
+                    continue
+                ids[di], taken[di] = tids[ti], True
+                tids[ti] = None  # type: ignore[call-overload]
+        for di in np.flatnonzero(~taken):
+            ids[di] = self._next_id
+            self._next_id += 1
+        for tid, box in zip(ids, boxes):
+            self._boxes[int(tid)] = box
+            self._seen[int(tid)] = self._step
+        return ids
+
+
+# --------------------------------------------------------------------------- ultralytics
+
+
+def _known_ultralytics_name(name: str) -> bool:
+    try:
+        from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+    except ImportError:
+        return False
+    return name in GITHUB_ASSETS_NAMES
+
+
+def _load_yolo(model: Union[str, Path]):
+    """``YOLO(model)`` with one-line errors: a local file, a ``.yaml`` architecture (untrained) or a
+    known ultralytics name (downloaded by ultralytics on a connected machine)."""
+    from ultralytics import YOLO
+
+    text = str(model)
+    path = Path(text)
+    if path.suffix.lower() in (".yaml", ".yml") and not path.exists():
+        try:
+            return YOLO(text)   # an architecture from ultralytics' own cfg folder: builds offline
+        except (FileNotFoundError, OSError, KeyError, ValueError) as exc:
+            raise EdgeactError(f"--pose-model: {text}: not a model file nor an ultralytics architecture "
+                               f"({exc})") from None
+    if not path.exists():
+        if path.parent != Path(".") or not _known_ultralytics_name(path.name):
+            raise EdgeactError(f"--pose-model: {text}: no such pose model file (give a .pt, .onnx or .engine path, "
+                               "or an ultralytics name such as yolo11n-pose.pt)")
+        try:
+            return YOLO(text)
+        except Exception as exc:   # ultralytics raises ConnectionError, AssertionError, ... offline
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EdgeactError(f"--pose-model: {text} is not on this machine and could not be downloaded ({first}); "
+                               "pass a local file with --pose-model PATH") from None
+    try:
+        return YOLO(text)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgeactError(f"--pose-model: {text}: cannot load this model ({first})") from None
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def _half_args() -> dict:
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    # ultralytics 8.4 renamed `half` to `quantize` and warns on every call given `half`
+    return {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
+
+
+class UltralyticsPose(PoseBackend):
+    """An ultralytics YOLO pose model (``.pt``, ``.onnx``, ``.engine``, or a ``.yaml`` architecture
+    for an untrained model) with a tracker.
+
+    ``tracker``: an ultralytics tracker config (``"bytetrack.yaml"``, ``"botsort.yaml"`` or a path),
+    run through ``model.track(persist=True)``, which needs the ``lap`` package; or ``"iou"`` for
+    :class:`IouTracker` on ``model.predict`` (no extra package). Ids from the tracker are >= 1.
+    When the ultralytics tracker holds no track yet (its first frames) the detections come back
+    without ids: they get transient negative ids (-1, -2, ... never reused), so a consumer can
+    show them but should not build a history on them.
+
+    Keypoints ``(17, 2)`` in source pixels; a keypoint whose confidence is below ``kpt_conf``
+    (ultralytics' own drawing threshold, 0.5) is NaN, its score kept. ``conf`` is the box
+    confidence threshold, ``imgsz`` the inference size, ``device`` ``"auto"`` (CUDA when
+    available), ``"cpu"`` or ``"cuda:N"``; ``half`` applies on CUDA only. The tracker keeps state
+    between calls: call one instance from one thread, frames in order.
+    """
+
+    def __init__(self, model: Union[str, Path] = "yolo11n-pose.pt", *, device: str = "auto", conf: float = 0.25,
+                 imgsz: int = 640, tracker: str = "bytetrack.yaml", half: bool = False, kpt_conf: float = 0.5,
+                 iou: float = 0.7, classes: Optional[Sequence[int]] = None):
+        if not (0 < conf <= 1):
+            raise EdgeactError(f"--pose-conf: must be in (0, 1], got {conf!r}")
+        if not (0 <= kpt_conf <= 1):
+            raise EdgeactError(f"kpt_conf: must be in [0, 1], got {kpt_conf!r}")
+        if isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 32:
+            raise EdgeactError(f"--pose-imgsz: must be an integer >= 32, got {imgsz!r}")
+        tracker = str(tracker)
+        if tracker != "iou":
+            if not (tracker.endswith((".yaml", ".yml"))):
+                raise EdgeactError(f"--tracker: {tracker!r} is neither 'iou' nor a tracker .yaml "
+                                   "(bytetrack.yaml, botsort.yaml)")
+            if importlib.util.find_spec("lap") is None:
+                raise EdgeactError(f"--tracker {tracker} needs the Python package lap (pip install 'lap>=0.5.12'); "
+                                   "or use --tracker iou")
+        self.tracker = tracker
+        self.device = _resolve_device(device)
+        self.half = bool(half) and self.device.startswith("cuda")
+        self._precision = _half_args() if self.half else {}
+        self.conf, self.imgsz, self.kpt_conf, self.iou = float(conf), int(imgsz), float(kpt_conf), float(iou)
+        self.classes = list(classes) if classes is not None else None
+        self.model_path = str(model)
+        self._model = _load_yolo(model)
+        task = getattr(self._model, "task", None)
+        if task != "pose":
+            raise EdgeactError(f"--pose-model: {model}: is a {task} model, not a pose model")
+        self.name = f"yolo {Path(self.model_path).name}"
+        self._iou_tracker = IouTracker() if tracker == "iou" else None
+        self._next_transient = -1
+        kpt_shape = self._kpt_shape()
+        self._joints = int(kpt_shape[0]) if kpt_shape else 17
+
+    def _kpt_shape(self):
+        inner = getattr(self._model, "model", None)
+        shape = getattr(inner, "kpt_shape", None)
+        if shape is None and isinstance(getattr(inner, "yaml", None), dict):
+            shape = inner.yaml.get("kpt_shape")
+        return shape
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self._joints == len(COCO_KEYPOINTS):
+            return COCO_KEYPOINTS
+        return tuple(f"kp{i}" for i in range(self._joints))
+
+    def __call__(self, frame: Frame) -> list[Person]:
+        if self._model is None:
+            raise EdgeactError(f"{self.name}: used after close()")
+        img = frame.image
+        if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8):
+            raise EdgeactError(f"pose input must be an (H, W, 3) uint8 BGR image, got "
+                               f"{getattr(img, 'dtype', type(img).__name__)} {getattr(img, 'shape', '')}")
+        args = dict(conf=self.conf, iou=self.iou, imgsz=self.imgsz, device=self.device, classes=self.classes,
+                    verbose=False, **self._precision)
+        if self._iou_tracker is None:
+            results = self._model.track(img, persist=True, tracker=self.tracker, **args)
+        else:
+            results = self._model.predict(img, **args)
+        r = results[0]
+        kp = r.keypoints
+        n = 0 if r.boxes is None or kp is None else len(r.boxes)
+        boxes = r.boxes.xyxy.cpu().numpy() if n else np.zeros((0, 4))
+        if self._iou_tracker is not None:
+            ids = self._iou_tracker.update(boxes)   # also on empty frames: tracks age
+        elif n and r.boxes.id is not None:
+            ids = r.boxes.id.cpu().numpy().astype(np.int64)
+        else:
+            ids = np.arange(self._next_transient, self._next_transient - n, -1, dtype=np.int64)
+            self._next_transient -= n
+        if n == 0:
+            return []
+        xy = kp.xy.cpu().numpy().astype(np.float32)                            # (N, J, 2)
+        self._joints = xy.shape[1]
+        conf = (kp.conf.cpu().numpy().astype(np.float32) if kp.conf is not None
+                else np.ones(xy.shape[:2], np.float32))                         # (N, J)
+        conf = np.clip(np.nan_to_num(conf, nan=0.0), 0.0, 1.0)
+        xy[conf < self.kpt_conf] = np.nan
+        return [Person(track=int(ids[k]), keypoints=xy[k], scores=conf[k]) for k in range(n)]
+
+    def close(self) -> None:
+        self._model = None
+
+
+# --------------------------------------------------------------------------- depth
+
+
+def lift_keypoints(keypoints: np.ndarray, depth: np.ndarray, depth_scale: float, intrinsics: Intrinsics,
+                   patch: int = 5) -> np.ndarray:
+    """Camera-space joints ``(J, 3)`` float32 (metres; X right, Y up, Z forward) of 2D keypoints
+    ``(J, 2)`` (pixels ``x, y``) using ``depth`` ``(H, W)`` uint16 aligned to the colour image.
+
+    Depth of a keypoint: the median of the non-zero values in the ``patch x patch`` window centred
+    on the pixel it falls in (``floor(x), floor(y)``; the window is cut at the image border), times
+    ``depth_scale``. Deprojection with the colour pinhole: ``X = (x - ppx) Z / fx``,
+    ``Y = -(y - ppy) Z / fy`` (image y points down, camera Y up). NaN rows for keypoints that are
+    NaN, outside the image, or without any non-zero depth in their window.
+    """
+    kp = np.asarray(keypoints, np.float64)
+    if kp.ndim != 2 or kp.shape[1] != 2:
+        raise EdgeactError(f"keypoints must have shape (J, 2), got {kp.shape}")
+    depth = np.asarray(depth)
+    if depth.ndim != 2:
+        raise EdgeactError(f"depth must be an (H, W) image, got shape {depth.shape}")
+    if isinstance(patch, bool) or int(patch) != patch or patch < 1 or patch % 2 == 0:
+        raise EdgeactError(f"--depth-patch: must be an odd integer >= 1, got {patch!r}")
+    if not (math.isfinite(depth_scale) and depth_scale > 0):
+        raise EdgeactError(f"depth_scale must be > 0 metres per unit, got {depth_scale!r}")
+    if not (intrinsics.fx > 0 and intrinsics.fy > 0):
+        raise EdgeactError(f"intrinsics need fx, fy > 0, got fx={intrinsics.fx}, fy={intrinsics.fy}")
+    h, w = depth.shape
+    half = int(patch) // 2
+    out = np.full((len(kp), 3), np.nan, np.float64)
+    for j, (x, y) in enumerate(kp):
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        col, row = math.floor(x), math.floor(y)
+        if not (0 <= col < w and 0 <= row < h):
+            continue
+        window = depth[max(row - half, 0):row + half + 1, max(col - half, 0):col + half + 1]
+        values = window[window > 0]
+        if values.size == 0:
+            continue
+        z = float(np.median(values)) * depth_scale
+        out[j] = ((x - intrinsics.ppx) * z / intrinsics.fx, -(y - intrinsics.ppy) * z / intrinsics.fy, z)
+    return out.astype(np.float32)
+
+
+def _calibration(calibration: Union[Calibration, str, Path, None]) -> Optional[Calibration]:
+    if calibration is None or isinstance(calibration, Calibration):
+        return calibration
+    return load_calibration(calibration)
+
+
+class DepthLiftPose(PoseBackend):
+    """Lift the keypoints of ``inner`` to 3D with the frame's aligned depth (see
+    :func:`lift_keypoints`; ``patch`` is the window size). ``Person.joints3d`` = the lifted points.
+
+    With ``calibration`` (a :class:`Calibration` or the path of one from ``edgeact calibrate``) the
+    keypoints become ``project(joints3d, calibration)`` (paper Eq. 1), so the live depth path crops
+    like the dataset path does; a keypoint that could not be lifted keeps its 2D position. A
+    calibration with ``cy < 0`` is for Y-up camera space (NTU/Kinect fits) and gets the joints as
+    they are; one with ``cy > 0`` is for Y-down space (RealSense intrinsics from
+    :func:`edgeact.calibration.intrinsics_from_realsense`) and gets them with Y negated. Without
+    one, keypoints are ``inner``'s.
+    Frames need ``depth``, ``depth_scale`` and ``intrinsics`` (a RealSense source).
+    """
+
+    def __init__(self, inner: PoseBackend, calibration: Union[Calibration, str, Path, None] = None, *,
+                 patch: int = 5):
+        if isinstance(patch, bool) or int(patch) != patch or patch < 1 or patch % 2 == 0:
+            raise EdgeactError(f"--depth-patch: must be an odd integer >= 1, got {patch!r}")
+        self.inner = inner
+        self.calibration = _calibration(calibration)
+        # image y points down, so a calibration fitted on Y-up points has cy < 0 (NTU, Kinect) and
+        # one for Y-down points cy > 0 (RealSense intrinsics from `edgeact calibrate --bag`): the
+        # sign says which way to hand it the Y-up joints
+        flip = self.calibration is not None and self.calibration.cy > 0
+        self._axes = np.array([1.0, -1.0 if flip else 1.0, 1.0], np.float32)
+        self.patch = int(patch)
+        self.name = f"{inner.name}+depth"
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.inner.joint_names
+
+    def __call__(self, frame: Frame) -> list[Person]:
+        if frame.depth is None or not frame.depth_scale > 0 or frame.intrinsics is None:
+            raise EdgeactError("the depth pose backend needs frames with aligned depth and colour intrinsics: "
+                               "use a RealSense camera (--realsense) or recording (--bag FILE)")
+        if frame.depth.shape != frame.image.shape[:2]:
+            raise EdgeactError(f"depth image {frame.depth.shape[1]}x{frame.depth.shape[0]} is not aligned to the "
+                               f"{frame.image.shape[1]}x{frame.image.shape[0]} colour image")
+        people = self.inner(frame)
+        out = []
+        for p in people:
+            joints = lift_keypoints(p.keypoints, frame.depth, frame.depth_scale, frame.intrinsics, self.patch)
+            keypoints = p.keypoints
+            if self.calibration is not None:
+                proj = project(joints * self._axes, self.calibration).astype(np.float32)
+                ok = np.isfinite(proj).all(axis=1)
+                keypoints = np.where(ok[:, None], proj, np.asarray(p.keypoints, np.float32))
+            out.append(Person(track=p.track, keypoints=keypoints, scores=p.scores, joints3d=joints))
+        return out
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# --------------------------------------------------------------------------- replay
+
+
+class SkeletonReplay(PoseBackend):
+    """The bodies of an NTU ``.skeleton`` file, for replaying a dataset recording: row ``t`` of the
+    file belongs to video frame ``t`` (``frame.index``).
+
+    Each present body becomes a Person: ``track`` = its body slot (0, 1, ... in order of first
+    appearance, see :func:`edgeact.data.ntu.read_skeleton`), ``keypoints`` = ``colorX colorY``
+    (25 Kinect joints, in the pixels of the recorded colour video; Kinect's all-zero "no data"
+    pixels are NaN), ``scores`` from the tracking state (2 -> 1.0, 1 -> 0.5, 0 -> 0.0),
+    ``joints3d`` = ``x y z``. Frames past the end of the file, or before it, have nobody.
+    """
+
+    joint_names = KINECT_JOINTS
+
+    def __init__(self, path: Union[str, Path], *, max_bodies: int = 4):
+        from edgeact.data.ntu import read_skeleton
+
+        self.path = Path(path)
+        self.name = f"skeleton {self.path.name}"
+        self.skeleton = read_skeleton(self.path, max_bodies=max_bodies)
+        sk = self.skeleton
+        color = sk.color_xy.astype(np.float32).copy()
+        color[(color == 0).all(axis=-1)] = np.nan
+        self._color = color                                                    # (T, B, 25, 2)
+        self._scores = np.select([sk.tracking == 2, sk.tracking == 1], [1.0, 0.5], 0.0).astype(np.float32)
+        self._joints = sk.joints.astype(np.float32)                            # (T, B, 25, 3)
+        self._present = sk.present & np.isfinite(sk.joints).any(axis=(2, 3))  # (T, B)
+
+    @property
+    def num_frames(self) -> int:
+        return self.skeleton.num_frames
+
+    def __call__(self, frame: Frame) -> list[Person]:
+        t = int(frame.index)
+        if not 0 <= t < self.num_frames:
+            return []
+        return [Person(track=int(b), keypoints=self._color[t, b].copy(), scores=self._scores[t, b].copy(),
+                       joints3d=self._joints[t, b].copy())
+                for b in np.flatnonzero(self._present[t])]
+
+
+# --------------------------------------------------------------------------- choice
+
+
+def open_pose(kind: str = "yolo", *, model: Union[str, Path] = "yolo11n-pose.pt", device: str = "auto",
+              conf: float = 0.25, imgsz: int = 640, tracker: str = "bytetrack.yaml", half: bool = False,
+              skeleton: Union[str, Path, None] = None, calibration: Union[Calibration, str, Path, None] = None,
+              patch: int = 5, max_bodies: int = 4) -> PoseBackend:
+    """The pose backend of ``kind``: ``"yolo"`` (:class:`UltralyticsPose` of ``model``),
+    ``"skeleton"`` (:class:`SkeletonReplay` of the ``skeleton`` file) or ``"depth"``
+    (:class:`DepthLiftPose` around the YOLO backend, with the optional ``calibration``)."""
+    if kind not in POSE_KINDS:
+        raise EdgeactError(f"--pose: {kind!r} is not one of {', '.join(POSE_KINDS)}")
+    if kind == "skeleton":
+        if skeleton is None:
+            raise EdgeactError("--pose skeleton needs the recording's .skeleton file (--skeleton FILE)")
+        return SkeletonReplay(skeleton, max_bodies=max_bodies)
+    calib = _calibration(calibration) if kind == "depth" else None
+    yolo = UltralyticsPose(model, device=device, conf=conf, imgsz=imgsz, tracker=tracker, half=half)
+    return DepthLiftPose(yolo, calib, patch=patch) if kind == "depth" else yolo
+
+
+__all__ = ["PoseBackend", "UltralyticsPose", "DepthLiftPose", "SkeletonReplay", "IouTracker", "box_iou",
+           "lift_keypoints", "open_pose", "COCO_KEYPOINTS", "KINECT_JOINTS", "POSE_KINDS"]

@@ -1,0 +1,153 @@
+"""Load any edgeact artifact as a :class:`~edgeact.runtime.base.Runtime`, chosen by its content.
+
+Kinds: ``checkpoint`` (``.pt``, a ``torch.save`` zip with the edgeact marker), ``torchscript``
+(a TorchScript zip: it has ``code/`` entries), ``onnx`` (``.onnx``, or a protobuf that starts
+like one), ``engine`` (``.engine``/``.plan``/``.trt``, or any file with an edgeact sidecar
+``<file>.json``). Both torch formats are zip archives, so zips are told apart by their entries
+rather than by suffix, and a mis-named file still loads.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+from edgeact.errors import EdgeactError
+from edgeact.runtime.base import Runtime
+from edgeact.runtime.tensorrt_backend import ENGINE_SUFFIXES, sidecar_path
+
+KINDS = ("checkpoint", "torchscript", "onnx", "engine")
+TORCHSCRIPT_SUFFIXES = (".ts", ".torchscript", ".jit")
+
+
+def _zip_kind(path: Path) -> Optional[str]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+    if any("/code/" in n or n.endswith("constants.pkl") for n in names):
+        return "torchscript"
+    if any(n.endswith("data.pkl") for n in names):
+        return "checkpoint"
+    return None
+
+
+def detect_kind(path: str | Path) -> str:
+    """``checkpoint``, ``torchscript``, ``onnx`` or ``engine``; an :class:`EdgeactError` naming the
+    file when it is none of them."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeactError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK"):
+        kind = _zip_kind(path)
+        if kind is not None:
+            return kind
+    if suffix in ENGINE_SUFFIXES or sidecar_path(path).is_file():
+        return "engine"
+    if suffix == ".onnx":
+        return "onnx"
+    # ONNX ModelProto starts with field 1 (ir_version, varint): tag byte 0x08
+    if head[:1] == b"\x08" and suffix not in (".pt", ".pth", *TORCHSCRIPT_SUFFIXES):
+        return "onnx"
+    raise EdgeactError(f"{path}: not an edgeact artifact (expected a .pt checkpoint, .onnx, .ts TorchScript "
+                       "or .engine with its .json sidecar)")
+
+
+def read_meta(path: str | Path) -> dict:
+    """An artifact's metadata dict without building a runtime (cheap for engines, ONNX and
+    TorchScript; a checkpoint is read with ``weights_only=True``)."""
+    path = Path(path)
+    kind = detect_kind(path)
+    if kind == "checkpoint":
+        from edgeact.checkpoint import read_checkpoint
+
+        return read_checkpoint(path)["meta"]
+    if kind == "engine":
+        from edgeact.runtime.tensorrt_backend import read_sidecar
+
+        return read_sidecar(path)
+    if kind == "torchscript":
+        from edgeact.runtime.base import TS_META_FILE, check_meta
+        from edgeact.runtime.torch_backend import read_torchscript_meta
+
+        meta = read_torchscript_meta(path)
+        if meta is None:
+            raise EdgeactError(f"{path}: not an edgeact TorchScript file (no {TS_META_FILE} inside)")
+        return check_meta(meta, path)
+    return _onnx_meta(path)
+
+
+def _onnx_meta(path: Path) -> dict:
+    import json
+
+    from edgeact.runtime.base import META_KEY, check_meta
+
+    try:
+        import onnx
+    except ImportError:
+        raise EdgeactError(f"{path}: reading ONNX metadata needs the onnx package (pip install 'edgeact[onnx]')") from None
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise EdgeactError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    if META_KEY not in props:
+        raise EdgeactError(f"{path}: an ONNX model without edgeact metadata ('{META_KEY}'); export it with `edgeact export`")
+    try:
+        return check_meta(json.loads(props[META_KEY]), path)
+    except json.JSONDecodeError:
+        raise EdgeactError(f"{path}: the '{META_KEY}' metadata is not JSON") from None
+
+
+def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
+                 threads: Optional[int] = None) -> Runtime:
+    """Load ``path`` (checkpoint, ONNX, TorchScript or TensorRT engine) for inference.
+
+    Args:
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ONNX falls back
+            to the CPU when this onnxruntime build has no CUDA provider; ``runtime.device`` says
+            where it actually runs.
+        fp16: half precision. Applies to checkpoints on CUDA; exported artifacts have their
+            precision fixed at export, and asking for fp16 from an fp32 one is an error.
+        threads: ONNX Runtime intra-op threads (default ``torch.get_num_threads()``).
+
+    Returns:
+        A :class:`Runtime`: ``runtime(clips (B, 3, T, S, S) float32)`` -> tuple of float32 numpy
+        logits per head, coarse to fine, fine last.
+    """
+    path = Path(path)
+    kind = detect_kind(path)
+    if kind == "onnx":
+        from edgeact.runtime.onnx_backend import OnnxRuntime
+
+        return OnnxRuntime(path, device, fp16=fp16, threads=threads)
+    if kind == "engine":
+        from edgeact.runtime.tensorrt_backend import TensorRTRuntime
+
+        return TensorRTRuntime(path, device, fp16=fp16)
+
+    from edgeact.engine import resolve_device
+
+    try:
+        dev = resolve_device(device)
+    except RuntimeError:
+        raise EdgeactError(f"--device {device!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
+    if dev.type == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise EdgeactError(f"--device {device}: CUDA is not available on this machine")
+    if kind == "torchscript":
+        from edgeact.runtime.torch_backend import TorchScriptRuntime
+
+        return TorchScriptRuntime(path, dev, fp16=fp16)
+    from edgeact.checkpoint import load_checkpoint
+    from edgeact.runtime.torch_backend import TorchRuntime
+
+    ck = load_checkpoint(path, map_location="cpu")
+    return TorchRuntime(ck.model, ck.meta, dev, fp16=fp16, path=path)

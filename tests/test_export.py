@@ -1,0 +1,301 @@
+"""Export to ONNX / TorchScript (run here) and TensorRT (GPU only), checked against PyTorch."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from edgeact import pruning
+from edgeact.checkpoint import build_meta, save_checkpoint
+from edgeact.data.cache import FramePack, encode_pack, pack_path
+from edgeact.data.classes import ClassList
+from edgeact.data.clips import clip_tensor, segment_indices
+from edgeact.errors import EdgeactError
+from edgeact.export import CalibrationSource, export_model, export_spec, max_abs_diff, parity_limit
+from edgeact.fileio import atomic_write_bytes, atomic_write_json
+from edgeact.models import create_model
+from edgeact.runtime import detect_kind, load_runtime, read_meta
+from edgeact.runtime.tensorrt_backend import read_sidecar, sidecar_path, write_sidecar
+from edgeact.types import InputSpec
+
+SPEC = InputSpec(frames=4, size=32, resize=40)
+CLASSES = ClassList(("a", "b", "c", "d", "e"))
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """An N-UCLA-shaped model: no head after stack 1, superclass heads after stacks 2 and 3."""
+    torch.manual_seed(0)
+    model = create_model("i3d_r18", num_classes=5, levels=(None, 2, 3), width=0.125).eval()
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):       # trained-like statistics, not the identity
+            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+            m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
+    pruning.prune_filters(model, 0.25)                # masked filters must survive export
+    meta = build_meta(model, CLASSES, SPEC, benchmark="toy", hierarchy={"assignments": [[0, 0, 1, 1, 1], [0, 0, 1, 1, 2]]})
+    path = save_checkpoint(tmp_path_factory.mktemp("ex") / "best.pt", model, meta)
+    return path, model, meta
+
+
+def _ort_session(path):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_onnx_round_trip(ckpt, tmp_path):
+    import onnx
+
+    pt, model, meta = ckpt
+    lines = []
+    res = export_model(pt, "onnx", tmp_path / "m.onnx", log=lines.append)
+    assert res.path == tmp_path / "m.onnx" and res.format == "onnx" and res.max_abs_diff <= 1e-3
+    assert any("max abs difference" in line for line in lines)
+    proto = onnx.load(str(res.path))
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    assert [i.name for i in proto.graph.input] == ["clips"]
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert [o.name for o in proto.graph.output] == ["logits_l2", "logits_l3", "fine"]
+    stored = json.loads({p.key: p.value for p in proto.metadata_props}["edgeact_meta"])
+    assert {k: v for k, v in stored.items() if k != "export"} == meta
+    assert stored["export"]["outputs"] == ["logits_l2", "logits_l3", "fine"]
+    # onnxruntime directly (not through edgeact's runtime) on batches of 1 and 3
+    sess = _ort_session(res.path)
+    for b in (1, 3):
+        x = torch.randn(b, 3, 4, 32, 32)
+        with torch.no_grad():
+            want = [o.numpy() for o in model(x)]
+        got = sess.run(["logits_l2", "logits_l3", "fine"], {"clips": x.numpy()})
+        assert [g.shape for g in got] == [(b, 2), (b, 3), (b, 5)]
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, atol=1e-4, rtol=0)
+
+
+def test_default_output_and_frames_size_override(ckpt, tmp_path):
+    pt, model, _ = ckpt
+    res = export_model(pt, "onnx", frames=2, size=64)
+    assert res.path == pt.with_suffix(".onnx")
+    spec = InputSpec.from_dict(read_meta(res.path)["input"])
+    assert (spec.frames, spec.size, spec.resize) == (2, 64, 80)          # resize keeps 40/32 of size
+    rt = load_runtime(res.path, "cpu")
+    x = torch.randn(2, 3, 2, 64, 64)
+    with torch.no_grad():
+        want = model(x)[-1].numpy()
+    np.testing.assert_allclose(rt(x)[-1], want, atol=1e-4)
+    res.path.unlink()
+
+
+def test_torchscript_round_trip(ckpt, tmp_path):
+    pt, model, meta = ckpt
+    res = export_model(pt, "torchscript", tmp_path / "m.ts", device="cpu")
+    assert res.max_abs_diff <= 1e-3 and detect_kind(res.path) == "torchscript"
+    files = {"edgeact_meta.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        module = torch.jit.load(str(res.path), _extra_files=files)        # plain torch, no edgeact
+    assert {k: v for k, v in json.loads(files["edgeact_meta.json"]).items() if k != "export"} == meta
+    for b in (1, 3):
+        x = torch.randn(b, 3, 4, 32, 32)
+        with torch.no_grad():
+            for g, w in zip(module(x), model(x)):
+                torch.testing.assert_close(g, w, atol=1e-5, rtol=0)
+
+
+def test_an_export_beyond_tolerance_fails_and_writes_nothing(ckpt, tmp_path):
+    pt, _, _ = ckpt
+    out = tmp_path / "m.onnx"
+    with pytest.raises(EdgeactError, match=r"m\.onnx: onnx output differs from PyTorch by .* > tolerance 1e-30; nothing written"):
+        export_model(pt, "onnx", out, tolerance=1e-30)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_parity_figures_by_hand():
+    ref = (np.array([[1.0, -4.0]]), np.array([[0.5, 2.0, 3.0]]))
+    got = (np.array([[1.0, -4.002]]), np.array([[0.5, 2.0, 3.01]]))
+    diff, scale = max_abs_diff(ref, got)
+    assert diff == pytest.approx(0.01) and scale == 4.0
+    assert parity_limit("fp32", 1e-3, scale) == 1e-3
+    assert parity_limit("fp16", 1e-3, scale) == pytest.approx(0.04)      # 1 % of the largest logit
+    assert parity_limit("fp16", 1e-3, 0.5) == pytest.approx(0.01)        # at least 1 % of 1
+    assert parity_limit("int8", 1e-3, scale) is None
+    with pytest.raises(EdgeactError, match="returns 1 outputs, PyTorch 2"):
+        max_abs_diff(ref, got[:1])
+
+
+def test_export_spec_keeps_the_margin():
+    base = InputSpec(frames=8, size=224, resize=256)
+    assert export_spec(base, None, None) == base
+    assert (export_spec(base, 16, 112).frames, export_spec(base, 16, 112).resize) == (16, 128)
+    with pytest.raises(EdgeactError, match="--size must be >= 32"):
+        export_spec(base, None, 16)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(fmt="tflite"), "--format 'tflite': choose one of onnx, torchscript, engine"),
+    (dict(fmt="onnx", int8=True), "--int8 applies to --format engine only"),
+    (dict(fmt="onnx", fp16=True), "--fp16 with --format onnx"),
+    (dict(fmt="onnx", opset=13), "--opset must be >= 17"),
+    (dict(fmt="onnx", batch=0), "--batch must be >= 1"),
+    (dict(fmt="engine", batch=4, max_batch=2), "--max-batch 2 is smaller than --batch 4"),
+    (dict(fmt="onnx", via="torch-tensorrt"), "--via torch-tensorrt applies to --format engine only"),
+    (dict(fmt="torchscript", fp16=True, device="cpu"), "--fp16: a half-precision TorchScript needs CUDA"),
+])
+def test_bad_options_name_the_option(ckpt, tmp_path, kwargs, message):
+    pt, _, _ = ckpt
+    fmt = kwargs.pop("fmt")
+    with pytest.raises(EdgeactError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        export_model(pt, fmt, tmp_path / "x.out", **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU-only refusal")
+def test_engine_export_without_a_gpu_says_what_it_needs(ckpt, tmp_path):
+    pt, _, _ = ckpt
+    with pytest.raises(EdgeactError, match="tensorrt|CUDA"):
+        export_model(pt, "engine", tmp_path / "m.engine")
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_compact_export(ckpt, tmp_path):
+    pt, model, _ = ckpt
+    import importlib.util
+
+    # compaction is being written alongside: test whichever side of it this tree has
+    available = hasattr(pruning, "compact") or importlib.util.find_spec("edgeact.compact") is not None
+    if not available:
+        with pytest.raises(EdgeactError, match="--compact: physical removal of pruned filters"):
+            export_model(pt, "onnx", tmp_path / "c.onnx", compact=True)
+        return
+    res = export_model(pt, "onnx", tmp_path / "c.onnx", compact=True)
+    meta = read_meta(res.path)
+    assert meta["compacted"] is True
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        want = model(x)[-1].numpy()
+    np.testing.assert_allclose(load_runtime(res.path, "cpu")(x)[-1], want, atol=1e-4)
+    assert res.path.stat().st_size < export_model(pt, "onnx", tmp_path / "full.onnx").path.stat().st_size
+
+
+# ----------------------------------------------------------------------------- engine pieces that run on a CPU
+
+def _cache(root, n=7, frames=9):
+    rng = np.random.default_rng(0)
+    samples = []
+    for k in range(n):
+        name = f"S001C001P001R001A{k + 1:03d}"
+        atomic_write_bytes(pack_path(root, name), encode_pack(rng.integers(0, 256, (frames, 40, 40, 3), dtype=np.uint8)))
+        samples.append({"name": name, "label": k % 5, "num_frames": frames, "splits": {"toy": "train"}})
+    atomic_write_json(root / "index.json", {"meta": {"classes": CLASSES.to_dict(), "benchmarks": ["toy"]},
+                                            "samples": samples})
+    return root
+
+
+def _expected_clip(cache, name):
+    """Test preprocessing by hand: one frame set starting mid first segment, centre crop."""
+    pack = FramePack(pack_path(cache, name))
+    frames = pack.read(segment_indices(len(pack), SPEC.frames, 0.5))
+    return clip_tensor(frames, SPEC).numpy()
+
+
+def test_calibration_batches_are_test_preprocessed_clips(tmp_path):
+    cache = _cache(tmp_path / "cache")
+    src = CalibrationSource(cache, SPEC, batch_size=3, max_clips=6)
+    idx = src.indices(7)
+    assert len(idx) == 6 and len(set(idx.tolist())) == 6 and idx[0] == 0 and idx[-1] == 6   # spread, full batches
+    batches = list(src)
+    assert len(batches) == 2 and all(b.shape == (3, 3, 4, 32, 32) and b.dtype == np.float32 for b in batches)
+    flat = np.concatenate(batches)
+    for row, i in zip(flat, idx):
+        np.testing.assert_allclose(row, _expected_clip(cache, f"S001C001P001R001A{i + 1:03d}"), atol=1e-6)
+    # a split smaller than a batch is repeated to fill one
+    small = CalibrationSource(cache, SPEC, batch_size=10)
+    assert small.indices(7).tolist() == [0, 1, 2, 3, 4, 5, 6, 0, 1, 2]
+    assert [b.shape[0] for b in small] == [10]
+
+
+def test_calibration_cache_is_reused_without_touching_the_data(tmp_path):
+    cache_file = tmp_path / "m.engine.calib"
+    src = CalibrationSource(tmp_path / "no-such-cache", SPEC, batch_size=2, cache_file=cache_file)
+    assert src.read_cache() is None
+    src.write_cache(b"TRT-calibration-table")
+    again = CalibrationSource(tmp_path / "no-such-cache", SPEC, batch_size=2, cache_file=cache_file)
+    assert again.read_cache() == b"TRT-calibration-table"
+    with pytest.raises(EdgeactError, match="no-such-cache: not an edgeact cache"):
+        next(iter(again))          # only asking for batches opens the data
+
+
+def test_engine_sidecar_round_trip(ckpt, tmp_path):
+    _, _, meta = ckpt
+    engine = tmp_path / "m.plan"
+    engine.write_bytes(b"\x01\x02engine")
+    full = {**meta, "export": {"format": "engine", "precision": "fp16", "outputs": ["logits_l2", "logits_l3", "fine"]}}
+    side = write_sidecar(engine, full)
+    assert side == sidecar_path(engine) == tmp_path / "m.plan.json"
+    assert read_sidecar(engine) == full and read_meta(engine) == full and detect_kind(engine) == "engine"
+    odd = tmp_path / "model.bin"                  # unknown suffix, but a sidecar says what it is
+    odd.write_bytes(b"\x01\x02engine")
+    write_sidecar(odd, full)
+    assert detect_kind(odd) == "engine"
+    atomic_write_json(side, {**meta, "export": {"format": "onnx"}})
+    with pytest.raises(EdgeactError, match=r"m\.plan\.json: not the metadata of an edgeact TensorRT engine"):
+        read_sidecar(engine)
+    side.write_text("{not json")
+    with pytest.raises(EdgeactError, match=r"m\.plan\.json: engine metadata is not JSON"):
+        read_sidecar(engine)
+
+
+# ----------------------------------------------------------------------------- TensorRT (GPU only)
+
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA")
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("fp16", [False, True])
+def test_engine_export_and_run(ckpt, tmp_path, fp16):
+    pytest.importorskip("tensorrt")
+    pt, model, meta = ckpt
+    res = export_model(pt, "engine", tmp_path / "m.engine", fp16=fp16, batch=2, max_batch=4, device="cuda")
+    assert res.sidecar == tmp_path / "m.engine.json" and res.precision == ("fp16" if fp16 else "fp32")
+    side = read_sidecar(res.path)
+    assert side["export"]["max_batch"] == 4 and side["classes"] == meta["classes"]
+    rt = load_runtime(res.path, "cuda")
+    assert rt.backend == "tensorrt" and rt.max_batch == 4
+    x = torch.randn(6, 3, 4, 32, 32)
+    with torch.no_grad():
+        want = [o.numpy() for o in model(x)]
+    for g, w in zip(rt(x), want):
+        np.testing.assert_allclose(g, w, atol=1e-3 if not fp16 else 2e-2 * max(1.0, np.abs(w).max()))
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_int8_engine_calibrates_then_reuses_the_cache(ckpt, tmp_path):
+    pytest.importorskip("tensorrt")
+    pt, _, _ = ckpt
+    cache = _cache(tmp_path / "cache", n=8)
+    res = export_model(pt, "engine", tmp_path / "m.engine", int8=True, calib_data=cache, batch=2, device="cuda")
+    calib = tmp_path / "m.engine.calib"
+    assert res.precision == "int8" and res.limit is None and calib.is_file()
+    stamp = calib.stat().st_mtime_ns
+    # the second build of the same output reuses the calibration table (no data needed)
+    res2 = export_model(pt, "engine", tmp_path / "m.engine", int8=True, calib_data=tmp_path / "gone", batch=2,
+                        device="cuda")
+    assert res2.path.is_file() and calib.stat().st_mtime_ns == stamp
+    assert load_runtime(res2.path, "cuda")(torch.randn(1, 3, 4, 32, 32))[-1].shape == (1, 5)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_torch_tensorrt_route(ckpt, tmp_path):
+    pytest.importorskip("torch_tensorrt")
+    pt, model, _ = ckpt
+    res = export_model(pt, "engine", tmp_path / "m.trt.ts", via="torch-tensorrt", batch=1, max_batch=2, device="cuda")
+    rt = load_runtime(res.path, "cuda")
+    assert rt.backend == "tensorrt" and read_meta(res.path)["export"]["via"] == "torch-tensorrt"
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        want = model(x)[-1].numpy()
+    np.testing.assert_allclose(rt(x)[-1], want, atol=1e-3)

@@ -1,0 +1,255 @@
+"""The live loop: shared preprocessing, rolling windows, decisions, and the real loop end to end on
+synthetic recordings replayed with their own skeletons."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from edgeact.checkpoint import build_meta, save_checkpoint
+from edgeact.cli import app
+from edgeact.data.cache import encode_pack, pack_path, read_index
+from edgeact.data.classes import ClassList
+from edgeact.data.clips import ClipDataset, clip_tensor, test_indices, window_clips
+from edgeact.data.ntu import read_skeleton
+from edgeact.errors import EdgeactError
+from edgeact.geometry import crop_box, crop_resize
+from edgeact.live.decide import Interpreter, softmax, superclass_names
+from edgeact.live.frames import Frame, Person
+from edgeact.live.window import Stride, WindowBank, WindowConfig
+from edgeact.models import create_model
+from edgeact.types import InputSpec
+
+runner = CliRunner()
+SPEC = InputSpec(frames=4, size=32, resize=40)
+
+
+def _ok(args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("live") / "synth"
+    _ok(["synth", "--out", root, "--seed", "5", "--classes", "4", "--performers", "1", "--cameras", "1",
+         "--setups", "1", "--replications", "1", "--frames", "24", "--width", "160", "--height", "120"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create_model("i3d_r18", num_classes=4, levels=(None, 2, None), width=0.125).eval()
+    classes = ClassList(names=("wave left hand", "wave right hand", "raise left arm", "raise right arm"),
+                        mirror=((0, 1), (2, 3)))
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    meta = build_meta(model, classes, SPEC, hierarchy={"num_classes": 4, "assignments": [[0, 1, 0, 1]]},
+                      clip={"frames": 24, "fps": 30.0})
+    save_checkpoint(path, model, meta)
+    return path
+
+
+def _sample(root, action):
+    video = sorted((root / "nturgb+d_rgb").glob(f"*A{action:03d}_rgb.avi"))[0]
+    skel = root / "nturgb+d_skeletons" / (video.name[:20] + ".skeleton")
+    return video, skel
+
+
+def _decode(video):
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    return frames
+
+
+# --------------------------------------------------------------------------- shared preprocessing
+
+
+def test_window_clips_is_the_training_test_preprocessing(synth_root, tmp_path):
+    """A window holding a whole recording gives the clip `prep` + ClipDataset give for it: the same
+    box, the same sampled frames, the same pixels up to the cache's JPEG compression."""
+    video, skel_path = _sample(synth_root, 2)
+    frames = _decode(video)
+    skel = read_skeleton(skel_path)
+    points = skel.color_xy[:, 0]                                   # (T, 25, 2) the one body
+    clips, box = window_clips(frames, points, SPEC, num_sets=5)
+
+    # exactly the composition prep + ClipDataset apply (without the JPEG round trip)
+    h, w = frames[0].shape[:2]
+    want_box = crop_box(skel.color_xy, (w, h), 0.10)
+    assert box == want_box
+    sets = test_indices(len(frames), 5, SPEC.frames)
+    rgb = [f[..., ::-1] for f in frames]
+    want = torch.stack([clip_tensor(np.stack([crop_resize(rgb[i], want_box, SPEC.resize) for i in row]), SPEC)
+                        for row in sets])
+    assert clips.shape == (5, 3, SPEC.frames, SPEC.size, SPEC.size)
+    assert torch.equal(clips, want)
+
+    # and prep cropped exactly the same pixels: its frame pack is byte for byte the JPEG of these crops
+    cache = tmp_path / "cache"
+    _ok(["prep", "--dataset", "ntu", "--root", synth_root, "--out", cache, "--size", SPEC.resize, "--workers", "1"])
+    rec = next(s for s in read_index(cache)["samples"] if s["name"] == video.name[:20])
+    assert rec["box"] == pytest.approx([round(v, 2) for v in box], abs=0.01)
+    crops = [crop_resize(f, box, SPEC.resize) for f in rgb]
+    assert encode_pack(crops) == pack_path(cache, rec["name"]).read_bytes()
+    ds = ClipDataset(cache, "ntu60-xsub", "train", train=False, spec=SPEC, num_test_sets=5, names=[rec["name"]])
+    cached, _ = ds[0]
+    assert cached.shape == clips.shape       # the same sampling; pixels differ only by JPEG
+
+
+def test_window_clips_without_any_joint_gives_nothing():
+    frames = [np.zeros((60, 80, 3), np.uint8)] * 3
+    assert window_clips(frames, np.full((3, 17, 2), np.nan), SPEC) == (None, None)
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def _person(track, x=40.0):
+    kp = np.array([[x, 20.0], [x + 10, 50.0]], np.float32)
+    return Person(track=track, keypoints=kp, scores=np.ones(2, np.float32))
+
+
+def _frame(i, fps=10.0):
+    return Frame(index=i, t=i / fps, image=np.zeros((60, 80, 3), np.uint8))
+
+
+def test_window_decides_when_filled_then_every_stride_and_flushes_at_the_end():
+    # 10 fps, 1 s window, first decision once 0.8 s are covered (frame 8), then every 0.5 s
+    bank = WindowBank(WindowConfig(seconds=1.0, stride=Stride(0.5), min_fill=0.8))
+    decided = {}
+    for i in range(20):
+        for job in bank.push(_frame(i), [_person(7)], captured=float(i)):
+            decided[i] = job
+    assert sorted(decided) == [8, 13, 18]
+    assert len(decided[8].frames) == 9 and decided[8].points.shape == (9, 2, 2)
+    assert len(decided[18].frames) == 11                  # 1 s at 10 fps: t in [0.8, 1.8]
+    assert decided[18].times[0] == pytest.approx(0.8) and decided[18].t == pytest.approx(1.8)
+    final = bank.flush()
+    assert [j.track for j in final] == [7] and final[0].final and final[0].frame_index == 19
+    assert bank.flush() == [] or all(j.frame_index == 19 for j in bank.flush())
+
+
+def test_window_counts_frames_for_a_frame_stride_and_marks_missed_frames_nan():
+    bank = WindowBank(WindowConfig(seconds=1.0, stride=Stride(3, seconds=False), min_fill=0.5))
+    decided = []
+    for i in range(12):
+        people = [] if i == 6 else [_person(1)]
+        decided += [(i, j) for j in bank.push(_frame(i), people, captured=0.0)]
+    assert [i for i, _ in decided] == [5, 8, 11]
+    job = dict(decided)[8]
+    missed = list(job.times).index(0.6)
+    assert np.isnan(job.points[missed]).all() and np.isfinite(np.delete(job.points, missed, 0)).all()
+
+
+def test_window_memory_stays_bounded_and_lost_tracks_are_forgotten():
+    bank = WindowBank(WindowConfig(seconds=1.0, stride=Stride(0.5)))
+    for i in range(2000):
+        people = [_person(1)] + ([_person(2, 10.0)] if i < 100 else [])
+        bank.push(_frame(i), people, captured=0.0)
+        assert bank.frames_held <= 11
+    assert bank.tracks == [1]
+
+
+def test_a_track_appearing_late_windows_only_its_own_frames():
+    bank = WindowBank(WindowConfig(seconds=1.0, stride=Stride(0.5), min_fill=0.5))
+    jobs = []
+    for i in range(10):
+        people = [_person(1)] + ([_person(2, 10.0)] if i >= 4 else [])
+        jobs += bank.push(_frame(i), people, captured=0.0)
+    late = [j for j in jobs if j.track == 2]
+    assert late and late[0].times[0] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("text,value,sec", [("0.5s", 0.5, True), ("8", 8, False), ("2S", 2, True)])
+def test_stride_parses_frames_or_seconds(text, value, sec):
+    assert Stride.parse(text) == Stride(value, sec)
+
+
+@pytest.mark.parametrize("text", ["0", "-1s", "1.5", "abc", "s"])
+def test_bad_stride_is_a_clear_error(text):
+    with pytest.raises(EdgeactError, match="--stride"):
+        Stride.parse(text)
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def test_interpreter_averages_sets_smooths_tracks_and_flags_uncertain():
+    classes = ClassList(names=("a", "b", "c"))
+    interp = Interpreter(classes, {"assignments": [[0, 1, 1]]}, topk=2, threshold=0.58, smooth=2)
+    fine = np.log(np.array([[0.7, 0.2, 0.1], [0.5, 0.4, 0.1]]))       # two frame sets
+    sup = np.log(np.array([[0.9, 0.1], [0.7, 0.3]]))
+    d1 = interp.decide(3, [sup, fine], t=1.0, box=(0, 0, 10, 10), latency_ms=5.0)
+    assert [s.label for s in d1.fine] == ["a", "b"]
+    assert d1.fine[0].p == pytest.approx(0.6) and d1.fine[1].p == pytest.approx(0.3)
+    assert not d1.uncertain
+    assert d1.levels[0][0].label == "a" and d1.levels[0][0].p == pytest.approx(0.8)
+    assert d1.levels[0][1].label == "b / c"
+    d2 = interp.decide(3, [sup, np.log(np.array([[0.1, 0.8, 0.1]]))], t=1.5, box=(0, 0, 10, 10), latency_ms=5.0)
+    assert d2.fine[0].label == "b" and d2.fine[0].p == pytest.approx((0.3 + 0.8) / 2)
+    assert d2.uncertain                                   # 0.55 < 0.58: shown as uncertain
+    other = interp.decide(4, [sup, fine], t=1.5, box=(0, 0, 10, 10), latency_ms=5.0)
+    assert other.fine[0].label == "a"                     # smoothing is per track
+    row = d2.to_json()
+    assert set(row) >= {"t", "track", "box", "fine", "levels", "latency_ms"}
+    assert row["fine"][0] == {"label": "b", "p": pytest.approx(0.55, abs=1e-4)}
+
+
+def test_softmax_is_stable_and_superclasses_are_named_by_members():
+    p = softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
+    assert np.allclose(p, [[0.5, 0.5], [0.25, 0.75]])
+    names = superclass_names([0, 0, 0, 0, 1], ClassList(names=("a", "b", "c", "d", "e")))
+    assert names == ["a / b +2", "e"]
+
+
+# --------------------------------------------------------------------------- the loop, end to end
+
+
+def test_replay_with_skeleton_writes_decisions_about_the_person(synth_root, tiny_model, tmp_path):
+    video, skel = _sample(synth_root, 3)
+    out = tmp_path / "d.jsonl"
+    _ok(["live", "--video", video, "--skeleton", skel, "--model", tiny_model, "--no-realtime", "--quiet",
+         "--jsonl", out, "--stride", "4", "--device", "cpu"])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows, "no decision written"
+    skeleton = read_skeleton(skel)
+    n = skeleton.num_frames
+    want = crop_box(skeleton.color_xy, (160, 120), 0.10)
+    for r in rows:
+        assert set(r) >= {"t", "track", "box", "fine", "levels", "latency_ms"}
+        assert r["track"] == 0 and 0 <= r["t"] <= n / 30
+        assert len(r["fine"]) == 3 and all(0 <= f["p"] <= 1 for f in r["fine"])
+        assert len(r["levels"]) == 1 and len(r["levels"][0]) == 2
+        assert r["levels"][0][0]["label"] in ("wave left hand / raise left arm", "wave right hand / raise right arm")
+        x0, y0, x1, y1 = r["box"]
+        assert 0 <= x0 < x1 <= 160 and 0 <= y0 < y1 <= 120
+    # the last decision's window is the whole clip (24 frames ~ the artifact's 0.8 s clip length)
+    assert rows[-1]["box"] == pytest.approx(list(want), abs=0.06)
+    assert rows[-1]["frame"] == n - 1
+
+
+def test_a_file_that_is_not_an_artifact_is_a_one_line_error(synth_root, tmp_path):
+    video, skel = _sample(synth_root, 1)
+    bogus = tmp_path / "model.pt"
+    bogus.write_bytes(b"not a model")
+    result = runner.invoke(app, ["live", "--video", str(video), "--skeleton", str(skel), "--model", str(bogus)])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, EdgeactError) and "model.pt" in str(result.exception)
+
+
+def test_missing_video_is_a_clear_error(tiny_model, tmp_path):
+    result = runner.invoke(app, ["live", "--video", str(tmp_path / "nope.avi"), "--model", str(tiny_model),
+                                 "--pose", "skeleton", "--skeleton", str(tmp_path / "nope.skeleton")])
+    assert isinstance(result.exception, EdgeactError)
+    assert "nope" in str(result.exception)
