@@ -518,4 +518,4 @@ def main() -> None:
         app()
     except EdgeactError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(getattr(exc, "exit_code", 2))

@@ -347,3 +347,22 @@ def test_demo_recognizes_the_synthetic_actions_with_the_bundled_model(tmp_path):
     right = sum(r["fine"][0]["label"] == r["truth"] for r in last.values())
     assert right >= 6, f"{right}/9 clips recognized"        # 8/9 when shipped; chance is 1/9
     assert f"{right}/9 clips recognized" in text
+
+
+def test_a_lost_camera_with_exit_on_disconnect_exits_75_for_the_supervisor(synth_root, tiny_model, tmp_path):
+    """A video file opened as a camera URL ends like an unplugged camera; with
+    --exit-on-disconnect the process exits with EX_TEMPFAIL (75), not the bad-input status 2,
+    and the JSONL file is closed properly (a file read as a camera runs unpaced, so it ends before
+    a window fills)."""
+    import subprocess
+    import sys
+
+    video, skel = _sample(synth_root, 2)
+    out = tmp_path / "d.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "edgeact", "live", "--camera", str(video), "--skeleton", str(skel),
+                           "--model", str(tiny_model), "--exit-on-disconnect", "--quiet", "--jsonl", str(out),
+                           "--device", "cpu", "--window-seconds", "0.3", "--stride", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 75, proc.stderr
+    assert "error:" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert out.is_file() and all(line.startswith("{") for line in out.read_text().splitlines())

@@ -123,7 +123,7 @@ def run_live_bench(*, model: str = "demo", arch: Optional[str] = None, size: int
         path = _random_artifact(arch, size, tmp) if arch else resolve_model(model)
         runtime = load_runtime(path, device=device)
         backend = (SkeletonReplay(skel) if pose == "skeleton" else
-                   UltralyticsPose(pose_model, device=device, conf=0.01, imgsz=640, tracker="iou"))
+                   UltralyticsPose(pose_model, device=device, conf=1e-4, imgsz=640, tracker="iou"))
         opts = LiveOptions(realtime=False, quiet=True, stride=stride)
         bench_live(video, runtime, backend, opts)               # warm-up: first calls, allocator
         result = bench_live(video, runtime, backend, opts)

@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, SourceLost
 from edgeact.live.frames import Frame, Intrinsics
 
 StatusCallback = Callable[[str], None]
@@ -340,7 +340,7 @@ class CameraSource(Source):
                 frame, self._slot = self._slot, None
                 return frame
             if self._error is not None and not self._closed.is_set():
-                raise EdgeactError(self._error)
+                raise SourceLost(self._error)
             return None
 
     def close(self, timeout: float = 2.0) -> None:
@@ -518,7 +518,7 @@ class RealSenseSource(Source):
                         self._ended = True
                         return None
                     if waited >= self.timeout_s:
-                        raise EdgeactError(f"{self.name}: no frames for {self.timeout_s:g} s (camera unplugged?)")
+                        raise SourceLost(f"{self.name}: no frames for {self.timeout_s:g} s (camera unplugged?)")
                     continue
                 waited = 0.0
                 if self._align is not None:
