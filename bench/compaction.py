@@ -20,7 +20,8 @@ scales with H x W alike, so the ratios, which are what this measures, change lit
 Weights are random (the table is about latency, not accuracy); global pruning of random-init
 weights concentrates on the layers whose fan-out init gives small filter norms (the stride-2 convs
 that double the width, i.e. stacks 2-4's first conv1 and the downsample convs: one filter left each
-after 5 passes), and that is what the global rows report. Pass 0 (unpruned) is one model, shared by both scopes.
+after 5 passes), and that is what the global rows report. Pass 0 (unpruned) is one model, shared
+by both scopes.
 """
 
 from __future__ import annotations

@@ -47,23 +47,6 @@ def parse_int_list(text: str, option: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def parse_levels(text: str) -> tuple[Optional[int], ...]:
-    """``"2,6,20"`` -> ``(2, 6, 20)``; ``"none,2,5"`` -> ``(None, 2, 5)``; ``""`` -> ``()``."""
-    if not text.strip():
-        return ()
-    out: list[Optional[int]] = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        if part in ("none", "-", "0"):
-            out.append(None)
-            continue
-        try:
-            out.append(int(part))
-        except ValueError:
-            raise EdgeactError(f"--levels: {part!r} is not an integer or 'none' (expected e.g. 2,6,20)") from None
-    return tuple(out)
-
-
 def parse_backends(text: Optional[str]) -> Optional[tuple[str, ...]]:
     if text is None or not text.strip():
         return None
@@ -172,8 +155,6 @@ def _source(model: Optional[Path], arch: Optional[str], num_classes: int, levels
 def _runtimes(kind: str, net, meta: dict, spec, model: Optional[Path], backends: Sequence[str], device: str,
               batches: Sequence[int], tmp: Path, threads: Optional[int], log: Log) -> dict:
     """``{(backend, precision): Runtime}`` for every backend that applies; fp16 on CUDA only."""
-    import torch
-
     from edgeact.checkpoint import save_checkpoint
     from edgeact.engine import resolve_device
     from edgeact.export import export_model
@@ -181,8 +162,6 @@ def _runtimes(kind: str, net, meta: dict, spec, model: Optional[Path], backends:
     from edgeact.runtime.torch_backend import TorchRuntime
 
     dev = resolve_device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EdgeactError(f"--device {device}: CUDA is not available on this machine")
     cuda = dev.type == "cuda"
     precisions = ("fp32", "fp16") if cuda else ("fp32",)
     out: dict = {}
@@ -263,10 +242,7 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
     if backends is None:
         backends = ("torch", "onnx") if kind in ("checkpoint", "arch") else \
             ({"onnx": "onnx", "torchscript": "torchscript", "engine": "tensorrt"}[kind],)
-    try:
-        dev = str(resolve_device(device))
-    except RuntimeError:
-        raise EdgeactError(f"--device {device!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
+    dev = str(resolve_device(device))
     rng = np.random.default_rng(seed)
     in_ch = int(meta["model"].get("in_channels", 3))
     with tempfile.TemporaryDirectory(prefix="edgeact-bench-") as tmp:
@@ -326,12 +302,7 @@ def bench_pose(pose_model: str = "yolo11n-pose.yaml", *, imgsz: int = 640, devic
         if threads < 1:
             raise EdgeactError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    try:
-        dev = resolve_device(device)
-    except RuntimeError:
-        raise EdgeactError(f"--device {device!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EdgeactError(f"--device {device}: CUDA is not available on this machine")
+    dev = resolve_device(device)
     if half and dev.type != "cuda":
         raise EdgeactError("--fp16 for the pose model needs a CUDA device")
     from ultralytics import YOLO

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from edgeact.cli_deploy import bench_app, export
 from edgeact.errors import EdgeactError
+from edgeact.types import parse_levels
 
 app = typer.Typer(
     name="edgeact",
@@ -28,25 +29,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-
-def _parse_levels(text: str) -> tuple[Optional[int], ...]:
-    """``"2,6,20"`` -> ``(2, 6, 20)``; ``"none,2,5"`` -> ``(None, 2, 5)``; ``""`` -> ``()``."""
-    if not text.strip():
-        return ()
-    out: list[Optional[int]] = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        if part in ("none", "-", "0"):
-            out.append(None)
-            continue
-        try:
-            out.append(int(part))
-        except ValueError:
-            raise EdgeactError(
-                f"--levels: {part!r} is not an integer or 'none' (expected e.g. 2,6,20 or none,2,5)"
-            ) from None
-    return tuple(out)
-
 
 @app.command()
 def info(
@@ -69,7 +51,7 @@ def info(
     from edgeact.models.summary import model_summary, render_summary
 
     summary = model_summary(
-        arch, num_classes=num_classes, levels=_parse_levels(levels), width=width,
+        arch, num_classes=num_classes, levels=parse_levels(levels), width=width,
         frames=frames, size=size, pretrained_2d=pretrained_2d,
     )
     render_summary(summary, console)

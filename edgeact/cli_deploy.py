@@ -126,7 +126,8 @@ def bench_model_cmd(
     * `edgeact bench model --arch i3d_r18 --frames 8 --size 112 --batch 1 --device cpu --threads 2`
     * `edgeact bench model --model best.pt --backends torch,onnx,tensorrt --batch 1,8 --device cuda --json b.json`
     """
-    from edgeact.bench import bench_model, parse_backends, parse_int_list, parse_levels
+    from edgeact.bench import bench_model, parse_backends, parse_int_list
+    from edgeact.types import parse_levels
 
     if model is not None and arch is not None:
         raise EdgeactError("give either --model or --arch, not both")

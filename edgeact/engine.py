@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgeact.errors import EdgeactError
+
 
 @dataclass(frozen=True)
 class EpochStats:
@@ -30,10 +32,17 @@ class EpochStats:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as given (``cpu``, ``cuda:1``)."""
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given (``cpu``, ``cuda:1``).
+    A name torch does not know, or CUDA on a machine without it, is an :class:`EdgeactError`."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise EdgeactError(f"--device {name!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EdgeactError(f"--device {name}: CUDA is not available on this machine")
+    return dev
 
 
 def autocast_for(device: torch.device, enabled: bool):

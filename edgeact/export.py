@@ -540,13 +540,7 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
     out = Path(out) if out is not None else default_output(checkpoint, fmt, via)
     if out.resolve() == checkpoint.resolve():
         raise EdgeactError(f"--out {out}: would overwrite the checkpoint")
-    try:
-        dev = resolve_device(device)
-    except RuntimeError:
-        raise EdgeactError(f"--device {device!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EdgeactError(f"--device {device}: CUDA is not available on this machine")
-
+    dev = resolve_device(device)
     model, meta = _load(checkpoint, compact)
     spec = export_spec(InputSpec.from_dict(meta["input"]), frames, size)
     common = dict(tolerance=tolerance, source=str(checkpoint), log=log)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Optional
+
+from edgeact.errors import EdgeactError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,3 +31,23 @@ class InputSpec:
     def from_dict(cls, d: dict) -> "InputSpec":
         return cls(frames=int(d["frames"]), size=int(d["size"]), resize=int(d.get("resize", 256)),
                    mean=tuple(d.get("mean", IMAGENET_MEAN)), std=tuple(d.get("std", IMAGENET_STD)))
+
+
+def parse_levels(text: str) -> tuple[Optional[int], ...]:
+    """The ``--levels`` option: ``"2,6,20"`` -> ``(2, 6, 20)``; ``"none,2,5"`` -> ``(None, 2, 5)``;
+    ``""`` -> ``()``."""
+    if not text.strip():
+        return ()
+    out: list[Optional[int]] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part in ("none", "-", "0"):
+            out.append(None)
+            continue
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise EdgeactError(
+                f"--levels: {part!r} is not an integer or 'none' (expected e.g. 2,6,20 or none,2,5)"
+            ) from None
+    return tuple(out)

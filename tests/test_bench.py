@@ -7,7 +7,7 @@ import typer
 from typer.testing import CliRunner
 
 from edgeact.bench import (bench_markdown, bench_model, bench_pose, latency_stats, parse_backends, parse_int_list,
-                           parse_levels, time_interleaved)
+                           time_interleaved)
 from edgeact.cli_deploy import bench_app, export
 from edgeact.errors import EdgeactError
 
@@ -43,7 +43,6 @@ def test_time_interleaved_alternates_after_warmup():
 
 def test_option_parsers():
     assert parse_int_list("1, 8,8", "--batch") == (1, 8)
-    assert parse_levels("none,2,5") == (None, 2, 5) and parse_levels("") == ()
     assert parse_backends("torch,onnxruntime,trt") == ("torch", "onnx", "tensorrt") and parse_backends(None) is None
     with pytest.raises(EdgeactError, match="--batch: 'x' is not an integer"):
         parse_int_list("1,x", "--batch")

@@ -4,7 +4,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from edgeact.cli import _parse_levels, app
+from edgeact.cli import app
+from edgeact.types import parse_levels
 
 runner = CliRunner()
 
@@ -44,10 +45,10 @@ def test_info_pretrained_2d_option(tmp_path):
     assert "inflated from 2D weights" in result.output
 
 
-def test_parse_levels():
-    assert _parse_levels("2,6,20") == (2, 6, 20)
-    assert _parse_levels("none, 2, 5") == (None, 2, 5)
-    assert _parse_levels("") == ()
+def testparse_levels():
+    assert parse_levels("2,6,20") == (2, 6, 20)
+    assert parse_levels("none, 2, 5") == (None, 2, 5)
+    assert parse_levels("") == ()
 
 
 def test_user_errors_are_one_line_exit_2():

@@ -322,13 +322,20 @@ def _cleanup(out_dir: Path, keep: set[str], remove_samples: bool) -> None:
                 entry.unlink()
 
 
-def _make_sample(config: SynthConfig, out_dir: Path, name: NtuName) -> int:
-    """Render and write one sample (video first: a sample counts as complete once both exist)."""
+def write_sample(config: SynthConfig, out_dir: Path, name: NtuName) -> tuple[Path, Path, int]:
+    """Render and write one sample in the NTU layout under ``out_dir`` (video first: a sample
+    counts as complete once both exist); returns ``(video, skeleton, frames)``."""
     sample = synthesize(config, name)
-    video, skeleton = _paths(out_dir, name)
+    video, skeleton = _paths(Path(out_dir), name)
+    video.parent.mkdir(parents=True, exist_ok=True)
+    skeleton.parent.mkdir(parents=True, exist_ok=True)
     write_video(video, sample.frames, config.fps)
     write_skeleton(skeleton, sample.skeleton)
-    return int(sample.frames.shape[0])
+    return video, skeleton, int(sample.frames.shape[0])
+
+
+def _make_sample(config: SynthConfig, out_dir: Path, name: NtuName) -> int:
+    return write_sample(config, out_dir, name)[2]
 
 
 def _make_sample_star(args: tuple[SynthConfig, Path, NtuName]) -> int:

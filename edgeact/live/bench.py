@@ -77,17 +77,11 @@ def bench_live(video: Path, runtime, pose, opts: Optional[LiveOptions] = None) -
 
 def render_recording(out: Path, seconds: float, width: int, height: int) -> tuple[Path, Path]:
     """A synthetic recording (video + its skeleton file) of ``seconds`` at 30 fps."""
-    from edgeact.data.ntu import NtuName, write_skeleton
-    from edgeact.data.synth import SynthConfig, _paths, synthesize, write_video
+    from edgeact.data.ntu import NtuName
+    from edgeact.data.synth import SynthConfig, write_sample
 
     cfg = SynthConfig(frames=int(round(30 * seconds)), width=width, height=height)
-    name = NtuName(1, 2, 3, 1, 1)
-    sample = synthesize(cfg, name)
-    video, skel = _paths(out, name)
-    video.parent.mkdir(parents=True, exist_ok=True)
-    skel.parent.mkdir(parents=True, exist_ok=True)
-    write_video(video, sample.frames, cfg.fps)
-    write_skeleton(skel, sample.skeleton)
+    video, skel, _ = write_sample(cfg, out, NtuName(1, 2, 3, 1, 1))
     return video, skel
 
 

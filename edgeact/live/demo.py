@@ -47,8 +47,7 @@ class DemoResult:
 
 def render_demo_clips(out_dir: Path, *, seed: int = 0, classes: Optional[int] = None) -> list[DemoClip]:
     """Write one clip per synthetic action into ``out_dir`` (NTU layout); returns them in order."""
-    from edgeact.data.ntu import write_skeleton
-    from edgeact.data.synth import SynthConfig, _paths, synthesize, write_video
+    from edgeact.data.synth import SynthConfig, write_sample
 
     cfg = SynthConfig(seed=seed)
     if classes is not None:
@@ -56,12 +55,7 @@ def render_demo_clips(out_dir: Path, *, seed: int = 0, classes: Optional[int] = 
     clips = []
     for a in range(1, cfg.classes + 1):
         name = NtuName(setup=1, camera=DEMO_CAMERA, performer=DEMO_PERFORMER, replication=1, action=a)
-        sample = synthesize(cfg, name)
-        video, skel = _paths(out_dir, name)
-        video.parent.mkdir(parents=True, exist_ok=True)
-        skel.parent.mkdir(parents=True, exist_ok=True)
-        write_video(video, sample.frames, cfg.fps)
-        write_skeleton(skel, sample.skeleton)
+        video, skel, _ = write_sample(cfg, out_dir, name)
         clips.append(DemoClip(name.name, name.label, cfg.class_list.names[name.label], video, skel))
     return clips
 

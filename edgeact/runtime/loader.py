@@ -133,15 +133,7 @@ def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
 
     from edgeact.engine import resolve_device
 
-    try:
-        dev = resolve_device(device)
-    except RuntimeError:
-        raise EdgeactError(f"--device {device!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
-    if dev.type == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise EdgeactError(f"--device {device}: CUDA is not available on this machine")
+    dev = resolve_device(device)
     if kind == "torchscript":
         from edgeact.runtime.torch_backend import TorchScriptRuntime
 
