@@ -366,3 +366,11 @@ def test_a_lost_camera_with_exit_on_disconnect_exits_75_for_the_supervisor(synth
     assert proc.returncode == 75, proc.stderr
     assert "error:" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert out.is_file() and all(line.startswith("{") for line in out.read_text().splitlines())
+
+
+def test_interpreter_forgets_tracks_that_left_so_memory_stays_bounded():
+    interp = Interpreter(ClassList(names=("a", "b")), None, smooth=3, forget_after=2.0)
+    logits = [np.zeros((1, 2))]
+    for i in range(1000):                      # a new person every second, each seen once
+        interp.decide(i, logits, t=float(i), box=(0, 0, 1, 1), latency_ms=1.0)
+    assert interp.tracks == [997, 998, 999]

@@ -137,7 +137,7 @@ def run_loop(source, pose, runtime, opts: LiveOptions, sinks: Sequence) -> LiveS
     drop = bool(getattr(source, "live", False)) or opts.realtime
     cfg = live_config(opts, runtime.meta, drop_stale=drop)
     interp = Interpreter(runtime.classes, runtime.hierarchy, topk=cfg.topk, threshold=cfg.threshold,
-                         smooth=cfg.smooth)
+                         smooth=cfg.smooth, forget_after=2 * cfg.window.seconds)
     return LiveLoop(source, pose, runtime, interp, cfg, sinks).run()
 
 

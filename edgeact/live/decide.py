@@ -85,15 +85,18 @@ class Interpreter:
     """
 
     def __init__(self, classes: ClassList, hierarchy: Optional[dict], *, topk: int = 3,
-                 threshold: float = 0.0, smooth: int = 1):
+                 threshold: float = 0.0, smooth: int = 1, forget_after: float = 10.0):
         self.classes = classes
         assignments = (hierarchy or {}).get("assignments") or []
         self.level_names = [superclass_names(a, classes) for a in assignments]
         self.topk, self.threshold, self.smooth = max(1, topk), threshold, max(1, smooth)
+        self.forget_after = forget_after     # source seconds without a decision before a track's history goes
         self._history: dict[int, deque] = {}
+        self._last_t: dict[int, float] = {}
 
-    def forget(self, track: int) -> None:
-        self._history.pop(track, None)
+    @property
+    def tracks(self) -> list[int]:
+        return sorted(self._history)
 
     def probabilities(self, heads: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Per-head logits ``(K, M_l)`` over K frame sets -> mean softmax ``(M_l,)`` per head."""
@@ -102,6 +105,10 @@ class Interpreter:
     def decide(self, track: int, heads: Sequence[np.ndarray], *, t: float, box, latency_ms: float,
                frame_index: int = -1, window_frames: int = 0) -> Decision:
         probs = self.probabilities(heads)
+        # people come and go over hours: drop the history of tracks not decided on for a while
+        for old in [k for k, last in self._last_t.items() if t - last > self.forget_after]:
+            del self._history[old], self._last_t[old]
+        self._last_t[track] = t
         hist = self._history.setdefault(track, deque(maxlen=self.smooth))
         hist.append(probs)
         probs = [np.mean([h[i] for h in hist], axis=0) for i in range(len(probs))]

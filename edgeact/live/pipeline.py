@@ -377,15 +377,8 @@ class LiveLoop:
                 if kind == "end":
                     break
                 if kind == "decision":
-                    self.latest[payload.track] = payload
-                    for s in self.sinks:
-                        s.decision(payload)
+                    self._show(payload)
                 elif kind == "frame":
-                    visible = {p.track for p in payload.people}
-                    for tid in [k for k in self.latest if k not in visible
-                                and payload.frame.t - self.latest[k].t > self.config.window.seconds]:
-                        del self.latest[tid]
-                        self.interp.forget(tid)
                     for s in self.sinks:
                         if s.wants_frames:
                             s.frame(payload, self.latest)
@@ -417,9 +410,16 @@ class LiveLoop:
             except queue.Empty:
                 return
             if kind == "decision":
-                self.latest[payload.track] = payload
-                for s in self.sinks:
-                    s.decision(payload)
+                self._show(payload)
+
+    def _show(self, d: Decision) -> None:
+        """Hand a decision to the sinks; people without a decision for two windows leave the view."""
+        self.latest[d.track] = d
+        horizon = 2 * self.config.window.seconds
+        for tid in [k for k, v in self.latest.items() if d.t - v.t > horizon]:
+            del self.latest[tid]
+        for s in self.sinks:
+            s.decision(d)
 
     def _update_counters(self) -> None:
         self.stats.frames_dropped = self._frames.dropped + getattr(self.source, "dropped", 0)
