@@ -374,3 +374,19 @@ def test_interpreter_forgets_tracks_that_left_so_memory_stays_bounded():
     for i in range(1000):                      # a new person every second, each seen once
         interp.decide(i, logits, t=float(i), box=(0, 0, 1, 1), latency_ms=1.0)
     assert interp.tracks == [997, 998, 999]
+
+
+def test_save_writes_the_overlay_video_with_every_frame(synth_root, tiny_model, tmp_path):
+    import cv2
+
+    video, skel = _sample(synth_root, 4)
+    out = tmp_path / "overlay.avi"
+    _ok(["live", "--video", video, "--skeleton", skel, "--model", tiny_model, "--no-realtime", "--quiet",
+         "--save", out, "--device", "cpu", "--stride", "4"])
+    cap = cv2.VideoCapture(str(out))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, first = cap.read()
+    cap.release()
+    assert ok and first.shape == (120, 160, 3)
+    assert n == read_skeleton(skel).num_frames
+    assert not list(tmp_path.glob(".*partial*"))          # written to a temporary name, then moved

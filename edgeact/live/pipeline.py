@@ -198,6 +198,7 @@ class LiveStats:
     empty_frames: int = 0
     frames_dropped: int = 0
     windows_dropped: int = 0
+    overlay_dropped: int = 0
     stage_seconds: dict = field(default_factory=lambda: {"read": 0.0, "pose": 0.0, "window": 0.0,
                                                          "preprocess": 0.0, "model": 0.0, "output": 0.0})
     model_calls: int = 0
@@ -311,12 +312,22 @@ class LiveLoop:
                     self._jobs.put(job)
                 self.stats.stage_seconds["window"] += time.perf_counter() - t1
                 if self._wants_frames:
-                    self._events.put(("frame", FrameEvent(frame, people)))
+                    self._post_frame(FrameEvent(frame, people))
             if not self._stop.is_set():
                 for job in bank.flush():
                     self._jobs.put(job)
         finally:
             self._jobs.close()
+
+    def _post_frame(self, event: FrameEvent) -> None:
+        """Overlay frames for the caller's thread; a slow window or video writer makes live input
+        skip overlay frames (and deterministic runs wait) instead of piling frames up."""
+        while self._events.qsize() > 8 and not self._stop.is_set():
+            if self.config.drop_stale:
+                self.stats.overlay_dropped += 1
+                return
+            time.sleep(0.005)
+        self._events.put(("frame", event))
 
     def _classifier(self) -> None:
         cfg = self.config
