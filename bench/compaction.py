@@ -14,8 +14,9 @@ The issue's target: the latency ratio within 15 % of the FLOPs ratio.
 
 The default input is 112x112, not the paper's 224x224: an i3d_r18 call at 8x224x224 costs four
 times one at 112x112 (seconds on this 2-core CPU), and the 7 rows x 3 models x (warm-up + runs) x
-repeats calls would take far more than the 4-9 minutes the default run takes. Every conv's cost
-scales with H x W alike, so the ratios, which are what this measures, change little with size.
+repeats calls would take far more than the 3-6 minutes the default run takes on this shared
+machine. Every conv's cost scales with H x W alike, so the ratios, which are what this measures,
+change little with size.
 
 Weights are random (the table is about latency, not accuracy); global pruning of random-init
 weights concentrates on the layers whose fan-out init gives small filter norms (the stride-2 convs
@@ -134,7 +135,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5, help="timed calls per model per round")
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=3,
+    ap.add_argument("--repeats", type=int, default=2,
                     help="rounds; each row reports its quietest round (fastest unpruned median)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="output stem (writes .md and .json); "

@@ -65,12 +65,14 @@ def _plan(model: HierarchicalI3D) -> tuple[torch.Tensor, list[torch.Tensor], dic
     inner: dict[str, torch.Tensor] = {}
     for k, stack in enumerate(backbone.stacks):
         blocks = list(stack)
-        head = blocks[0].downsample
-        if head is None:
-            # the identity carries the stack's input (the never-pruned stem) into every channel
-            streams.append(stem_keep if k == 0 else streams[-1])
+        down = blocks[0].downsample
+        if down is None:
+            if k != 0:  # every later stack strides, so ResNet3d always gives it a downsample
+                raise EdgeactError(f"compact: stack {k} has no downsample; only stack 0 may lack one")
+            # the identity carries the never-pruned stem output into every channel of the stream
+            streams.append(stem_keep)
         else:
-            alive = _alive(head[1])
+            alive = _alive(down[1])
             for blk in blocks:
                 alive = alive | _alive(_convs(blk)[-1][1])
             streams.append(_indices(alive))
