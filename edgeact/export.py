@@ -140,19 +140,6 @@ def _torch_ref(model: nn.Module, x: torch.Tensor) -> tuple[np.ndarray, ...]:
         return tuple(o.float().cpu().numpy() for o in model(x))
 
 
-def _compact(model: nn.Module) -> nn.Module:
-    try:
-        from edgeact.pruning import compact
-    except ImportError:
-        try:
-            from edgeact.compact import compact
-        except ImportError:
-            raise EdgeactError("--compact: physical removal of pruned filters (edgeact.pruning.compact) is not "
-                               "available in this edgeact yet; export without --compact") from None
-    out = compact(model)
-    return out if isinstance(out, nn.Module) else model
-
-
 def _load(checkpoint: Path, compact: bool) -> tuple[nn.Module, dict]:
     from edgeact.checkpoint import load_checkpoint
 
@@ -160,7 +147,9 @@ def _load(checkpoint: Path, compact: bool) -> tuple[nn.Module, dict]:
     model = ck.model.eval()
     meta = dict(ck.meta)
     if compact:
-        model = _compact(model).eval()
+        from edgeact.compact import compact as compact_model
+
+        model = compact_model(model).eval()
         meta["model"] = model.config.to_dict()
         meta["compacted"] = True
     return model, meta

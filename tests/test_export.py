@@ -160,14 +160,6 @@ def test_engine_export_without_a_gpu_says_what_it_needs(ckpt, tmp_path):
 
 def test_compact_export(ckpt, tmp_path):
     pt, model, _ = ckpt
-    import importlib.util
-
-    # compaction is being written alongside: test whichever side of it this tree has
-    available = hasattr(pruning, "compact") or importlib.util.find_spec("edgeact.compact") is not None
-    if not available:
-        with pytest.raises(EdgeactError, match="--compact: physical removal of pruned filters"):
-            export_model(pt, "onnx", tmp_path / "c.onnx", compact=True)
-        return
     res = export_model(pt, "onnx", tmp_path / "c.onnx", compact=True)
     meta = read_meta(res.path)
     assert meta["compacted"] is True
