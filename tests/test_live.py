@@ -390,3 +390,18 @@ def test_save_writes_the_overlay_video_with_every_frame(synth_root, tiny_model, 
     assert ok and first.shape == (120, 160, 3)
     assert n == read_skeleton(skel).num_frames
     assert not list(tmp_path.glob(".*partial*"))          # written to a temporary name, then moved
+
+
+def test_live_runs_an_exported_onnx_model_like_the_checkpoint(tmp_path):
+    from edgeact.export import export_model
+    from edgeact.live.app import DEMO_MODEL
+
+    onnx = export_model(DEMO_MODEL, "onnx", tmp_path / "demo.onnx", device="cpu").path
+    labels = {}
+    for name, model in (("pt", "demo"), ("onnx", onnx)):
+        out = tmp_path / f"{name}.jsonl"
+        _ok(["live", "--demo", "--model", model, "--no-realtime", "--quiet", "--jsonl", out, "--device", "cpu"])
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        labels[name] = [(r["clip"], r["fine"][0]["label"], r["fine"][0]["p"]) for r in rows]
+    assert [row[:2] for row in labels["onnx"]] == [row[:2] for row in labels["pt"]]
+    assert [row[2] for row in labels["onnx"]] == pytest.approx([row[2] for row in labels["pt"]], abs=1e-3)
