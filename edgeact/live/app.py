@@ -1,7 +1,7 @@
 """``edgeact live`` as a library call: options -> source, pose backend, runtime, sinks -> run.
 
 The CLI only parses flags into :class:`LiveOptions` and calls :func:`run_live`. The demo
-(:mod:`edgeact.live.demo`) goes through the same function, one synthetic clip at a time.
+(:mod:`edgeact.live.demo`) and ``edgeact bench live`` drive the same :func:`run_loop`.
 """
 
 from __future__ import annotations
@@ -95,27 +95,16 @@ def open_input(opts: LiveOptions, on_status=None):
 
 
 def open_pose(opts: LiveOptions):
-    """The skeleton backend: the recording's own skeleton, depth-lifted YOLO, or YOLO."""
-    from edgeact.live import pose as pose_mod
+    """The skeleton backend; ``auto`` picks the recording's own skeleton when one is given, YOLO
+    lifted with depth for RealSense with a calibration file, else YOLO."""
+    from edgeact.live.pose import open_pose as make_pose
 
     kind = opts.pose
     if kind == "auto":
         kind = "skeleton" if opts.skeleton else ("depth" if (opts.realsense or opts.bag) and opts.calibration
                                                  else "yolo")
-    if kind == "skeleton":
-        if opts.skeleton is None:
-            raise EdgeactError("--pose skeleton needs --skeleton FILE (the recording's .skeleton file)")
-        return pose_mod.SkeletonReplay(opts.skeleton)
-    if kind not in ("yolo", "depth"):
-        raise EdgeactError(f"--pose: {opts.pose!r} is not one of auto, yolo, skeleton, depth")
-    yolo = pose_mod.UltralyticsPose(opts.pose_model, device=opts.device, conf=opts.pose_conf, imgsz=opts.pose_imgsz,
-                                    half=opts.fp16)
-    if kind == "yolo":
-        return yolo
-    from edgeact.geometry import load_calibration
-
-    calib = load_calibration(opts.calibration) if opts.calibration else None
-    return pose_mod.DepthLiftPose(yolo, calib)
+    return make_pose(kind, model=opts.pose_model, device=opts.device, conf=opts.pose_conf, imgsz=opts.pose_imgsz,
+                     half=opts.fp16, skeleton=opts.skeleton, calibration=opts.calibration)
 
 
 def build_sinks(opts: LiveOptions, runtime, console, *, fps: Optional[float], title: str) -> list:
