@@ -1,9 +1,10 @@
 """The paper's whole offline procedure learns the synthetic actions (issue #4, item 7).
 
-``edgeact synth`` (4 classes: wave / raise, left / right arm) -> ``prep`` -> ``train`` (pass 1,
+``edgeact synth`` (all 9 classes, 8 performers, 160x120) -> ``prep`` -> ``train`` (pass 1,
 superclasses, pass 2, one pruning pass; killed once and resumed) -> ``eval`` through the CLI, on the
-CPU in about a minute. What must hold: superclasses that group the generator's confusable pairs,
-pruned filters at zero, a resumed run that picks up where it stopped (equality with an uninterrupted run: test_training.py).
+CPU in about four minutes. What must hold: top-1 far above chance on performers never trained on,
+superclasses that group the generator's confusable pairs, pruned filters at zero, a resumed run
+that picks up where it stopped (equality with an uninterrupted run: test_training.py).
 
 The confusable pairs are a property of the generator, not of this test: waving and raising the
 *same* arm both lift that arm above the shoulder and differ only in the forearm, while the side
@@ -36,18 +37,18 @@ def _ok(args):
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     root = tmp_path_factory.mktemp("learn")
-    _ok(["synth", "--out", root / "synth", "--seed", "1", "--classes", "4", "--performers", "5", "--cameras", "3",
-         "--setups", "1", "--replications", "2", "--frames", "24", "--width", "160", "--height", "120"])
-    _ok(["prep", "--dataset", "ntu", "--root", root / "synth", "--out", root / "cache", "--size", "40",
+    _ok(["synth", "--out", root / "synth", "--seed", "0", "--performers", "8", "--frames", "24", "--width", "160",
+         "--height", "120", "--workers", "2"])
+    _ok(["prep", "--dataset", "ntu", "--root", root / "synth", "--out", root / "cache", "--size", "72",
          "--workers", "2"])
     return root / "cache"
 
 
 def _recipe(path):
-    save_recipe(path, Recipe(benchmark="ntu60-xsub", arch="i3d_r18", width=0.125, levels=(None, None, 2),
-                             loss_weights=(0.5, 1.0), frames=8, size=32, resize=40, epochs=6, prune_epochs=2,
-                             lr=3e-3, batch_size=8, workers=0, test_sets=5, val_source="train",
-                             val_fraction=0.2, max_prune_passes=1, superclass_restarts=50, amp=False, seed=0))
+    save_recipe(path, Recipe(benchmark="ntu60-xsub", arch="i3d_r18", width=0.25, levels=(None, 2, 5),
+                             loss_weights=(1 / 16, 1 / 4, 1.0), frames=8, size=64, resize=72, epochs=8,
+                             prune_epochs=1, lr=1e-3, batch_size=16, workers=1, test_sets=5, val_source="train",
+                             val_fraction=0.1, max_prune_passes=1, superclass_restarts=100, amp=False, seed=0))
     return path
 
 
@@ -56,24 +57,26 @@ def test_synthetic_actions_are_learned_grouped_pruned_and_resumable(cache, tmp_p
     recipe = _recipe(tmp_path / "r.yaml")
     # killed half-way (inside pass 2), then resumed by the same command
     with pytest.raises(Interrupted):
-        Trainer(load_recipe(recipe), cache, tmp_path / "run", progress=False, max_epochs=8).run()
+        Trainer(load_recipe(recipe), cache, tmp_path / "run", progress=False, max_epochs=10).run()
     _ok(["train", "--recipe", recipe, "--data", cache, "--out", tmp_path / "run", "--quiet"])
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
-    assert len(log) == 1 + 6 + 6 + 2                       # header + every epoch exactly once
+    assert len(log) == 1 + 8 + 8 + 1                       # header + every epoch exactly once
     _ok(["eval", "--model", tmp_path / "run" / "best.pt", "--data", cache, "--out", tmp_path / "eval.json",
          "--workers", "0", "--device", "cpu"])
     report = json.loads((tmp_path / "eval.json").read_text())
-    assert report["clips"] == 24                             # performer 3, never trained on
-    # Not asserted (issue #4 stays open on it): top-1 far above chance. At this CI-sized budget
-    # (72 training clips, ~100 steps) held-out-performer top-1 ranged 0.21-0.54 over seven
-    # configurations; the demo model (train/demo.sh, 540 clips, 9 classes) reaches 0.72.
-    assert 0.0 <= report["top1"] <= report["top5"] <= 1.0
+    # performers 3, 6, 7 (324 clips), never trained on; chance is 1/9. Measured when written: 0.497
+    assert report["clips"] == 324
+    assert report["top1"] >= 0.3, report["top1"]
+    assert report["top1"] <= report["top5"] <= 1.0
 
-    groups = json.loads((tmp_path / "run" / "hierarchy.json").read_text())["assignments"][0]
+    # the coarsest level (2 superclasses of 4-5 actions) keeps each confusable pair together; a
+    # random balanced split would keep both pairs together about 1 time in 5. The 5-superclass
+    # level, built from 54 validation clips, pairs them in some runs and not in others (it varies
+    # with the thread count), so it is not asserted
+    coarse = json.loads((tmp_path / "run" / "hierarchy.json").read_text())["assignments"][0]
+    assert len(set(coarse)) == 2
     for a, b in CONFUSABLE:
-        if max(a, b) < 4:
-            assert groups[a] == groups[b], (groups, CONFUSABLE)
-    assert len(set(groups)) == 2
+        assert coarse[a] == coarse[b], (coarse, CONFUSABLE)
 
     ck = load_checkpoint(tmp_path / "run" / "prune1" / "final.pt")
     dead = 0
