@@ -195,6 +195,9 @@ class Trainer:
 
     def _new_model(self) -> HierarchicalI3D:
         r = self.recipe
+        # the initial weights follow the recipe's seed, so a rerun (or a resumed run, which rebuilds
+        # the model before loading last.pt) starts from the same point as the original
+        torch.manual_seed(r.seed)
         model = create_model(r.arch, num_classes=len(self.splits.classes), levels=r.levels, width=r.width)
         if r.pretrained_2d:
             inflate_2d_weights(model, load_2d_state_dict(r.pretrained_2d), source=r.pretrained_2d)
