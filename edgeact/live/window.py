@@ -86,7 +86,6 @@ class _Track:
     last_seen: float
     points: dict[int, np.ndarray] = field(default_factory=dict)   # frame index -> (J, 2)
     last_job_t: Optional[float] = None
-    last_job_index: Optional[int] = None
     frames_since_job: int = 0
 
 
@@ -162,22 +161,17 @@ class WindowBank:
         return tr.frames_since_job >= cfg.stride.value
 
     def _window_start(self, tr: _Track) -> Optional[tuple[Frame, float]]:
-        newest = self._ring[-1][0].t
-        for item in self._ring:
-            if item[0].index >= tr.first_index and newest - item[0].t <= self.config.seconds + 1e-9:
-                return item
-        return None
+        # the ring holds only the last `seconds`, so the window is the ring from the track's first frame
+        return next((item for item in self._ring if item[0].index >= tr.first_index), None)
 
     def _job(self, tid: int, tr: _Track, final: bool = False) -> Optional[WindowJob]:
-        newest = self._ring[-1][0].t
-        items = [it for it in self._ring
-                 if it[0].index >= tr.first_index and newest - it[0].t <= self.config.seconds + 1e-9]
+        items = [it for it in self._ring if it[0].index >= tr.first_index]
         if not items:
             return None
         j = self._num_joints or 1
         missing = np.full((j, 2), np.nan, np.float32)
         points = np.stack([tr.points.get(f.index, missing) for f, _ in items])
-        tr.last_job_t, tr.last_job_index, tr.frames_since_job = newest, items[-1][0].index, 0
+        tr.last_job_t, tr.frames_since_job = items[-1][0].t, 0
         return WindowJob(track=tid, frames=[f.image for f, _ in items], points=points,
                          times=np.array([f.t for f, _ in items]), frame_index=items[-1][0].index,
                          captured=items[-1][1], final=final)
