@@ -64,7 +64,7 @@ def test_synthetic_actions_are_learned_grouped_pruned_and_resumable(cache, tmp_p
     _ok(["eval", "--model", tmp_path / "run" / "best.pt", "--data", cache, "--out", tmp_path / "eval.json",
          "--workers", "0", "--device", "cpu"])
     report = json.loads((tmp_path / "eval.json").read_text())
-    # performers 3, 6, 7 (324 clips), never trained on; chance is 1/9. Measured when written: 0.497
+    # performers 3, 6, 7 (324 clips), never trained on; chance is 1/9. Measured when written: 0.438
     assert report["clips"] == 324
     assert report["top1"] >= 0.3, report["top1"]
     assert report["top1"] <= report["top5"] <= 1.0
