@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
+
+from cli_ok import cli_ok as _ok, runner
 
 from edgeact.cli import app
 from edgeact.data.cache import FramePack, pack_path, read_index
@@ -15,13 +16,6 @@ from edgeact.data.clips import ClipDataset
 from edgeact.data.ntu import read_skeleton
 from edgeact.types import InputSpec
 
-runner = CliRunner()
-
-
-def _ok(args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
+
+from cli_ok import cli_ok as _ok, runner
 
 from edgeact.checkpoint import build_meta, save_checkpoint
 from edgeact.cli import app
@@ -22,14 +23,7 @@ from edgeact.live.window import Stride, WindowBank, WindowConfig
 from edgeact.models import create_model
 from edgeact.types import InputSpec
 
-runner = CliRunner()
 SPEC = InputSpec(frames=4, size=32, resize=40)
-
-
-def _ok(args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture(scope="module")

@@ -16,22 +16,15 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
+
+from cli_ok import cli_ok as _ok
 
 from edgeact.checkpoint import load_checkpoint
-from edgeact.cli import app
 from edgeact.data.synth_motion import CONFUSABLE
 from edgeact.pruning import prunable_units
 from edgeact.recipe import Recipe, load_recipe, save_recipe
 from edgeact.training import Interrupted, Trainer
 
-runner = CliRunner()
-
-
-def _ok(args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture(scope="module")
