@@ -93,33 +93,45 @@ def train_epoch(model: nn.Module, loader, loss_fn: Callable[[Sequence[torch.Tens
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader, device: torch.device, *, amp: bool = True, channels_last: bool = False,
-            on_batch: Optional[Callable[[int], None]] = None) -> tuple[list[np.ndarray], np.ndarray]:
-    """Softmax scores averaged over each clip's K frame sets.
+def predict_with(forward: Callable[[torch.Tensor], Sequence], loader,
+                 on_batch: Optional[Callable[[int], None]] = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Softmax scores averaged over each clip's K frame sets, for any ``forward`` that maps
+    ``(B*K, 3, T, S, S)`` clips to per-head logits (torch tensors or numpy arrays).
 
+    ``loader`` yields ``(clips (B, K, 3, T, S, S), labels (B,))`` (or ``(B, 3, T, S, S)``, K = 1).
     Returns ``(probs, labels)``: one ``(N, M_l)`` float array per head (coarse to fine, fine
-    last) and the fine labels ``(N,)``. Accepts training-shaped batches (K = 1) too.
+    last) and the fine labels ``(N,)``. The softmax and the mean run in float32 torch, whatever
+    computed the logits, so every backend is scored the same way.
     """
-    model.eval()
     per_head: list[list[np.ndarray]] = []
     labels_all: list[np.ndarray] = []
     for clips, labels in loader:
         if clips.dim() == 5:
             clips = clips.unsqueeze(1)
         b, k = clips.shape[:2]
-        x = to_device(clips.flatten(0, 1), device, channels_last)
-        with autocast_for(device, amp):
-            logits = model(x)
+        logits = forward(clips.flatten(0, 1))
         if not per_head:
             per_head = [[] for _ in logits]
         for store, lg in zip(per_head, logits):
-            store.append(F.softmax(lg.float(), dim=1).view(b, k, -1).mean(1).cpu().numpy())
-        labels_all.append(labels.numpy())
+            store.append(F.softmax(torch.as_tensor(lg).float(), dim=1).view(b, k, -1).mean(1).cpu().numpy())
+        labels_all.append(np.asarray(labels))
         if on_batch is not None:
             on_batch(b)
     if not per_head:
         raise ValueError("nothing to predict: the loader is empty")
     return [np.concatenate(s) for s in per_head], np.concatenate(labels_all)
+
+
+def predict(model: nn.Module, loader, device: torch.device, *, amp: bool = True, channels_last: bool = False,
+            on_batch: Optional[Callable[[int], None]] = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`predict_with` for a torch model on ``device`` (mixed precision on CUDA when ``amp``)."""
+    model.eval()
+
+    def forward(x: torch.Tensor):
+        with autocast_for(device, amp):
+            return model(to_device(x, device, channels_last))
+
+    return predict_with(forward, loader, on_batch)
 
 
 def topk_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:

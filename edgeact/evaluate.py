@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset
-from edgeact.engine import confusion_matrix, level_accuracies, topk_accuracy
+from edgeact.engine import confusion_matrix, level_accuracies, predict_with, topk_accuracy
 from edgeact.errors import EdgeactError
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
 from edgeact.runtime import Runtime, load_runtime
@@ -45,30 +43,9 @@ class EvalOptions:
 
 def predict_runtime(runtime: Runtime, loader, *,
                     on_batch: Optional[Callable[[int], None]] = None) -> tuple[list[np.ndarray], np.ndarray]:
-    """Softmax scores averaged over each clip's K frame sets, through any backend.
-
-    ``loader`` yields ``(clips (B, K, 3, T, S, S), labels (B,))`` (or ``(B, 3, T, S, S)``, K = 1).
-    Returns one ``(N, M_l)`` float32 array per head (coarse to fine, fine last) and the labels
-    ``(N,)``. The softmax and the mean run in torch float32, as :func:`edgeact.engine.predict`
-    does, so a checkpoint scores exactly as it does during training.
-    """
-    per_head: list[list[np.ndarray]] = []
-    labels_all: list[np.ndarray] = []
-    for clips, labels in loader:
-        if clips.dim() == 5:
-            clips = clips.unsqueeze(1)
-        b, k = clips.shape[:2]
-        logits = runtime(clips.flatten(0, 1))
-        if not per_head:
-            per_head = [[] for _ in logits]
-        for store, lg in zip(per_head, logits):
-            store.append(F.softmax(torch.from_numpy(lg), dim=1).view(b, k, -1).mean(1).numpy())
-        labels_all.append(np.asarray(labels))
-        if on_batch is not None:
-            on_batch(b)
-    if not per_head:
-        raise ValueError("nothing to predict: the loader is empty")
-    return [np.concatenate(s) for s in per_head], np.concatenate(labels_all)
+    """:func:`edgeact.engine.predict_with` through any backend: a checkpoint scores exactly as it
+    does during training."""
+    return predict_with(runtime, loader, on_batch)
 
 
 def evaluate_artifact(model_path: str | Path, cache: str | Path, opts: EvalOptions) -> dict:
