@@ -22,7 +22,10 @@ import numpy as np
 from edgeact import __version__
 from edgeact.errors import EdgeactError
 
-MODEL_BACKENDS = ("torch", "onnx", "torchscript", "tensorrt")
+MODEL_BACKENDS = ("torch", "torch-compile", "torch-cudagraphs", "onnx", "torchscript", "tensorrt")
+# the torch.compile variants of the eager torch backend: bench label -> torch.compile mode
+COMPILED = {"torch-compile": "default", "torch-cudagraphs": "reduce-overhead"}
+RATIO_NAMES = {"onnx": "onnxruntime"}
 Log = Optional[Callable[[str], None]]
 
 
@@ -174,13 +177,16 @@ def _runtimes(kind: str, net, meta: dict, spec, model: Optional[Path], backends:
         rt = load_runtime(model, str(dev), threads=threads)
         return {(rt.backend, rt.precision): rt}
     ckpt = model if kind == "checkpoint" else tmp / "model.pt"
-    if kind == "arch" and any(b != "torch" for b in backends):
+    if kind == "arch" and any(b != "torch" and b not in COMPILED for b in backends):
         save_checkpoint(ckpt, net, meta)
     for backend in backends:
-        if backend == "torch":
+        if backend == "torch" or backend in COMPILED:
+            if backend == "torch-cudagraphs" and not cuda:
+                raise EdgeactError("--backends torch-cudagraphs needs a CUDA device (--device cuda)")
             for p in precisions:
                 # TorchRuntime converts the module in place (device, half): one copy per precision
-                out[("torch", p)] = TorchRuntime(copy.deepcopy(net), meta, dev, fp16=p == "fp16", path=model)
+                out[(backend, p)] = TorchRuntime(copy.deepcopy(net), meta, dev, fp16=p == "fp16", path=model,
+                                                 compile=COMPILED.get(backend))
         elif backend == "onnx":
             if log:
                 log("exporting ONNX to a temporary folder")
@@ -215,16 +221,19 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
         model: an artifact (``.pt``: every backend, exported on the fly to a temporary folder;
             ``.onnx`` / ``.ts`` / ``.engine``: its own backend only). Or ``arch`` (+ ``num_classes``,
             ``levels``, ``width``) for an untrained network.
-        backends: subset of ``torch``, ``onnx``, ``torchscript``, ``tensorrt`` (default: torch and
-            onnx for a checkpoint or arch, the artifact's own otherwise).
+        backends: subset of :data:`MODEL_BACKENDS` (default: torch and onnx for a checkpoint or
+            arch, the artifact's own otherwise). ``torch-compile`` is the eager model under
+            ``torch.compile`` (inductor); ``torch-cudagraphs`` adds CUDA graphs (mode
+            ``reduce-overhead``, CUDA only). Each runtime's first call per batch size (where
+            compiling happens) is made before the warm-up and not timed.
         batches: batch sizes; clips are ``(B, 3, frames, size, size)`` random float32.
         device: ``auto``, ``cpu``, ``cuda``; fp16 rows are added on CUDA only.
         threads: CPU threads for torch and ONNX Runtime (default: torch's current setting).
 
     Returns:
         A JSON-able report: ``rows`` (one per backend x precision x batch with ``p50_ms``,
-        ``p95_ms``, ``mean_ms``, ``clips_per_s``, ``vs_torch``) and ``ratios`` (torch p50 /
-        onnxruntime p50 per precision and batch; > 1 means ONNX Runtime is faster).
+        ``p95_ms``, ``mean_ms``, ``clips_per_s``, ``vs_torch``) and ``ratios`` (eager torch p50 /
+        each other backend's p50 at the same precision and batch; > 1 means the other is faster).
     """
     import torch
 
@@ -254,6 +263,10 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
             if log:
                 log(f"timing batch {b}: {', '.join(f'{k[0]} {k[1]}' for k in runtimes)} "
                     f"({warmup} warm-up + {iters} interleaved calls each)")
+            for key, rt in runtimes.items():
+                if log and key[0] in COMPILED:
+                    log(f"{key[0]} {key[1]}: compiling for batch {b} (first call; can take minutes)")
+                rt.warmup(b)
             times = time_interleaved({k: (lambda rt=rt: rt(x)) for k, rt in runtimes.items()}, warmup, iters)
             for (backend, precision), secs in times.items():
                 rt = runtimes[(backend, precision)]
@@ -265,11 +278,11 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
     ratios = []
     by_key = {(r["backend"], r["precision"], r["batch"]): r for r in rows}
     for (backend, precision, b), r in by_key.items():
-        if backend == "onnx" and ("torch", precision, b) in by_key:
+        if backend != "torch" and ("torch", precision, b) in by_key:
             t = by_key[("torch", precision, b)]
-            ratios.append({"name": "torch/onnxruntime", "precision": precision, "batch": b,
-                           "p50_ratio": t["p50_ms"] / r["p50_ms"], "torch_p50_ms": t["p50_ms"],
-                           "onnx_p50_ms": r["p50_ms"]})
+            ratios.append({"name": f"torch / {RATIO_NAMES.get(backend, backend)}", "backend": backend,
+                           "precision": precision, "batch": b, "p50_ratio": t["p50_ms"] / r["p50_ms"],
+                           "torch_p50_ms": t["p50_ms"], "other_p50_ms": r["p50_ms"]})
     return {"kind": "model", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "model": {"source": desc, "arch": meta["model"]["arch"], "width": meta["model"].get("width", 1.0),
                       "num_classes": meta["model"]["num_classes"], "levels": meta["model"].get("levels", [])},
@@ -361,7 +374,7 @@ def bench_markdown(report: dict) -> str:
             lines.append(f"| {r['backend']} | {r['precision']} | {r['batch']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
                          f"| {r['clips_per_s']:.2f} | {vs} |")
         for q in report.get("ratios", []):
-            lines.append(f"\ntorch / onnxruntime p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}")
+            lines.append(f"\n{q['name']} p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}")
     else:
         lines += ["### pose model speed", "", f"device {report['device']} ({where}); {report['warmup']} warm-up + "
                   f"{report['iters']} calls; ultralytics {report['versions'].get('ultralytics', '?')}; {report['created']}",

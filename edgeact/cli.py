@@ -30,6 +30,10 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+COMPILE_HELP = ("torch.compile a .pt checkpoint: default, reduce-overhead (adds CUDA graphs; CUDA only) or "
+                "max-autotune. Compiles once at start (a minute or more); pays off on GPUs, measure with "
+                "`edgeact bench model --backends torch,torch-compile`.")
+
 @app.command()
 def info(
     arch: str = typer.Option("i3d_r50", "--arch", help="Architecture: i3d_r18, i3d_r34, i3d_r50, i3d_r101."),
@@ -80,6 +84,7 @@ def live(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N.", rich_help_panel="Model"),
     fp16: bool = typer.Option(False, "--fp16", help="Half precision on CUDA (classifier and pose model).",
                               rich_help_panel="Model"),
+    compile_mode: Optional[str] = typer.Option(None, "--compile", help=COMPILE_HELP, rich_help_panel="Model"),
     skeleton: Optional[Path] = typer.Option(None, "--skeleton", help="Replay a dataset recording with its own "
                                             "skeleton file (NTU .skeleton, row t = video frame t).",
                                             rich_help_panel="Skeleton"),
@@ -134,7 +139,8 @@ def live(
 
     opts = LiveOptions(model=model, camera=camera, video=video, realsense=realsense, bag=bag, skeleton=skeleton,
                        pose=pose, pose_model=pose_model, pose_conf=pose_conf, pose_imgsz=pose_imgsz,
-                       calibration=calibration, device=device, fp16=fp16, window_seconds=window_seconds,
+                       calibration=calibration, device=device, fp16=fp16, compile=compile_mode,
+                       window_seconds=window_seconds,
                        stride=stride, test_sets=test_sets, smooth=smooth, threshold=threshold, topk=topk,
                        realtime=not no_realtime, exit_on_disconnect=exit_on_disconnect, show=show, save=save,
                        jsonl=jsonl, quiet=quiet)
@@ -437,6 +443,9 @@ def eval_(
     batch_size: int = typer.Option(4, "--batch-size", help="Clips per batch (each is scored on --test-sets frame sets)."),
     workers: int = typer.Option(2, "--workers", help="DataLoader worker processes."),
     test_sets: int = typer.Option(5, "--test-sets", help="Frame sets averaged per clip (paper: 5)."),
+    fp16: bool = typer.Option(False, "--fp16", help="Half precision for a .pt checkpoint on CUDA (exported "
+                              "artifacts keep their export precision)."),
+    compile_mode: Optional[str] = typer.Option(None, "--compile", help=COMPILE_HELP),
 ) -> None:
     """Evaluate a trained artifact on a benchmark split: top-1/top-5, superclass levels, per class."""
     from rich.table import Table
@@ -449,7 +458,8 @@ def eval_(
         if not benchmark:
             raise EdgeactError(f"{model}: names no benchmark; pass --benchmark")
     report = evaluate_artifact(model, data, EvalOptions(benchmark=benchmark, split=split, device=device,
-                                                        batch_size=batch_size, workers=workers, test_sets=test_sets))
+                                                        batch_size=batch_size, workers=workers, test_sets=test_sets,
+                                                        fp16=fp16, compile=compile_mode))
     if plots is None and out is not None:
         plots = out.parent
     written = save_report(report, out, plots)

@@ -105,8 +105,8 @@ def bench_model_cmd(
     num_classes: int = typer.Option(60, "--num-classes", help="Fine classes of the --arch model."),
     levels: str = typer.Option("2,6,20", "--levels", help="Superclass heads of the --arch model (none,2,5; empty: none)."),
     width: float = typer.Option(1.0, "--width", help="Channel width multiplier of the --arch model."),
-    backends: Optional[str] = typer.Option(None, "--backends", help="Comma list of torch, onnx, torchscript, "
-                                           "tensorrt (default: torch,onnx)."),
+    backends: Optional[str] = typer.Option(None, "--backends", help="Comma list of torch, torch-compile, "
+                                           "torch-cudagraphs (CUDA), onnx, torchscript, tensorrt (default: torch,onnx)."),
     batch: str = typer.Option("1,8", "--batch", help="Comma list of batch sizes."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Input frames T (default: the model's, or 8)."),
     size: Optional[int] = typer.Option(None, "--size", help="Input size S (default: the model's, or 224)."),
@@ -149,7 +149,7 @@ def bench_model_cmd(
                       f"{r['clips_per_s']:.2f}", f"{r['vs_torch']:.2f}x" if r.get("vs_torch") else "-")
     console.print(table)
     for q in report["ratios"]:
-        console.print(f"torch / onnxruntime p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}",
+        console.print(f"{q['name']} p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}",
                       highlight=False)
     _write(report, json_out, md_out)
 

@@ -28,8 +28,9 @@ from edgeact.runtime import Runtime, load_runtime
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """``benchmark`` ``None``: the one the artifact's metadata names. ``fp16`` applies to
-    checkpoints on CUDA (exported artifacts keep their export precision)."""
+    """``benchmark`` ``None``: the one the artifact's metadata names. ``fp16`` (CUDA) and
+    ``compile`` (a ``torch.compile`` mode) apply to checkpoints; exported artifacts keep their
+    export precision and are compiled by their own runtime."""
 
     benchmark: Optional[str] = None
     split: str = "test"
@@ -39,6 +40,7 @@ class EvalOptions:
     test_sets: int = 5
     names: Optional[Sequence[str]] = None
     fp16: bool = False
+    compile: Optional[str] = None         # torch.compile mode (checkpoints only)
 
 
 def predict_runtime(runtime: Runtime, loader, *,
@@ -51,7 +53,7 @@ def predict_runtime(runtime: Runtime, loader, *,
 def evaluate_artifact(model_path: str | Path, cache: str | Path, opts: EvalOptions) -> dict:
     """Score ``model_path`` (any edgeact artifact) on the ``opts.split`` split of
     ``opts.benchmark`` in ``cache``."""
-    runtime = load_runtime(model_path, opts.device, fp16=opts.fp16)
+    runtime = load_runtime(model_path, opts.device, fp16=opts.fp16, compile=opts.compile)
     benchmark = opts.benchmark or runtime.meta.get("benchmark")
     if not benchmark:
         raise EdgeactError(f"{model_path}: names no benchmark; pass --benchmark")

@@ -72,6 +72,19 @@ def test_bench_model_side_by_side_report():
     assert md.count("\n| torch | fp32 |") == 2 and "torch / onnxruntime p50 (fp32, batch 2)" in md
 
 
+def test_bench_torch_compile_rows_beside_eager():
+    logs = []
+    report = bench_model(arch="i3d_r18", num_classes=4, levels=(None, None, None), width=0.125, batches=(1,),
+                         frames=4, size=32, device="cpu", warmup=0, iters=2, threads=1,
+                         backends=("torch", "torch-compile"), log=logs.append)
+    assert [(r["backend"], r["batch"]) for r in report["rows"]] == [("torch", 1), ("torch-compile", 1)]
+    assert [q["name"] for q in report["ratios"]] == ["torch / torch-compile"]
+    assert any("torch-compile fp32: compiling for batch 1" in line for line in logs)
+    with pytest.raises(EdgeactError, match="torch-cudagraphs needs a CUDA device"):
+        bench_model(arch="i3d_r18", num_classes=4, levels=(None, None, None), width=0.125, batches=(1,), frames=4,
+                    size=32, device="cpu", backends=parse_backends("torch-cudagraphs"))
+
+
 def test_cli_export_then_bench_the_artifact(tmp_path):
     """export and bench model through the commands; an exported artifact runs as its own backend only."""
     from edgeact.checkpoint import build_meta, save_checkpoint

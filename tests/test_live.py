@@ -242,6 +242,13 @@ def test_a_file_that_is_not_an_artifact_is_a_one_line_error(synth_root, tmp_path
     assert isinstance(result.exception, EdgeactError) and "model.pt" in str(result.exception)
 
 
+def test_compile_reaches_the_runtime():
+    """--compile goes to load_runtime: CUDA graphs on a CPU-only run are refused in one line."""
+    result = runner.invoke(app, ["live", "--demo", "--compile", "reduce-overhead", "--device", "cpu", "--quiet"])
+    assert isinstance(result.exception, EdgeactError)
+    assert "reduce-overhead uses CUDA graphs and needs a CUDA device" in str(result.exception)
+
+
 def test_missing_video_is_a_clear_error(tiny_model, tmp_path):
     result = runner.invoke(app, ["live", "--video", str(tmp_path / "nope.avi"), "--model", str(tiny_model),
                                  "--pose", "skeleton", "--skeleton", str(tmp_path / "nope.skeleton")])

@@ -96,6 +96,29 @@ def test_every_backend_gives_the_models_logits(artifacts):
             np.testing.assert_array_equal(got, want)
 
 
+def test_compiled_checkpoint_gives_the_eager_logits_for_any_batch(artifacts):
+    """torch.compile (inductor, on the CPU here): warm-up at two batch sizes, then a third size
+    runs without error and matches the eager model."""
+    eager = load_runtime(artifacts["pt"], "cpu")
+    rt = load_runtime(artifacts["pt"], "cpu", compile="default")
+    assert rt.backend == "torch" and rt.compile == "default" and eager.compile is None
+    rt.warmup(1, 2)
+    x = _clips(3, seed=2)
+    for got, want in zip(rt(x), eager(x)):
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+
+
+def test_compile_option_errors(artifacts, cache):
+    with pytest.raises(EdgeactError, match="m.onnx: --compile applies to .pt checkpoints"):
+        load_runtime(artifacts["onnx"], "cpu", compile="default")
+    with pytest.raises(EdgeactError, match="m.onnx: --compile applies to .pt checkpoints"):
+        evaluate_artifact(artifacts["onnx"], cache, EvalOptions(device="cpu", compile="default"))
+    with pytest.raises(EdgeactError, match="reduce-overhead uses CUDA graphs and needs a CUDA device"):
+        load_runtime(artifacts["pt"], "cpu", compile="reduce-overhead")
+    with pytest.raises(EdgeactError, match="--compile fast: not a torch.compile mode"):
+        load_runtime(artifacts["pt"], "cpu", compile="fast")
+
+
 def test_detect_kind_and_meta_without_loading(artifacts):
     assert [detect_kind(artifacts[k]) for k in ("pt", "onnx", "ts")] == ["checkpoint", "onnx", "torchscript"]
     base = read_meta(artifacts["pt"])
@@ -239,7 +262,7 @@ def test_eval_refuses_an_artifact_of_other_classes(artifacts, tmp_path):
         evaluate_artifact(artifacts["onnx"], cache, EvalOptions(workers=0, test_sets=1))
 
 
-# ----------------------------------------------------------------------------- TensorRT (GPU only)
+# ----------------------------------------------------------------------------- GPU only (TensorRT, CUDA)
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA")
 
@@ -268,3 +291,18 @@ def test_torch_runtime_fp16_on_cuda(artifacts):
     for got, want in zip(rt(x), ref):
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, want, atol=5e-2 * max(1.0, np.abs(want).max()))
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compiled_runtime_on_cuda(artifacts, mode):
+    """torch.compile on CUDA, with CUDA graphs for reduce-overhead: batches of a size never seen
+    at warm-up still match the eager CPU logits."""
+    rt = load_runtime(artifacts["pt"], "cuda", compile=mode)
+    rt.warmup(1, 2)
+    ref = load_runtime(artifacts["pt"], "cpu")
+    for b in (1, 3):
+        x = _clips(b, seed=5 + b)
+        for got, want in zip(rt(x), ref(x)):
+            np.testing.assert_allclose(got, want, atol=1e-3, rtol=0)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from edgeact.errors import EdgeactError
 from edgeact.live.decide import Interpreter
 from edgeact.live.pipeline import LiveConfig, LiveLoop, LiveStats
 from edgeact.live.window import Stride, WindowConfig
+
+if TYPE_CHECKING:
+    from edgeact.runtime import Runtime
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo.pt"
 DEFAULT_WINDOW_SECONDS = 2.0      # for artifacts that do not record their training clip length
@@ -36,6 +39,7 @@ class LiveOptions:
     calibration: Optional[Path] = None
     device: str = "auto"
     fp16: bool = False
+    compile: Optional[str] = None           # torch.compile mode for a .pt checkpoint
     window_seconds: Optional[float] = None
     stride: str = "0.5s"
     test_sets: int = 1
@@ -130,11 +134,22 @@ def run_loop(source, pose, runtime, opts: LiveOptions, sinks: Sequence) -> LiveS
     return LiveLoop(source, pose, runtime, interp, cfg, sinks).run()
 
 
-def run_live(opts: LiveOptions, console=None) -> LiveStats:
-    """Open everything the options name and run until the source ends or Ctrl-C."""
+def open_classifier(opts: LiveOptions, console=None) -> "Runtime":
+    """The classifier ``opts.model`` names, warmed up for batches of 1 and 2 people so the first
+    decisions are not the slow ones (with ``--compile`` this is where compiling happens)."""
     from edgeact.runtime import load_runtime
 
-    runtime = load_runtime(resolve_model(opts.model), device=opts.device, fp16=opts.fp16)
+    runtime = load_runtime(resolve_model(opts.model), device=opts.device, fp16=opts.fp16, compile=opts.compile)
+    if opts.compile and console is not None:
+        console.log(f"compiling the classifier (torch.compile mode {opts.compile}); once per start, "
+                    "can take a minute")
+    runtime.warmup(1, 2)
+    return runtime
+
+
+def run_live(opts: LiveOptions, console=None) -> LiveStats:
+    """Open everything the options name and run until the source ends or Ctrl-C."""
+    runtime = open_classifier(opts, console)
     pose = open_pose(opts)
 
     def status(message: str) -> None:   # camera unplugged / reconnected

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgeact.data.ntu import NtuName
-from edgeact.live.app import LiveOptions, build_sinks, resolve_model, run_loop
+from edgeact.live.app import LiveOptions, build_sinks, open_classifier, run_loop
 
 DEMO_PERFORMER = 3     # in the ntu60-xsub test split: never seen by the demo model
 DEMO_CAMERA = 2        # the frontal view
@@ -64,9 +64,8 @@ def run_demo(opts: LiveOptions, console=None, *, workdir: Optional[Path] = None)
     """Play every demo clip through the live loop with ``opts.model`` (default: the bundled one)."""
     from edgeact.live.pose import SkeletonReplay
     from edgeact.live.sources import VideoSource
-    from edgeact.runtime import load_runtime
 
-    runtime = load_runtime(resolve_model(opts.model), device=opts.device, fp16=opts.fp16)
+    runtime = open_classifier(opts, console)
     with tempfile.TemporaryDirectory(prefix="edgeact-demo-", dir=workdir) as tmp:
         clips = render_demo_clips(Path(tmp), classes=len(runtime.classes))
         shared = [s for s in build_sinks(replace(opts, quiet=True), runtime, None, fps=30.0, title="")]

@@ -111,5 +111,14 @@ class Runtime:
         chunks = [self._infer(clips[i:i + step]) for i in range(0, b, step)]
         return tuple(np.concatenate(parts) for parts in zip(*chunks))
 
+    def warmup(self, *batches: int) -> None:
+        """One untimed call per batch size (default 1) on zeros ``(B, C, T, S, S)`` of the input
+        spec, so no real call is the slow first one: it builds the ``torch.compile`` graph (two
+        sizes make it generic over the batch), records CUDA graphs, picks cuDNN algorithms and
+        sizes ONNX Runtime's and TensorRT's buffers."""
+        spec, in_ch = self._spec, int(self.meta["model"].get("in_channels", 3))
+        for b in batches or (1,):
+            self(np.zeros((b, in_ch, spec.frames, spec.size, spec.size), np.float32))
+
     def _infer(self, clips) -> list[np.ndarray]:
         raise NotImplementedError

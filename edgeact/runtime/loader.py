@@ -105,7 +105,7 @@ def _onnx_meta(path: Path) -> dict:
 
 
 def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
-                 threads: Optional[int] = None) -> Runtime:
+                 threads: Optional[int] = None, compile: Optional[str] = None) -> Runtime:
     """Load ``path`` (checkpoint, ONNX, TorchScript or TensorRT engine) for inference.
 
     Args:
@@ -115,6 +115,9 @@ def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
         fp16: half precision. Applies to checkpoints on CUDA; exported artifacts have their
             precision fixed at export, and asking for fp16 from an fp32 one is an error.
         threads: ONNX Runtime intra-op threads (default ``torch.get_num_threads()``).
+        compile: a ``torch.compile`` mode for checkpoints (``default``, ``reduce-overhead`` =
+            plus CUDA graphs, ``max-autotune``); an error for exported artifacts, which are
+            compiled by their own runtime. Call ``runtime.warmup()`` before the first real call.
 
     Returns:
         A :class:`Runtime`: ``runtime(clips (B, 3, T, S, S) float32)`` -> tuple of float32 numpy
@@ -122,6 +125,9 @@ def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
     """
     path = Path(path)
     kind = detect_kind(path)
+    if compile is not None and kind != "checkpoint":
+        raise EdgeactError(f"{path}: --compile applies to .pt checkpoints; an exported {kind} artifact "
+                           "is already compiled by its runtime")
     if kind == "onnx":
         from edgeact.runtime.onnx_backend import OnnxRuntime
 
@@ -142,4 +148,4 @@ def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
     from edgeact.runtime.torch_backend import TorchRuntime
 
     ck = load_checkpoint(path, map_location="cpu")
-    return TorchRuntime(ck.model, ck.meta, dev, fp16=fp16, path=path)
+    return TorchRuntime(ck.model, ck.meta, dev, fp16=fp16, path=path, compile=compile)

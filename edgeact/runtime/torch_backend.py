@@ -18,6 +18,11 @@ from torch import nn
 from edgeact.errors import EdgeactError
 from edgeact.runtime.base import TS_META_FILE, Runtime, check_meta
 
+# torch.compile modes: "default" (inductor kernels), "reduce-overhead" (plus CUDA graphs: replays a
+# recorded launch sequence, which removes per-kernel launch cost at batch 1), "max-autotune"
+# (benchmarks kernel choices while compiling; slow to build).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
 
 def _as_tensor(clips) -> torch.Tensor:
     return clips if isinstance(clips, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(clips))
@@ -33,16 +38,24 @@ class TorchRuntime(Runtime):
     On CUDA the model and inputs use ``channels_last_3d`` (cuDNN's fast layout for 3D convs) and,
     with ``fp16=True``, half precision weights and activations (logits are returned as float32).
     Any ``T`` and ``S`` work (the network pools globally), so the input shape is not fixed.
+
+    ``compile`` wraps the model in ``torch.compile`` with that mode (:data:`COMPILE_MODES`;
+    ``reduce-overhead`` adds CUDA graphs and needs CUDA). Compilation happens on the first call of
+    each new input shape (seconds to minutes), so call :meth:`warmup` before timing or serving.
     """
 
     backend = "torch"
     fixed_shape = False
 
     def __init__(self, model: nn.Module, meta: dict, device: torch.device, *, fp16: bool = False,
-                 path: Optional[Path] = None):
+                 path: Optional[Path] = None, compile: Optional[str] = None):
         super().__init__(meta, path)
         if fp16 and device.type != "cuda":
             raise EdgeactError(f"{path or 'model'}: fp16 needs a CUDA device (got --device {device})")
+        if compile is not None and compile not in COMPILE_MODES:
+            raise EdgeactError(f"--compile {compile}: not a torch.compile mode (one of {', '.join(COMPILE_MODES)})")
+        if compile == "reduce-overhead" and device.type != "cuda":
+            raise EdgeactError(f"--compile reduce-overhead uses CUDA graphs and needs a CUDA device (got {device})")
         self._dev = device
         self.device = str(device)
         self.precision = "fp16" if fp16 else "fp32"
@@ -52,7 +65,8 @@ class TorchRuntime(Runtime):
             model = model.half()
         if self._channels_last:
             model = model.to(memory_format=torch.channels_last_3d)
-        self.model = model
+        self.compile = compile
+        self.model = torch.compile(model, mode=compile) if compile else model
         self._dtype = torch.float16 if fp16 else torch.float32
 
     @torch.inference_mode()
