@@ -76,6 +76,8 @@ def live(
     no_realtime: bool = typer.Option(False, "--no-realtime", help="Process files as fast as possible, every frame, "
                                      "nothing dropped (default: pace at the file's frame rate).",
                                      rich_help_panel="Source"),
+    loop: bool = typer.Option(False, "--loop", help="Play --video again from the start at its end (kiosks, "
+                              "demos); a --skeleton replay restarts with it.", rich_help_panel="Source"),
     exit_on_disconnect: bool = typer.Option(False, "--exit-on-disconnect", help="Exit when the camera is lost "
                                             "instead of retrying with back-off (let systemd restart us).",
                                             rich_help_panel="Source"),
@@ -142,7 +144,8 @@ def live(
                        calibration=calibration, device=device, fp16=fp16, compile=compile_mode,
                        window_seconds=window_seconds,
                        stride=stride, test_sets=test_sets, smooth=smooth, threshold=threshold, topk=topk,
-                       realtime=not no_realtime, exit_on_disconnect=exit_on_disconnect, show=show, save=save,
+                       realtime=not no_realtime, loop=loop, exit_on_disconnect=exit_on_disconnect, show=show,
+                       save=save,
                        jsonl=jsonl, quiet=quiet)
     if demo:
         if camera is not None or video is not None or realsense or bag is not None or skeleton is not None:

@@ -242,6 +242,11 @@ def test_a_file_that_is_not_an_artifact_is_a_one_line_error(synth_root, tmp_path
     assert isinstance(result.exception, EdgeactError) and "model.pt" in str(result.exception)
 
 
+def test_loop_needs_a_video():
+    result = runner.invoke(app, ["live", "--camera", "0", "--loop", "--quiet"])
+    assert isinstance(result.exception, EdgeactError) and "--loop replays a --video file" in str(result.exception)
+
+
 def test_compile_reaches_the_runtime():
     """--compile goes to load_runtime: CUDA graphs on a CPU-only run are refused in one line."""
     result = runner.invoke(app, ["live", "--demo", "--compile", "reduce-overhead", "--device", "cpu", "--quiet"])

@@ -232,6 +232,10 @@ def test_skeleton_replay_scores_and_missing_file(tmp_path):
     img = np.zeros((4, 4, 3), np.uint8)
     assert replay(Frame(0, 0.0, img)) == [] and replay(Frame(2, 0.0, img)) == []
     (p,) = replay(Frame(1, 1 / 30, img))
+    # a looped video's second lap: index 4, position 1 in the file -> the file's row 1
+    (q,) = replay(Frame(4, 4 / 30, img, position=1))
+    np.testing.assert_array_equal(q.joints3d, p.joints3d)
+    assert replay(Frame(1, 1 / 30, img, position=2)) == []
     np.testing.assert_array_equal(p.scores[:4], [0.0, 0.5, 1.0, 1.0])
     np.testing.assert_allclose(p.keypoints[3], [103, 203])
     assert np.isnan(p.keypoints[7]).all()

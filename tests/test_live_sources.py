@@ -92,6 +92,10 @@ def test_video_source_loops(tmp_path):
         frames = [src.read() for _ in range(8)]
     assert [f.index for f in frames] == list(range(8))
     assert [_frame_id(f.image) for f in frames] == [0, 1, 2, 0, 1, 2, 0, 1]
+    # the position within the file restarts each lap (what a skeleton replay follows)
+    assert [f.file_index for f in frames] == [0, 1, 2, 0, 1, 2, 0, 1]
+    with VideoSource(path, realtime=False) as src:
+        assert [(f.position, f.file_index) for f in src] == [(None, 0), (None, 1), (None, 2)]
 
 
 def test_video_source_close_ends_it(tmp_path):

@@ -47,6 +47,7 @@ class LiveOptions:
     threshold: float = 0.5
     topk: int = 3
     realtime: bool = True
+    loop: bool = False                      # a --video starts again at its end
     exit_on_disconnect: bool = False
     show: bool = False
     save: Optional[Path] = None
@@ -94,7 +95,8 @@ def open_input(opts: LiveOptions, on_status=None):
     if camera is not None and str(camera).isdigit():
         camera = int(camera)
     return open_source(camera=camera, video=opts.video, realsense=opts.realsense and opts.bag is None,
-                       bag=opts.bag, realtime=opts.realtime, exit_on_disconnect=opts.exit_on_disconnect,
+                       bag=opts.bag, realtime=opts.realtime, loop=opts.loop,
+                       exit_on_disconnect=opts.exit_on_disconnect,
                        on_status=on_status)
 
 
@@ -149,6 +151,8 @@ def open_classifier(opts: LiveOptions, console=None) -> "Runtime":
 
 def run_live(opts: LiveOptions, console=None) -> LiveStats:
     """Open everything the options name and run until the source ends or Ctrl-C."""
+    if opts.loop and opts.video is None:     # before anything slow is loaded
+        raise EdgeactError("--loop replays a --video file; a camera or RealSense stream has no end to loop from")
     runtime = open_classifier(opts, console)
     pose = open_pose(opts)
 

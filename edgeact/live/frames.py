@@ -38,6 +38,8 @@ class Frame:
     ``depth``: ``(H, W)`` uint16 aligned to ``image`` (0 = no depth), or None.
     ``depth_scale``: metres per depth unit (0 without depth).
     ``intrinsics``: the colour camera's pinhole, when the source knows it.
+    ``position``: the frame's number within its file when that differs from ``index`` (a looped
+    video restarts it each lap, while ``index`` keeps counting); None means ``index``.
     """
 
     index: int
@@ -46,6 +48,12 @@ class Frame:
     depth: Optional[np.ndarray] = None
     depth_scale: float = 0.0
     intrinsics: Optional[Intrinsics] = None
+    position: Optional[int] = None
+
+    @property
+    def file_index(self) -> int:
+        """The frame's number within its file: ``position``, else ``index``."""
+        return self.index if self.position is None else self.position
 
     @property
     def size(self) -> tuple[int, int]:

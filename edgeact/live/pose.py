@@ -395,7 +395,7 @@ class DepthLiftPose(PoseBackend):
 
 class SkeletonReplay(PoseBackend):
     """The bodies of an NTU ``.skeleton`` file, for replaying a dataset recording: row ``t`` of the
-    file belongs to video frame ``t`` (``frame.index``).
+    file belongs to video frame ``t`` (``frame.file_index``, which restarts when a video loops).
 
     Each present body becomes a Person: ``track`` = its body slot (0, 1, ... in order of first
     appearance, see :func:`edgeact.data.ntu.read_skeleton`), ``keypoints`` = ``colorX colorY``
@@ -425,7 +425,7 @@ class SkeletonReplay(PoseBackend):
         return self.skeleton.num_frames
 
     def __call__(self, frame: Frame) -> list[Person]:
-        t = int(frame.index)
+        t = int(frame.file_index)
         if not 0 <= t < self.num_frames:
             return []
         return [Person(track=int(b), keypoints=self._color[t, b].copy(), scores=self._scores[t, b].copy(),

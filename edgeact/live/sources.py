@@ -94,7 +94,8 @@ class VideoSource(Source):
     ``start + i / fps``, ``start`` being the first ``read()``), ``realtime=False`` returns them as
     fast as they decode. ``t = index / fps``. A frame that fails to decode is skipped and counted in
     ``corrupt`` (its index is not reused); ``max_bad`` failed reads in a row end the file.
-    ``loop=True`` starts again at the end (indices and ``t`` keep increasing). A file that reports
+    ``loop=True`` starts again at the end (indices and ``t`` keep increasing; ``Frame.position``
+    restarts at 0 each lap, so a skeleton replay stays in step). A file that reports
     no frame rate is paced at ``DEFAULT_FPS``.
     """
 
@@ -167,7 +168,8 @@ class VideoSource(Source):
                 wait = self._start + index / self.fps - now
                 if wait > 0 and self._closed.wait(wait):
                     return None
-            return Frame(index=index, t=index / self.fps, image=img)
+            return Frame(index=index, t=index / self.fps, image=img,
+                         position=index - self._lap_start if self.loop else None)
 
     def close(self) -> None:
         self._closed.set()
