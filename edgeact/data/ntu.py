@@ -23,6 +23,7 @@ ordered by first appearance. Everything left out is listed in :class:`SkeletonRe
 
 from __future__ import annotations
 
+import codecs
 import re
 import warnings
 from dataclasses import dataclass
@@ -186,6 +187,20 @@ def _locate_joint_error(path: str, lines: list[str], first: int, count: int) -> 
     return None
 
 
+def decode_text(data: bytes) -> str:
+    """Text of a dataset file: ASCII in practice, but a Windows editor may have re-saved it with a
+    byte-order mark (UTF-8 or UTF-16). Without one, latin-1 never fails to decode, so stray bytes
+    surface later as malformed numbers with a line number."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):].decode("latin-1")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    return data.decode("latin-1")
+
+
 def read_skeleton(path: str | Path, *, max_bodies: int = 4) -> Skeleton:
     """Read an NTU RGB+D ``.skeleton`` file into ``(T, B<=max_bodies, 25, ...)`` arrays.
 
@@ -203,8 +218,7 @@ def read_skeleton(path: str | Path, *, max_bodies: int = 4) -> Skeleton:
         raise EdgeactError(f"{p}: no such skeleton file") from None
     except OSError as exc:
         raise EdgeactError(f"{p}: cannot read skeleton file ({exc.strerror})") from None
-    # latin-1 never fails to decode; stray bytes then surface as malformed numbers with a line number
-    lines = data.decode("latin-1").splitlines()
+    lines = decode_text(data).splitlines()
     n = len(lines)
 
     def header_int(i: int, what: str) -> int:

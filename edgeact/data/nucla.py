@@ -19,7 +19,9 @@ read as k bodies). A joint row that is not 3-4 numbers, or a body with fewer tha
 
 Time axis: row t of the arrays is the t-th RGB frame in frame-number order (``frames[t]``); a
 frame without a skeleton file is an absent row; skeleton files without an RGB frame are not
-used. A sample folder without RGB frames uses its skeleton files' frame numbers instead. Body
+used. A sample folder without RGB frames uses its skeleton files' frame numbers instead. Some
+real folders mix two recordings, so a frame number N repeats with another time code M: each N
+then keeps its lowest M (and the skeleton of that M), and the scan reports the sample. Body
 slot b is the b-th body in each file (N-UCLA has no ids that persist across frames).
 
 Joints stay 3D here; 2D positions come from :func:`edgeact.geometry.project` (Eq. 1) with the
@@ -36,6 +38,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from edgeact.data.names import NUCLA_ACTION_IDS, NUCLA_ACTIONS, NUCLA_CLASSES
+from edgeact.data.ntu import decode_text
 from edgeact.errors import EdgeactError
 
 NUM_JOINTS = 20
@@ -91,7 +94,7 @@ def read_nucla_skeleton_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     float32 (NaN where the file has no confidence column). K = 0 for an empty file."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("latin-1")
+        text = decode_text(path.read_bytes())
     except OSError as exc:
         raise EdgeactError(f"{path}: cannot read skeleton file ({exc.strerror})") from None
     runs: list[list[tuple[int, list[float]]]] = [[]]   # joint rows between header lines
@@ -183,19 +186,33 @@ class NuclaSample:
         return bool((self.present & np.isfinite(j).all(axis=(2, 3)) & (j != 0).any(axis=(2, 3))).any())
 
 
-def _frame_files(folder: Path) -> tuple[dict[int, Path], dict[int, Path]]:
-    rgb: dict[int, Path] = {}
-    skel: dict[int, Path] = {}
+def _frame_files(folder: Path) -> tuple[dict[int, Path], dict[int, Path], list[int]]:
+    """RGB and skeleton files by frame number N, and the frame numbers that repeat.
+
+    Some real folders mix the frames of two recordings, so ``frame_N`` repeats with another time
+    code M. Each N then keeps its lowest-M RGB frame and the skeleton of that same M (else the
+    lowest-M skeleton): deterministic, whatever order the file system lists them in.
+    """
+    rgb_all: dict[int, list[tuple[int, Path]]] = {}
+    skel_all: dict[int, list[tuple[int, Path]]] = {}
     for entry in folder.iterdir():
         m = _FRAME_FILE.match(entry.name)
         if not m:
             continue
-        kind = m.group(3).lower()
-        if kind == "rgb" and m.group(4).lower() != "txt":
-            rgb[int(m.group(1))] = entry
-        elif kind == "skeletons" and m.group(4).lower() == "txt":
-            skel[int(m.group(1))] = entry
-    return rgb, skel
+        kind, ext = m.group(3).lower(), m.group(4).lower()
+        if kind == "rgb" and ext != "txt":
+            rgb_all.setdefault(int(m.group(1)), []).append((int(m.group(2)), entry))
+        elif kind == "skeletons" and ext == "txt":
+            skel_all.setdefault(int(m.group(1)), []).append((int(m.group(2)), entry))
+    rgb = {n: min(c)[1] for n, c in rgb_all.items()}
+    skel: dict[int, Path] = {}
+    for n, cands in skel_all.items():
+        tc = min(rgb_all[n])[0] if n in rgb_all else None
+        same = [c for c in cands if c[0] == tc]
+        skel[n] = min(same or cands)[1]
+    repeated = sorted(n for n in set(rgb_all) | set(skel_all)
+                      if len(rgb_all.get(n, ())) > 1 or len(skel_all.get(n, ())) > 1)
+    return rgb, skel, repeated
 
 
 def _name(folder: Path, view: Optional[int]) -> str:
@@ -213,7 +230,7 @@ def read_nucla_sample(folder: str | Path, *, max_bodies: Optional[int] = None) -
     action, subject, env = parse_sample_folder(folder.name)
     label = label_of_action(action)
     view = view_of_folder(folder.parent.name)
-    rgb, skel = _frame_files(folder)
+    rgb, skel, _ = _frame_files(folder)
     numbers = sorted(rgb) if rgb else sorted(skel)
     per_frame = []
     for n in numbers:
@@ -249,7 +266,8 @@ class NuclaProblem:
 class NuclaScanReport:
     root: Path
     views: tuple[int, ...] = ()
-    problems: tuple[NuclaProblem, ...] = ()   # skipped folders and samples without a usable skeleton
+    problems: tuple[NuclaProblem, ...] = ()   # skipped folders/files, samples without a usable skeleton,
+    #                                           samples whose frame numbers repeat (still listed)
     skipped_folders: int = 0                  # folders left out of the sample list
 
     def summary(self) -> str:
@@ -293,6 +311,12 @@ def find_nucla_samples(root: str | Path, *, check_skeletons: bool = True,
     candidates: list[tuple[int, Path, tuple[int, int, int], int]] = []
     skipped = 0
     for v, vdir in sorted(views.items()):
+        for entry in sorted(vdir.iterdir()):
+            # a sample shipped as one file (e.g. a re-encoded .avi) would otherwise vanish unreported
+            if not entry.is_dir() and _SAMPLE_DIR.match(entry.name.split(".")[0]):
+                problems.append(NuclaProblem(str(entry), "not a sample folder: N-UCLA samples are folders "
+                                                         "of frame_N_tc_M_rgb.jpg images"))
+                skipped += 1
         for folder in sorted(p for p in vdir.iterdir() if p.is_dir()):
             try:
                 action, subject, env = parse_sample_folder(folder.name)
@@ -308,7 +332,7 @@ def find_nucla_samples(root: str | Path, *, check_skeletons: bool = True,
         if progress is not None and done > 1:
             progress(done - 1, total)
         name = _name(folder, v)
-        rgb, skel = _frame_files(folder)
+        rgb, skel, repeated = _frame_files(folder)
         if not rgb:
             problems.append(NuclaProblem(name, "no RGB frames (frame_N_tc_M_rgb.jpg)"))
             skipped += 1
@@ -324,6 +348,10 @@ def find_nucla_samples(root: str | Path, *, check_skeletons: bool = True,
                 problem = f"unreadable skeleton: {exc}"
         if problem:
             problems.append(NuclaProblem(name, problem))
+        if repeated:
+            shown = ", ".join(map(str, repeated[:5])) + (f", ... ({len(repeated)} in all)" if len(repeated) > 5 else "")
+            problems.append(NuclaProblem(name, f"frame numbers {shown} repeat with other time codes (two "
+                                               "recordings in one folder?): kept the lowest time code of each"))
         entries.append(NuclaEntry(name=name, view=v, action=action, subject=subject, environment=env,
                                   label=label, folder=folder, frames=tuple(rgb[n] for n in sorted(rgb)),
                                   skeleton_files=len(skel), problem=problem))
