@@ -20,8 +20,11 @@ What may be removed:
 
 A dead channel that has to stay is baked in: its conv filter and BN weight and bias are zeroed, so
 it still outputs exactly 0 with all-ones masks. The compacted model's masks are all ones, so it
-runs without the mask multiplies, and pruning it further works like pruning any model. In eval
-mode its outputs equal the masked model's up to float summation order.
+runs without the mask multiplies. Pruning recognizes baked channels by their zero BN affine
+(:func:`edgeact.pruning.baked_channels`): the report counts them as pruned, a later pruning pass
+masks them again instead of spending itself on their zero-norm filters, and a second compaction
+removes them once no branch writes their stream. In eval mode the outputs equal the masked
+model's up to float summation order.
 
 The new per-layer widths go into ``ModelConfig.channels`` (and ``extra["compacted"] = True``), so a
 compacted model saves and loads through :mod:`edgeact.checkpoint` like any other.
@@ -39,11 +42,14 @@ from edgeact.models.layers import MaskedBatchNorm3d, MaskedConv3d
 from edgeact.models.network import HierarchicalI3D
 from edgeact.models.registry import model_from_config
 from edgeact.models.resnet3d import Bottleneck3d
+from edgeact.pruning import baked_channels
 
 
 def _alive(bn: MaskedBatchNorm3d) -> torch.Tensor:
-    """``(C,)`` bool: the channels whose (masked) output is not forced to 0."""
-    return bn.channel_mask.detach().cpu() != 0
+    """``(C,)`` bool: the channels whose output is not forced to 0: not masked in the BN and not
+    baked to 0 by an earlier compaction (BN weight and bias 0). A conv masked without its BN
+    still outputs the constant BN(0), so it stays alive."""
+    return ((bn.channel_mask != 0) & ~baked_channels(bn)).detach().cpu()
 
 
 def _indices(alive: torch.Tensor) -> torch.Tensor:

@@ -77,10 +77,36 @@ def filter_norms(conv: MaskedConv3d) -> torch.Tensor:
     return w.flatten(1).norm(dim=1)
 
 
+def baked_channels(bn: MaskedBatchNorm3d) -> torch.Tensor:
+    """``(C,)`` bool: channels whose BN weight and bias are both exactly 0, so they output 0
+    whatever comes in. That is how :func:`edgeact.compact.compact` leaves a pruned channel it
+    had to keep (its masks are 1); a trained live channel is never exactly 0 in both."""
+    return (bn.weight.detach() == 0) & (bn.bias.detach() == 0)
+
+
+def _alive(conv: MaskedConv3d, bn: MaskedBatchNorm3d) -> torch.Tensor:
+    """``(C_out,)`` bool: filters neither masked nor baked to 0 by a compaction."""
+    return (conv.filter_mask.detach() > 0) & ~baked_channels(bn).to(conv.filter_mask.device)
+
+
+def mask_baked(model: nn.Module) -> int:
+    """Mask (conv and BN) every channel a compaction baked to 0, so it counts as pruned and stays
+    0 through training (:func:`keep_pruned`); returns how many were newly masked."""
+    n = 0
+    for _, conv, bn in prunable_units(model):
+        baked = baked_channels(bn).to(conv.filter_mask.device) & (conv.filter_mask > 0)
+        if baked.any():
+            keep = conv.filter_mask * ~baked
+            conv.set_mask(keep)
+            bn.set_mask(keep)
+            n += int(baked.sum())
+    return n
+
+
 def pruning_report(model: nn.Module) -> PruneReport:
-    """Alive/total filters per unit, without changing anything."""
-    return PruneReport(tuple(LayerReport(name, int(conv.filter_mask.sum().item()), conv.out_channels)
-                             for name, conv, _ in prunable_units(model)))
+    """Alive/total filters per unit, without changing anything (baked channels count as pruned)."""
+    return PruneReport(tuple(LayerReport(name, int(_alive(conv, bn).sum().item()), conv.out_channels)
+                             for name, conv, bn in prunable_units(model)))
 
 
 def _n_to_prune(ratio: float, alive: int) -> int:
@@ -103,6 +129,7 @@ def prune_filters(model: nn.Module, ratio: float = 0.1, scope: Scope = "global")
         raise EdgeactError(f"prune ratio must be in (0, 1), got {ratio!r}")
     if scope not in ("global", "layer"):
         raise EdgeactError(f"prune scope must be 'global' or 'layer', got {scope!r}")
+    mask_baked(model)       # a compacted model's kept-dead channels are pruned already, not candidates
     units = prunable_units(model)
     norms = [filter_norms(conv) for _, conv, _ in units]
     masks = [conv.filter_mask.detach().clone() for _, conv, _ in units]

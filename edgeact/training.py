@@ -40,7 +40,7 @@ from edgeact.errors import EdgeactError
 from edgeact.fileio import atomic_write_json
 from edgeact.hierarchy import Hierarchy, build_hierarchy, hierarchical_loss, level_labels
 from edgeact.models import HierarchicalI3D, create_model, inflate_2d_weights, load_2d_state_dict
-from edgeact.pruning import keep_pruned, prune_filters, pruning_report
+from edgeact.pruning import keep_pruned, mask_baked, prune_filters, pruning_report
 from edgeact.recipe import Recipe
 from edgeact.types import InputSpec
 
@@ -198,11 +198,19 @@ class Trainer:
         # the initial weights follow the recipe's seed, so a rerun (or a resumed run, which rebuilds
         # the model before loading last.pt) starts from the same point as the original
         torch.manual_seed(r.seed)
-        model = create_model(r.arch, num_classes=len(self.splits.classes), levels=r.levels, width=r.width)
+        init = read_checkpoint(r.init_from) if r.init_from else None
+        # a compacted (physically pruned) backbone keeps its narrow widths: the new model is built
+        # with them, so fine-tuning from it stays small and fast
+        channels = init["meta"]["model"].get("channels") if init else None
+        if channels and r.pretrained_2d:
+            raise EdgeactError(f"{r.init_from}: a compacted backbone cannot take the full-width 2D weights of "
+                               f"pretrained_2d ({r.pretrained_2d}); drop one of the two from the recipe")
+        model = create_model(r.arch, num_classes=len(self.splits.classes), levels=r.levels, width=r.width,
+                             channels=channels)
         if r.pretrained_2d:
             inflate_2d_weights(model, load_2d_state_dict(r.pretrained_2d), source=r.pretrained_2d)
-        if r.init_from:
-            load_backbone(model, r.init_from)
+        if init is not None:
+            load_backbone(model, r.init_from, checkpoint=init)
         return model
 
     def _meta(self, model: HierarchicalI3D, phase: str, hierarchy: Optional[Hierarchy]) -> dict:
@@ -427,16 +435,28 @@ class Interrupted(Exception):
     """Training stopped on request (``max_epochs``) after a saved epoch; rerun to continue."""
 
 
-def load_backbone(model: HierarchicalI3D, path: str | Path) -> None:
-    """Start from another checkpoint's backbone (N-UCLA from NTU60): heads are rebuilt."""
-    ck = read_checkpoint(path)
+def load_backbone(model: HierarchicalI3D, path: str | Path, *, checkpoint: Optional[dict] = None) -> None:
+    """Start from another checkpoint's backbone (N-UCLA from NTU60): heads are rebuilt.
+
+    A compacted checkpoint's backbone loads only into a model built with the same per-layer
+    widths (``ModelConfig.channels``); the channels it baked to 0 are masked again, so they stay
+    pruned through training. ``checkpoint``: ``read_checkpoint(path)`` if already read.
+    """
+    ck = checkpoint if checkpoint is not None else read_checkpoint(path)
     theirs = ck["meta"]["model"]
     if theirs.get("arch") != model.config.arch or float(theirs.get("width", 1.0)) != model.config.width:
         raise EdgeactError(f"{path}: backbone is {theirs.get('arch')} (width {theirs.get('width')}), "
                            f"but the recipe builds {model.config.arch} (width {model.config.width})")
+    if (theirs.get("channels") or None) != (model.config.channels or None):
+        what = "a compacted (physically pruned) backbone" if theirs.get("channels") else "a full-width backbone"
+        raise EdgeactError(f"{path}: {what}, but the model it should load into has "
+                           f"{'other compacted widths' if model.config.channels else 'full widths'}; build the "
+                           "model with the checkpoint's meta['model']['channels']")
     backbone = {k: v for k, v in ck["state_dict"].items() if k.startswith("backbone.")}
     missing, unexpected = model.load_state_dict(backbone, strict=False)
     missing = [k for k in missing if k.startswith("backbone.")]
     if missing or unexpected:
         raise EdgeactError(f"{path}: backbone does not match ({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+    # channels the compaction had to keep but baked to 0 stay pruned while fine-tuning
+    mask_baked(model)
 

@@ -11,7 +11,7 @@ from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
 from edgeact.models import ModelConfig, create_model, model_from_config
 from edgeact.models.layers import MaskedBatchNorm3d, MaskedConv3d
-from edgeact.pruning import apply_masks, compact, prune_filters
+from edgeact.pruning import apply_masks, compact, prune_filters, pruning_report
 from edgeact.types import InputSpec
 
 X_SHAPE = (2, 3, 4, 32, 32)
@@ -106,6 +106,9 @@ def test_compacted_model_matches_masked_model(arch, width, scope):
         for _, conv, bn in small.backbone.conv_bn_pairs():
             assert bool((conv.filter_mask == 1).all()) and bool((bn.channel_mask == 1).all())
             assert not conv.is_pruned and not bn.is_pruned
+        # the pruning report survives compaction (kept dead channels are baked to 0 and counted
+        # as pruned): the same live filters as the masked model
+        assert pruning_report(small).alive == pruning_report(model).alive
         assert_nothing_removable_left(small)
         # inner convs shrink to exactly their alive filters (counted from the masks)
         for name, conv, _ in model.backbone.conv_bn_pairs():
@@ -279,3 +282,26 @@ def test_bad_inputs_to_compact_and_from_dict():
         compact(nn.Linear(2, 2))
     with pytest.raises(EdgeactError, match="'channels' must map layer names"):
         ModelConfig.from_dict({"arch": "i3d_r18", "num_classes": 3, "channels": [1, 2]})
+
+
+def test_pruning_a_compacted_model_prunes_live_filters_only():
+    """Kept dead channels are baked to 0 with masks of 1; a new pass must not spend itself on
+    their zero-norm filters (global ranking would pick them first) but mask them as pruned."""
+    model = make("i3d_r18")
+    for _ in range(3):
+        prune_filters(model, 0.1, "global")
+    small = compact(model)
+    baked = sum(int(((bn.weight == 0) & (bn.bias == 0)).sum()) for _, _, bn in small.backbone.conv_bn_pairs())
+    assert baked > 0                   # global pruning of random init leaves some on residual streams
+    live = pruning_report(small).alive
+    assert live == pruning_report(model).alive == pruning_report(small).total - baked
+    norms = {name: conv.weight.detach().flatten(1).norm(dim=1) for name, conv, _ in small.backbone.conv_bn_pairs()}
+    report = prune_filters(small, 0.1, "global")
+    assert report.pruned_now == int(0.1 * live + 0.5) and report.alive == live - report.pruned_now
+    for name, conv, bn in small.backbone.conv_bn_pairs():
+        assert bool((bn.channel_mask == conv.filter_mask).all())
+        was_baked = (bn.weight == 0) & (bn.bias == 0) & (norms[name] == 0)
+        assert bool((conv.filter_mask[was_baked] == 0).all())      # masked as pruned, not ranked
+    # every filter this pass removed had a non-zero norm
+    assert sum(int(((conv.filter_mask == 0) & (norms[n] > 0)).sum())
+               for n, conv, _ in small.backbone.conv_bn_pairs()) == report.pruned_now

@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from edgeact.checkpoint import load_checkpoint
+from edgeact.checkpoint import build_meta, load_checkpoint, save_checkpoint
 from edgeact.data.cache import encode_pack, pack_path
 from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
 from edgeact.evaluate import EvalOptions, evaluate_artifact, save_report
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
 from edgeact.models import create_model
-from edgeact.pruning import prunable_units
+from edgeact.pruning import prunable_units, prune_filters, pruning_report
 from edgeact.recipe import Recipe, load_recipe
 from edgeact.training import Interrupted, Trainer, load_backbone, make_splits, split_validation
+from edgeact.types import InputSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,6 +176,42 @@ def test_init_from_loads_backbone_and_checks_architecture(toy_cache, tmp_path):
     assert torch.equal(target.backbone.stacks[3][1].conv2.weight, src.backbone.stacks[3][1].conv2.weight)
     with pytest.raises(EdgeactError, match="backbone is i3d_r18"):
         load_backbone(create_model("i3d_r34", num_classes=10, width=0.125), out / "best.pt")
+
+
+def test_init_from_a_compacted_backbone_trains_the_narrow_model(toy_cache, tmp_path):
+    """Fine-tuning from a physically pruned checkpoint keeps its narrow widths through training,
+    a pruning pass and a second compaction; a full-width model refuses that backbone clearly."""
+    from edgeact.compact import compact
+
+    src = create_model("i3d_r18", num_classes=6, levels=(2, 3, None), width=0.125)
+    prune_filters(src, ratio=0.3, scope="global")
+    small = compact(src)
+    init = save_checkpoint(tmp_path / "small.pt", small,
+                           build_meta(small, ClassList(tuple("abcdef")), InputSpec(frames=4, size=32, resize=40)))
+    with pytest.raises(EdgeactError, match="small.pt: a compacted .physically pruned. backbone, but the model"):
+        load_backbone(create_model("i3d_r18", num_classes=6, width=0.125), init)
+    out = tmp_path / "run"
+    # per-layer scope: on random-init weights global pruning would pick only residual-stream
+    # filters, which compaction must keep while another branch writes the stream
+    Trainer(_recipe(epochs=1, max_prune_passes=1, prune_scope="layer", init_from=str(init)), toy_cache, out,
+            progress=False).run()
+    best = load_checkpoint(out / "best.pt").model
+    assert best.config.channels == small.config.channels
+    assert sum(p.numel() for p in best.backbone.parameters()) == sum(p.numel() for p in small.backbone.parameters())
+    pass1 = load_checkpoint(out / "pass1" / "final.pt").model
+    assert not torch.equal(pass1.backbone.stem.conv1.weight, small.backbone.stem.conv1.weight)   # it trained
+    # the channels compaction kept but baked to 0 stayed pruned (and 0) through fine-tuning
+    assert pruning_report(pass1).alive == pruning_report(small).alive < pruning_report(small).total
+    pruned = load_checkpoint(out / "prune1" / "final.pt").model
+    # the baked channels count as pruned before the pass, so the pass removed live filters only
+    before = pruning_report(small).alive
+    per_layer = [min(int(0.1 * r.alive + 0.5), r.alive - 1) for r in pruning_report(small).layers]
+    assert pruning_report(pruned).alive == before - sum(per_layer)
+    again = compact(pruned)
+    assert sum(p.numel() for p in again.parameters()) < sum(p.numel() for p in best.parameters())
+    with pytest.raises(EdgeactError, match="cannot take the full-width 2D weights"):
+        Trainer(_recipe(init_from=str(init), pretrained_2d=str(tmp_path / "r18.pth")), toy_cache, tmp_path / "x",
+                progress=False).run()
 
 
 def test_unknown_benchmark_is_a_clear_error(toy_cache, tmp_path):
