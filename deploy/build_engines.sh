@@ -25,7 +25,7 @@ Options:
   --fp16              FP16 classifier engine (the default)
   --no-fp16           FP32 classifier engine
   --int8              INT8 classifier engine, calibrated on --calib-data (the pose engine stays FP16)
-  --calib-data CACHE  clip cache made by edgeact prep, used to calibrate --int8
+  --calib-data CACHE  clips to calibrate --int8 on: a cache made by edgeact prep
   --max-batch N       largest batch the classifier engine accepts (default 8; 1 needs the least memory)
   --frames T          clip length T of the classifier input (default: the checkpoint's)
   --size S            crop side S of the classifier input (default: the checkpoint's)
