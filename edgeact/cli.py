@@ -115,6 +115,10 @@ def live(
     threshold: float = typer.Option(0.5, "--threshold", help="Below this top-1 probability a decision is shown as "
                                     "uncertain, not as a label.", rich_help_panel="Decisions"),
     topk: int = typer.Option(3, "--topk", help="Labels per head in the JSON lines.", rich_help_panel="Decisions"),
+    superclasses: str = typer.Option("fine", "--superclasses", help="How superclasses are scored: fine (the fine "
+                                     "head's probabilities summed per superclass, so they always agree with the "
+                                     "action shown) or heads (each superclass head's own output, as in the paper).",
+                                     rich_help_panel="Decisions"),
     show: bool = typer.Option(False, "--show", help="OpenCV window with skeletons, boxes and labels (q quits).",
                               rich_help_panel="Output"),
     save: Optional[Path] = typer.Option(None, "--save", help="Write that overlay to a video (out.mp4).",
@@ -144,6 +148,7 @@ def live(
                        calibration=calibration, device=device, fp16=fp16, compile=compile_mode,
                        window_seconds=window_seconds,
                        stride=stride, test_sets=test_sets, smooth=smooth, threshold=threshold, topk=topk,
+                       superclasses=superclasses,
                        realtime=not no_realtime, loop=loop, exit_on_disconnect=exit_on_disconnect, show=show,
                        save=save,
                        jsonl=jsonl, quiet=quiet)
@@ -472,7 +477,8 @@ def eval_(
     table.add_row("top-1", f"{report['top1']:.4f}")
     table.add_row("top-5", f"{report['top5']:.4f}")
     for lv in report["levels"]:
-        table.add_row(f"level {lv['level']} ({lv['superclasses']} superclasses)", f"{lv['accuracy']:.4f}")
+        table.add_row(f"level {lv['level']} ({lv['superclasses']} superclasses): its head", f"{lv['accuracy']:.4f}")
+        table.add_row(f"level {lv['level']}: fine head summed per superclass", f"{lv['accuracy_from_fine']:.4f}")
     console.print(table)
     worst = sorted((c for c in report["per_class"] if c["accuracy"] is not None), key=lambda c: c["accuracy"])[:5]
     if worst:

@@ -146,6 +146,19 @@ def level_targets(labels: np.ndarray, assignments: Sequence[Sequence[int]]) -> l
     return [np.asarray(a, dtype=np.int64)[labels] for a in assignments]
 
 
+def levels_from_fine(fine: np.ndarray, assignments: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    """Fine-class probabilities ``(N, C)`` -> each level's superclass probabilities ``(N, M_l)``,
+    coarse to fine: a superclass's probability is the sum of its members'. Unlike a superclass
+    head's own output, this always agrees with the fine distribution (the group of a confident
+    fine action gets at least that confidence)."""
+    fine = np.asarray(fine, np.float64)
+    out = []
+    for a in assignments:
+        a = np.asarray(a, np.int64)
+        out.append(fine @ np.eye(int(a.max()) + 1)[a])
+    return out
+
+
 def level_accuracies(probs: Sequence[np.ndarray], labels: np.ndarray,
                      assignments: Sequence[Sequence[int]]) -> list[float]:
     """Accuracy of each superclass head (``probs`` without the fine head) against the fine

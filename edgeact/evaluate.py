@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset
-from edgeact.engine import confusion_matrix, level_accuracies, predict_with, topk_accuracy
+from edgeact.engine import confusion_matrix, level_accuracies, levels_from_fine, predict_with, topk_accuracy
 from edgeact.errors import EdgeactError
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
 from edgeact.runtime import Runtime, load_runtime
@@ -80,8 +80,12 @@ def build_report(probs: list[np.ndarray], labels: np.ndarray, classes: ClassList
     per_class = [{"label": i, "name": classes.names[i], "count": int(counts[i]),
                   "accuracy": float(cm[i, i] / counts[i]) if counts[i] else None} for i in range(n_cls)]
     assignments = (hierarchy or {}).get("assignments") or []
-    levels = [{"level": k + 1, "superclasses": int(p.shape[1]), "accuracy": acc}
-              for k, (p, acc) in enumerate(zip(probs[:-1], level_accuracies(probs[:-1], labels, assignments)))]
+    # each superclass head's own accuracy, and that of the fine head's probabilities summed per
+    # superclass (what `live --superclasses fine` shows)
+    from_fine = level_accuracies(levels_from_fine(fine, assignments), labels, assignments)
+    levels = [{"level": k + 1, "superclasses": int(p.shape[1]), "accuracy": acc, "accuracy_from_fine": ff}
+              for k, (p, acc, ff) in enumerate(zip(probs[:-1], level_accuracies(probs[:-1], labels, assignments),
+                                                    from_fine))]
     return {**info, "clips": int(len(labels)), "top1": topk_accuracy(fine, labels, 1),
             "top5": topk_accuracy(fine, labels, 5), "levels": levels, "per_class": per_class,
             "confusion": cm.tolist(), "classes": list(classes.names), "hierarchy": hierarchy}

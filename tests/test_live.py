@@ -181,7 +181,8 @@ def test_bad_stride_is_a_clear_error(text):
 
 def test_interpreter_averages_sets_smooths_tracks_and_flags_uncertain():
     classes = ClassList(names=("a", "b", "c"))
-    interp = Interpreter(classes, {"assignments": [[0, 1, 1]]}, topk=2, threshold=0.58, smooth=2)
+    interp = Interpreter(classes, {"assignments": [[0, 1, 1]]}, topk=2, threshold=0.58, smooth=2,
+                         superclasses="heads")
     fine = np.log(np.array([[0.7, 0.2, 0.1], [0.5, 0.4, 0.1]]))       # two frame sets
     sup = np.log(np.array([[0.9, 0.1], [0.7, 0.3]]))
     d1 = interp.decide(3, [sup, fine], t=1.0, box=(0, 0, 10, 10), latency_ms=5.0)
@@ -198,6 +199,24 @@ def test_interpreter_averages_sets_smooths_tracks_and_flags_uncertain():
     row = d2.to_json()
     assert set(row) >= {"t", "track", "box", "fine", "levels", "latency_ms"}
     assert row["fine"][0] == {"label": "b", "p": pytest.approx(0.55, abs=1e-4)}
+
+
+def test_superclasses_from_the_fine_head_agree_with_the_action():
+    """Default: a superclass scores the summed fine probabilities of its members, whatever its
+    own head says (here the head prefers the other group)."""
+    classes = ClassList(names=("a", "b", "c", "d"))
+    hierarchy = {"assignments": [[0, 0, 1, 1], [0, 1, 2, 2]]}
+    fine = np.log(np.array([[0.1, 0.2, 0.6, 0.1]]))
+    heads = [np.log(np.array([[0.9, 0.1]])), np.log(np.array([[0.8, 0.1, 0.1]])), fine]
+    d = Interpreter(classes, hierarchy, topk=3).decide(1, heads, t=0.0, box=(0, 0, 1, 1), latency_ms=1.0)
+    assert d.fine[0].label == "c"
+    assert [(s.label, round(s.p, 6)) for s in d.levels[0]] == [("c / d", 0.7), ("a / b", 0.3)]
+    assert [(s.label, round(s.p, 6)) for s in d.levels[1]] == [("c / d", 0.7), ("b", 0.2), ("a", 0.1)]
+    own = Interpreter(classes, hierarchy, topk=1, superclasses="heads").decide(1, heads, t=0.0, box=(0, 0, 1, 1),
+                                                                              latency_ms=1.0)
+    assert [lv[0].label for lv in own.levels] == ["a / b", "a"]
+    with pytest.raises(EdgeactError, match="--superclasses both: choose one of fine, heads"):
+        Interpreter(classes, hierarchy, superclasses="both")
 
 
 def test_softmax_is_stable_and_superclasses_are_named_by_members():

@@ -138,6 +138,7 @@ def test_full_procedure_resume_and_eval(toy_cache, tmp_path):
     report = evaluate_artifact(out / "best.pt", toy_cache, EvalOptions(benchmark="toy", workers=0))
     assert 0 <= report["top1"] <= report["top5"] <= 1
     assert [lv["superclasses"] for lv in report["levels"]] == [2, 3]
+    assert all(0 <= lv["accuracy_from_fine"] <= 1 for lv in report["levels"])
     assert report["clips"] == 12 and sum(c["count"] for c in report["per_class"]) == 12
     written = save_report(report, tmp_path / "rep" / "report.json", tmp_path / "rep")
     assert {p.name for p in written} == {"report.json", "confusion.png", "superclasses.png"}
@@ -254,3 +255,15 @@ def test_cli_train_then_eval(toy_cache, tmp_path):
     report = json.loads((tmp_path / "rep" / "r.json").read_text())
     assert {"top1", "top5", "levels", "per_class"} <= set(report)
     assert (tmp_path / "rep" / "confusion.png").is_file()
+
+
+def test_report_scores_superclasses_by_their_head_and_from_the_fine_head():
+    from edgeact.engine import levels_from_fine
+    from edgeact.evaluate import build_report
+
+    fine = np.array([[0.4, 0.35, 0.25], [0.1, 0.45, 0.45]])
+    np.testing.assert_allclose(levels_from_fine(fine, [[0, 1, 1]])[0], [[0.4, 0.6], [0.1, 0.9]])
+    head = np.array([[0.9, 0.1], [0.2, 0.8]])
+    report = build_report([head, fine], np.array([1, 2]), ClassList(("a", "b", "c")), {"assignments": [[0, 1, 1]]})
+    # both clips belong to superclass 1: the head gets one right, the summed fine scores both
+    assert report["levels"] == [{"level": 1, "superclasses": 2, "accuracy": 0.5, "accuracy_from_fine": 1.0}]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from edgeact.errors import EdgeactError
-from edgeact.live.decide import Interpreter
+from edgeact.live.decide import SUPERCLASS_SOURCES, Interpreter
 from edgeact.live.pipeline import LiveConfig, LiveLoop, LiveStats
 from edgeact.live.window import Stride, WindowConfig
 
@@ -46,6 +46,7 @@ class LiveOptions:
     smooth: int = 3
     threshold: float = 0.5
     topk: int = 3
+    superclasses: str = "fine"              # fine (summed fine probabilities) or heads (their own output)
     realtime: bool = True
     loop: bool = False                      # a --video starts again at its end
     exit_on_disconnect: bool = False
@@ -132,8 +133,16 @@ def run_loop(source, pose, runtime, opts: LiveOptions, sinks: Sequence) -> LiveS
     drop = bool(getattr(source, "live", False)) or opts.realtime
     cfg = live_config(opts, runtime.meta, drop_stale=drop)
     interp = Interpreter(runtime.classes, runtime.hierarchy, topk=cfg.topk, threshold=cfg.threshold,
-                         smooth=cfg.smooth, forget_after=2 * cfg.window.seconds)
+                         smooth=cfg.smooth, forget_after=2 * cfg.window.seconds, superclasses=opts.superclasses)
     return LiveLoop(source, pose, runtime, interp, cfg, sinks).run()
+
+
+def check_options(opts: LiveOptions) -> None:
+    """The option checks that need no file or device, made before anything slow is loaded."""
+    if opts.loop and opts.video is None:
+        raise EdgeactError("--loop replays a --video file; a camera or RealSense stream has no end to loop from")
+    if opts.superclasses not in SUPERCLASS_SOURCES:
+        raise EdgeactError(f"--superclasses {opts.superclasses}: choose one of {', '.join(SUPERCLASS_SOURCES)}")
 
 
 def open_classifier(opts: LiveOptions, console=None) -> "Runtime":
@@ -151,8 +160,7 @@ def open_classifier(opts: LiveOptions, console=None) -> "Runtime":
 
 def run_live(opts: LiveOptions, console=None) -> LiveStats:
     """Open everything the options name and run until the source ends or Ctrl-C."""
-    if opts.loop and opts.video is None:     # before anything slow is loaded
-        raise EdgeactError("--loop replays a --video file; a camera or RealSense stream has no end to loop from")
+    check_options(opts)
     runtime = open_classifier(opts, console)
     pose = open_pose(opts)
 

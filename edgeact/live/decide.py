@@ -14,6 +14,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from edgeact.data.classes import ClassList
+from edgeact.engine import levels_from_fine
+from edgeact.errors import EdgeactError
+
+SUPERCLASS_SOURCES = ("fine", "heads")
 
 
 @dataclass(frozen=True)
@@ -82,12 +86,22 @@ class Interpreter:
 
     ``hierarchy`` is the artifact's ``{"assignments": [[...], ...]}`` (one list per superclass
     head, coarse to fine) or None for a model without superclass heads.
+
+    ``superclasses``: ``"fine"`` (default) scores each superclass by the summed probabilities of
+    its member actions under the fine head, so the superclasses shown always agree with the fine
+    action; ``"heads"`` shows each superclass head's own output (the paper's auxiliary heads, which
+    can disagree with the fine head). A model without a hierarchy shows its heads either way.
     """
 
     def __init__(self, classes: ClassList, hierarchy: Optional[dict], *, topk: int = 3,
-                 threshold: float = 0.0, smooth: int = 1, forget_after: float = 10.0):
+                 threshold: float = 0.0, smooth: int = 1, forget_after: float = 10.0,
+                 superclasses: str = "fine"):
+        if superclasses not in SUPERCLASS_SOURCES:
+            raise EdgeactError(f"--superclasses {superclasses}: choose one of {', '.join(SUPERCLASS_SOURCES)}")
         self.classes = classes
         assignments = (hierarchy or {}).get("assignments") or []
+        self.assignments = [np.asarray(a, np.int64) for a in assignments]
+        self.from_fine = superclasses == "fine" and bool(assignments)
         self.level_names = [superclass_names(a, classes) for a in assignments]
         self.topk, self.threshold, self.smooth = max(1, topk), threshold, max(1, smooth)
         self.forget_after = forget_after     # source seconds without a decision before a track's history goes
@@ -113,7 +127,8 @@ class Interpreter:
         hist.append(probs)
         probs = [np.mean([h[i] for h in hist], axis=0) for i in range(len(probs))]
         fine = self._top(probs[-1], self.classes.names)
-        supers = probs[:-1]
+        supers = levels_from_fine(probs[-1][None], self.assignments) if self.from_fine else probs[:-1]
+        supers = [p.reshape(-1) for p in supers]
         levels = tuple(self._top(p, self.level_names[i] if i < len(self.level_names) else
                                  [f"superclass {k}" for k in range(len(p))])
                        for i, p in enumerate(supers))

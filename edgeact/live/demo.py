@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgeact.data.ntu import NtuName
-from edgeact.live.app import LiveOptions, build_sinks, open_classifier, run_loop
+from edgeact.live.app import LiveOptions, build_sinks, check_options, open_classifier, run_loop
 
 DEMO_PERFORMER = 3     # in the ntu60-xsub test split: never seen by the demo model
 DEMO_CAMERA = 2        # the frontal view
@@ -65,6 +65,7 @@ def run_demo(opts: LiveOptions, console=None, *, workdir: Optional[Path] = None)
     from edgeact.live.pose import SkeletonReplay
     from edgeact.live.sources import VideoSource
 
+    check_options(opts)
     runtime = open_classifier(opts, console)
     with tempfile.TemporaryDirectory(prefix="edgeact-demo-", dir=workdir) as tmp:
         clips = render_demo_clips(Path(tmp), classes=len(runtime.classes))
