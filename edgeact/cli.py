@@ -146,12 +146,10 @@ def live(
     opts = LiveOptions(model=model, camera=camera, video=video, realsense=realsense, bag=bag, skeleton=skeleton,
                        pose=pose, pose_model=pose_model, pose_conf=pose_conf, pose_imgsz=pose_imgsz,
                        calibration=calibration, device=device, fp16=fp16, compile=compile_mode,
-                       window_seconds=window_seconds,
-                       stride=stride, test_sets=test_sets, smooth=smooth, threshold=threshold, topk=topk,
-                       superclasses=superclasses,
-                       realtime=not no_realtime, loop=loop, exit_on_disconnect=exit_on_disconnect, show=show,
-                       save=save,
-                       jsonl=jsonl, quiet=quiet)
+                       window_seconds=window_seconds, stride=stride, test_sets=test_sets, smooth=smooth,
+                       threshold=threshold, topk=topk, superclasses=superclasses, realtime=not no_realtime,
+                       loop=loop, exit_on_disconnect=exit_on_disconnect, show=show, save=save, jsonl=jsonl,
+                       quiet=quiet)
     if demo:
         if camera is not None or video is not None or realsense or bag is not None or skeleton is not None:
             raise EdgeactError("--demo plays its own synthetic clips: drop --camera/--video/--realsense/--bag/--skeleton")

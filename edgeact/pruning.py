@@ -96,9 +96,8 @@ def mask_baked(model: nn.Module) -> int:
     for _, conv, bn in prunable_units(model):
         baked = baked_channels(bn).to(conv.filter_mask.device) & (conv.filter_mask > 0)
         if baked.any():
-            keep = conv.filter_mask * ~baked
-            conv.set_mask(keep)
-            bn.set_mask(keep)
+            conv.set_mask(conv.filter_mask * ~baked)
+            bn.set_mask(bn.channel_mask * ~baked.to(bn.channel_mask.device))
             n += int(baked.sum())
     return n
 
