@@ -319,6 +319,11 @@ def prep(
         console.print(table)
         if len(problems) > 50:
             console.print(f"... and {len(problems) - 50} more (all listed in {out / 'index.json'} under meta.excluded)")
+    if report.notes:
+        console.print(f"{len(report.notes)} prepared sample(s) with notes (all in {out / 'index.json'} under "
+                      "meta.notes):")
+        for n in report.notes[:10]:
+            console.print(f"  {n['name']}: {n['reason']}", highlight=False)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,9 +117,16 @@ def test_prep_nucla_projects_3d_joints_with_the_calibration_file(tmp_path):
             cv2.imwrite(str(folder / f"frame_{n}_tc_{100 + n}_rgb.jpg"), rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
             rows = ["1"] + [f"{x:.6f},{y:.6f},{z:.6f},2" for x, y, z in joints]
             (folder / f"frame_{n}_tc_{100 + n}_skeletons.txt").write_text("\n".join(rows) + "\n")
+    # view 1 holds a second recording's frame 0 (another time code): prepared, with a note
+    extra = tmp_path / "multiview_action" / "view_1" / "a05_s01_e00" / "frame_0_tc_50"
+    cv2.imwrite(f"{extra}_rgb.jpg", rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
+    Path(f"{extra}_skeletons.txt").write_text("\n".join(["1"] + [f"{x:.6f},{y:.6f},{z:.6f},2" for x, y, z in joints]))
     out = tmp_path / "cache"
-    _ok(["prep", "--dataset", "nucla", "--root", tmp_path, "--out", out, "--size", "32", "--workers", "1"])
+    text = _ok(["prep", "--dataset", "nucla", "--root", tmp_path, "--out", out, "--size", "32", "--workers", "1"])
+    assert "1 prepared sample(s) with notes" in text and "a05_s01_e00_v1: frame numbers 0 repeat" in text
     index = read_index(out)
+    assert [n["name"] for n in index["meta"]["notes"]] == ["a05_s01_e00_v1"]
+    assert not any(e["name"] == "a05_s01_e00_v1" for e in index["meta"]["excluded"])
     assert len(index["samples"]) == 3 and index["meta"]["benchmarks"] == ["nucla-view1", "nucla-view2", "nucla-view3"]
     s = next(s for s in index["samples"] if s["splits"]["nucla-view2"] == "test")
     assert s["label"] == 4 and s["num_frames"] == 6                       # a05 "sit down"

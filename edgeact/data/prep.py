@@ -35,6 +35,7 @@ CACHE_VERSION = 1
 PARTIAL = "prep.partial.jsonl"
 SETTINGS = "prep.settings.json"
 KEPT = ("ok", "uncropped")        # record statuses whose frame pack is in the cache
+NOTE = "note"                      # a scan finding about a sample that is still prepared
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class PrepReport:
     seconds: float = 0.0
     problems: list[dict] = field(default_factory=list)   # {"name", "status", "reason"}
     excluded_before: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)      # kept samples the scan flagged: {"name", "reason"}
 
     @property
     def frames_per_second(self) -> float:
@@ -224,8 +226,9 @@ def _nucla_jobs(cfg: PrepConfig) -> tuple[list[Job], ClassList, list[str], list[
     calib = load_calibration(cfg.calib or DEFAULT_CALIBRATION).to_dict()
     samples, report = find_nucla_samples(cfg.root, check_skeletons=False)
     listed = {s.name for s in samples}
-    excluded = [{"name": p.name, "status": "excluded", "reason": p.reason}
-                for p in report.problems if p.name not in listed]
+    # problems of listed samples are notes (e.g. repeated frame numbers): the sample is still prepared
+    excluded = [{"name": p.name, "status": "excluded" if p.name not in listed else NOTE, "reason": p.reason}
+                for p in report.problems]
     jobs = [Job("nucla", s.name, s.label, {b: split_of_nucla(s.view, b) for b in NUCLA_BENCHMARKS}, None,
                 frames=tuple(str(p) for p in s.frames),
                 skeleton=str(s.folder) if s.skeleton_files else None, calib=calib,
@@ -264,7 +267,9 @@ def prepare(cfg: PrepConfig, progress: Optional[Callable[[int, int, dict], None]
         raise EdgeactError(f"{cfg.root}: no such dataset folder")
     if not 0 <= cfg.margin < 1:
         raise EdgeactError(f"--margin must be in [0, 1), got {cfg.margin}")
-    jobs, classes, benchmarks, excluded = (_ntu_jobs if cfg.dataset == "ntu" else _nucla_jobs)(cfg)
+    jobs, classes, benchmarks, scanned = (_ntu_jobs if cfg.dataset == "ntu" else _nucla_jobs)(cfg)
+    excluded = [e for e in scanned if e["status"] != NOTE]
+    notes = [{"name": e["name"], "reason": e["reason"]} for e in scanned if e["status"] == NOTE]
     if cfg.limit is not None:
         jobs = jobs[: cfg.limit]
     if not jobs:
@@ -285,7 +290,7 @@ def prepare(cfg: PrepConfig, progress: Optional[Callable[[int, int, dict], None]
     done = _read_partial(cfg.out)
     todo = [j for j in jobs if j.name not in done]
     workers = cfg.workers or os.cpu_count() or 1
-    report = PrepReport(workers=workers, resumed=len(jobs) - len(todo), excluded_before=excluded)
+    report = PrepReport(workers=workers, resumed=len(jobs) - len(todo), excluded_before=excluded, notes=notes)
     start = time.perf_counter()
     with open(cfg.out / PARTIAL, "a") as log:
         def finish(rec: dict) -> None:
@@ -317,7 +322,7 @@ def prepare(cfg: PrepConfig, progress: Optional[Callable[[int, int, dict], None]
     meta = {"version": CACHE_VERSION, "dataset": cfg.dataset, "root": str(cfg.root), "size": cfg.size,
             "margin": cfg.margin, "cropped": cfg.crop, "classes": classes.to_dict(), "benchmarks": benchmarks,
             "fallback_uncropped": cfg.fallback_uncropped,
-            "excluded": excluded + report.problems}
+            "excluded": excluded + report.problems, "notes": notes}
     atomic_write_json(cfg.out / "index.json", {"meta": meta, "samples": kept})
     return report
 
