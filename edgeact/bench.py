@@ -232,7 +232,8 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
 
     Returns:
         A JSON-able report: ``rows`` (one per backend x precision x batch with ``p50_ms``,
-        ``p95_ms``, ``mean_ms``, ``clips_per_s``, ``vs_torch``) and ``ratios`` (eager torch p50 /
+        ``p95_ms``, ``mean_ms``, ``clips_per_s``, ``vs_torch``, ``first_call_s``: the untimed
+        first call, where compiling happens) and ``ratios`` (eager torch p50 /
         each other backend's p50 at the same precision and batch; > 1 means the other is faster).
     """
     import torch
@@ -263,15 +264,19 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
             if log:
                 log(f"timing batch {b}: {', '.join(f'{k[0]} {k[1]}' for k in runtimes)} "
                     f"({warmup} warm-up + {iters} interleaved calls each)")
+            first: dict = {}
             for key, rt in runtimes.items():
                 if log and key[0] in COMPILED:
                     log(f"{key[0]} {key[1]}: compiling for batch {b} (first call; can take minutes)")
+                t0 = time.perf_counter()
                 rt.warmup(b)
+                first[key] = time.perf_counter() - t0
             times = time_interleaved({k: (lambda rt=rt: rt(x)) for k, rt in runtimes.items()}, warmup, iters)
             for (backend, precision), secs in times.items():
                 rt = runtimes[(backend, precision)]
+                # the first call at this batch size: a cold start (compiling, for torch.compile)
                 rows.append({"backend": backend, "precision": precision, "batch": b, "device": rt.device,
-                             **latency_stats(secs, b)})
+                             **latency_stats(secs, b), "first_call_s": round(first[(backend, precision)], 3)})
     ref = {r["batch"]: r["p50_ms"] for r in rows if r["backend"] == "torch" and r["precision"] == "fp32"}
     for r in rows:
         r["vs_torch"] = ref[r["batch"]] / r["p50_ms"] if r["batch"] in ref else None
@@ -367,12 +372,13 @@ def bench_markdown(report: dict) -> str:
                   "", f"device {report['device']} ({where}); {report['warmup']} warm-up + {report['iters']} "
                   f"interleaved calls per row; torch {report['versions'].get('torch')}, onnxruntime "
                   f"{report['versions'].get('onnxruntime', '-')}; {report['created']}", "",
-                  "| backend | precision | batch | p50 ms | p95 ms | clips/s | vs torch fp32 |",
-                  "|---|---|--:|--:|--:|--:|--:|"]
+                  "| backend | precision | batch | p50 ms | p95 ms | clips/s | vs torch fp32 | first call s |",
+                  "|---|---|--:|--:|--:|--:|--:|--:|"]
         for r in report["rows"]:
             vs = f"{r['vs_torch']:.2f}x" if r.get("vs_torch") else "-"
+            first = f"{r['first_call_s']:.2f}" if r.get("first_call_s") is not None else "-"
             lines.append(f"| {r['backend']} | {r['precision']} | {r['batch']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
-                         f"| {r['clips_per_s']:.2f} | {vs} |")
+                         f"| {r['clips_per_s']:.2f} | {vs} | {first} |")
         for q in report.get("ratios", []):
             lines.append(f"\n{q['name']} p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}")
     else:

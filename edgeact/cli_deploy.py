@@ -142,11 +142,13 @@ def bench_model_cmd(
     table = Table(title=f"{report['model']['source']} at {inp['frames']}x{inp['size']}x{inp['size']} on "
                   f"{report['device']} ({report['threads']} threads)", title_justify="left")
     for col, just in (("backend", "left"), ("precision", "left"), ("batch", "right"), ("p50 ms", "right"),
-                      ("p95 ms", "right"), ("clips/s", "right"), ("vs torch fp32", "right")):
+                      ("p95 ms", "right"), ("clips/s", "right"), ("vs torch fp32", "right"),
+                      ("first call s", "right")):
         table.add_column(col, justify=just)
     for r in report["rows"]:
         table.add_row(r["backend"], r["precision"], str(r["batch"]), f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
-                      f"{r['clips_per_s']:.2f}", f"{r['vs_torch']:.2f}x" if r.get("vs_torch") else "-")
+                      f"{r['clips_per_s']:.2f}", f"{r['vs_torch']:.2f}x" if r.get("vs_torch") else "-",
+                      f"{r['first_call_s']:.2f}")
     console.print(table)
     for q in report["ratios"]:
         console.print(f"{q['name']} p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}",

@@ -78,6 +78,8 @@ def test_bench_torch_compile_rows_beside_eager():
                          frames=4, size=32, device="cpu", warmup=0, iters=2, threads=1,
                          backends=("torch", "torch-compile"), log=logs.append)
     assert [(r["backend"], r["batch"]) for r in report["rows"]] == [("torch", 1), ("torch-compile", 1)]
+    eager, compiled = report["rows"]
+    assert compiled["first_call_s"] > 10 * compiled["p50_ms"] / 1e3        # compiling happened untimed
     assert [q["name"] for q in report["ratios"]] == ["torch / torch-compile"]
     assert any("torch-compile fp32: compiling for batch 1" in line for line in logs)
     with pytest.raises(EdgeactError, match="torch-cudagraphs needs a CUDA device"):
