@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from edgeact.errors import EdgeactError
-from edgeact.live.decide import SUPERCLASS_SOURCES, Interpreter
+from edgeact.live.decide import Interpreter, check_superclass_source
 from edgeact.live.pipeline import LiveConfig, LiveLoop, LiveStats
 from edgeact.live.window import Stride, WindowConfig
 
@@ -141,8 +141,7 @@ def check_options(opts: LiveOptions) -> None:
     """The option checks that need no file or device, made before anything slow is loaded."""
     if opts.loop and opts.video is None:
         raise EdgeactError("--loop replays a --video file; a camera or RealSense stream has no end to loop from")
-    if opts.superclasses not in SUPERCLASS_SOURCES:
-        raise EdgeactError(f"--superclasses {opts.superclasses}: choose one of {', '.join(SUPERCLASS_SOURCES)}")
+    check_superclass_source(opts.superclasses)
 
 
 def open_classifier(opts: LiveOptions, console=None) -> "Runtime":

@@ -20,6 +20,13 @@ from edgeact.errors import EdgeactError
 SUPERCLASS_SOURCES = ("fine", "heads")
 
 
+def check_superclass_source(name: str) -> str:
+    """``name`` if it is one of :data:`SUPERCLASS_SOURCES`, else a one-line error."""
+    if name not in SUPERCLASS_SOURCES:
+        raise EdgeactError(f"--superclasses {name}: choose one of {', '.join(SUPERCLASS_SOURCES)}")
+    return name
+
+
 @dataclass(frozen=True)
 class Scored:
     label: str
@@ -96,8 +103,7 @@ class Interpreter:
     def __init__(self, classes: ClassList, hierarchy: Optional[dict], *, topk: int = 3,
                  threshold: float = 0.0, smooth: int = 1, forget_after: float = 10.0,
                  superclasses: str = "fine"):
-        if superclasses not in SUPERCLASS_SOURCES:
-            raise EdgeactError(f"--superclasses {superclasses}: choose one of {', '.join(SUPERCLASS_SOURCES)}")
+        check_superclass_source(superclasses)
         self.classes = classes
         assignments = (hierarchy or {}).get("assignments") or []
         self.assignments = [np.asarray(a, np.int64) for a in assignments]
