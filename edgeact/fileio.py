@@ -1,4 +1,12 @@
-"""Atomic file writes: a crash or Ctrl-C never leaves a half-written file under the real name."""
+"""File writing that never loses data: atomic replaces, append-only logs, and the guard that keeps
+an output from landing on one of the command's own inputs.
+
+* :func:`atomic_write_bytes` writes through a temporary file in the same folder and a rename, so a
+  crash, Ctrl-C or full disk never leaves a half-written file under the real name. The result has
+  the mode an ordinary ``open(path, "w")`` would give (``0o666`` less the umask), not ``mkstemp``'s
+  private ``0o600``: a model or report written for a service user stays readable by it.
+* :func:`refuse_output_over_input` is the one check every command runs before it writes.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +14,41 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterable, Optional
+
+from edgeact.errors import EdgeactError
+
+
+def _umask() -> int:
+    """The process umask. Linux reports it in /proc without changing it; elsewhere it can only be
+    read by setting it, which would briefly change the mode of files other threads create."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    An existing file keeps its permission bits; a new one gets ``0o666 & ~umask``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -28,3 +61,29 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when ``a`` and ``b`` name one file (through links, ``..`` or another spelling).
+
+    A path that does not exist yet is compared by its resolved name.
+    """
+    a, b = Path(a), Path(b)
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def refuse_output_over_input(out: Optional[str | Path], inputs: Iterable[Optional[str | Path]], *,
+                             option: str) -> None:
+    """Raise :class:`EdgeactError` when the output ``out`` is one of ``inputs`` (``None`` entries
+    are skipped): no command writes over a file it reads.
+
+    ``option`` names the output in the message, e.g. ``"--out"`` or ``"--jsonl"``.
+    """
+    if out is None:
+        return
+    for src in inputs:
+        if src is not None and Path(src).exists() and same_file(out, src):
+            raise EdgeactError(f"{option} {out}: is an input of this command ({src}); write the output elsewhere")
