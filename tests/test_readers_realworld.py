@@ -86,9 +86,9 @@ def test_ntu_formatting_variants_read_the_same(tmp_path, variant):
         text += "\r\n   \r\n\r\n"
     if variant == "sci":
         assert "E-01" in text and "E+00" in text
-    s = read_skeleton(write_bytes(tmp_path / "S001C001P001R001A001.skeleton", text.encode("ascii")))
+    s = read_skeleton(write_bytes(tmp_path / "S001C001P001R001A001.skeleton", text.encode("ascii")), strict=True)
     check_frames(s)
-    assert s.report.trailing_lines == 0
+    assert s.report.trailing_lines == 0 and s.report.damaged is None
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
@@ -169,6 +169,24 @@ def test_ntu_frame_count_disagrees_with_frames_present(tmp_path):
     many = ["3"] + lines[1:]
     with pytest.raises(EdgeactError, match=r"many\.skeleton:58: file ends early: expected the body count of frame 3 of 3"):
         read_skeleton(write_bytes(tmp_path / "many.skeleton", "\r\n".join(many).encode()))
+
+
+def test_ntu_frames_beyond_the_header_are_a_finding_and_strict_refuses_them(tmp_path):
+    lines = ntu_lines([[(ID1, 0.1)], [(ID1, 0.2)], []])
+    few = write_bytes(tmp_path / "few.skeleton", "\r\n".join(["1"] + lines[1:]).encode())
+    s = read_skeleton(few)
+    assert s.num_frames == 1 and (s.report.trailing_frames, s.report.header_frames) == (2, 1)
+    assert s.report.damaged == "skeleton header counts 1 frames, the file holds 3"
+    # frame 2 starts at line 30: the header, then frame 1 (body count, info, joint count, 25 joints)
+    with pytest.raises(EdgeactError, match=r"few\.skeleton:30: 2 more frame\(s\) after the 1 frames the header \(line 1\) counts$"):
+        read_skeleton(few, strict=True)
+    junk = write_bytes(tmp_path / "junk.skeleton", "\r\n".join(lines + ["end of recording", ""]).encode())
+    s = read_skeleton(junk)
+    assert s.report.trailing_frames == 0 and s.report.damaged == "skeleton has 1 line(s) after the 3 frames its header counts"
+    with pytest.raises(EdgeactError, match=r"junk\.skeleton:59: 1 more line\(s\) after the 3 frames"):
+        read_skeleton(junk, strict=True)
+    clean = write_bytes(tmp_path / "clean.skeleton", "\r\n".join(lines + ["", "  ", ""]).encode())
+    assert read_skeleton(clean, strict=True).report.damaged is None      # blank lines at the end are not data
 
 
 def test_ntu_last_line_cut_mid_number(tmp_path):

@@ -65,7 +65,20 @@ class SkeletonReport:
     unusable_bodies: tuple[str, ...] = ()            # kept ids whose joints are all zero / non-finite in every frame
     unusable_entries: int = 0                        # (frame, kept body) entries with all-zero / non-finite joints
     duplicate_entries: int = 0                       # a body id listed again in the same frame: the repeat is ignored
-    trailing_lines: int = 0                          # non-blank lines after the last frame: ignored
+    trailing_lines: int = 0                          # non-blank lines after the frames the header counts: ignored
+    trailing_frames: int = 0                         # of those, whole frame blocks (the header undercounts)
+    header_frames: int = 0                           # the frame count of line 1
+
+    @property
+    def damaged(self) -> Optional[str]:
+        """Why the file cannot be trusted as a whole, or None: data after the frames its header
+        counts means the header (or the file) is wrong, not a Kinect quirk."""
+        if not self.trailing_lines:
+            return None
+        if self.trailing_frames:
+            return (f"skeleton header counts {self.header_frames} frames, the file holds "
+                    f"{self.header_frames + self.trailing_frames}")
+        return f"skeleton has {self.trailing_lines} line(s) after the {self.header_frames} frames its header counts"
 
     @property
     def clean(self) -> bool:
@@ -85,6 +98,8 @@ class SkeletonReport:
             parts.append(f"{self.unusable_entries} all-zero body entries")
         if self.duplicate_entries:
             parts.append(f"{self.duplicate_entries} repeated body entries ignored")
+        if self.trailing_frames:
+            parts.append(f"{self.trailing_frames} frame(s) after the {self.header_frames} of the header ignored")
         if self.trailing_lines:
             parts.append(f"{self.trailing_lines} trailing line(s) ignored")
         return "; ".join(parts) if parts else "clean"
@@ -201,12 +216,34 @@ def decode_text(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def read_skeleton(path: str | Path, *, max_bodies: int = 4) -> Skeleton:
+def _count_frames(lines: list[str], i: int) -> int:
+    """How many whole frame blocks start at ``lines[i]`` (a file whose header undercounts)."""
+    n, count = len(lines), 0
+    while i < n:
+        try:
+            nb = int(lines[i])
+        except ValueError:
+            return count
+        i += 1
+        for _ in range(max(nb, 0)):
+            if i + 1 >= n or len(lines[i].split()) != _BODY_INFO_VALUES or lines[i + 1].strip() != str(NUM_JOINTS):
+                return count
+            i += 2 + NUM_JOINTS
+            if i > n:
+                return count
+        count += 1
+    return count
+
+
+def read_skeleton(path: str | Path, *, max_bodies: int = 4, strict: bool = False) -> Skeleton:
     """Read an NTU RGB+D ``.skeleton`` file into ``(T, B<=max_bodies, 25, ...)`` arrays.
 
     T is the frame count in the file's first line; frames without a body stay as absent rows.
     A file without any usable body is returned with ``usable == False``. A truncated or malformed
-    file raises :class:`EdgeactError` naming ``path:LINE``.
+    file raises :class:`EdgeactError` naming ``path:LINE``. Lines after the T frames are ignored
+    and reported (``report.trailing_lines`` / ``trailing_frames``, ``report.damaged``); with
+    ``strict`` they raise instead, for callers that must not use a file whose header disagrees
+    with its content.
     """
     if max_bodies < 1:
         raise EdgeactError(f"max_bodies must be at least 1, got {max_bodies}")
@@ -268,6 +305,11 @@ def read_skeleton(path: str | Path, *, max_bodies: int = 4) -> Skeleton:
             block_start.append(start)
             i = start + NUM_JOINTS
     trailing = sum(1 for line in lines[i:] if line.strip())
+    trailing_frames = _count_frames(lines, i) if trailing else 0
+    if trailing and strict:
+        first = i + next(k for k, line in enumerate(lines[i:]) if line.strip())
+        what = (f"{trailing_frames} more frame(s)" if trailing_frames else f"{trailing} more line(s)")
+        raise EdgeactError(f"{p}:{first + 1}: {what} after the {num_frames} frames the header (line 1) counts")
 
     num_entries = len(block_start)
     if num_entries:
@@ -337,6 +379,8 @@ def read_skeleton(path: str | Path, *, max_bodies: int = 4) -> Skeleton:
         unusable_entries=int((~ok[sel]).sum()),
         duplicate_entries=int((~keep_entry).sum()),
         trailing_lines=trailing,
+        trailing_frames=trailing_frames,
+        header_frames=num_frames,
     )
     return Skeleton(joints=joints, depth_xy=depth, color_xy=color, tracking=tracking,
                     body_ids=tuple(ids[k] for k in kept), present=present, report=report)
