@@ -285,6 +285,9 @@ def prep(
     no_crop: bool = typer.Option(False, "--no-crop", help="Cache whole frames (the ablation's uncropped baseline)."),
     fallback_uncropped: bool = typer.Option(False, "--fallback-uncropped",
                                             help="Keep samples without a usable skeleton, uncropped, instead of leaving them out."),
+    keep_damaged: bool = typer.Option(False, "--keep-damaged",
+                                      help="Cache damaged samples too (frames that do not decode or are all black, video "
+                                      "and skeleton frame counts that differ); they are listed either way."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N samples (a quick look)."),
 ) -> None:
     """Decode, skeleton-crop and cache a dataset for fast training.
@@ -292,7 +295,7 @@ def prep(
     Each video is decoded once; every frame is cropped to the union box of all the sample's 2D
     joints (+10 % per side, clamped to the frame), resized to 256x256 and stored as JPEG in a
     frame pack with an offset table, so training reads 8 frames of a clip without decoding the
-    rest. Interrupt it at any time: a rerun skips finished samples.
+    rest. Interrupt it at any time: a rerun skips finished samples whose input files are unchanged.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
@@ -300,25 +303,45 @@ def prep(
     from edgeact.data.prep import PrepConfig, prepare
 
     cfg = PrepConfig(dataset=dataset, root=root, out=out, size=size, margin=margin, workers=workers,
-                     calib=calib, fallback_uncropped=fallback_uncropped, limit=limit, crop=not no_crop)
-    with Progress(TextColumn("[cyan]prep"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[last]}"), TimeRemainingColumn(), console=console) as bar:
-        task = bar.add_task("prep", total=None, last="")
-        report = prepare(cfg, progress=lambda done, total, rec: bar.update(
-            task, completed=done, total=total, last=f"{rec['name']} {rec['status']}"))
+                     calib=calib, fallback_uncropped=fallback_uncropped, limit=limit, crop=not no_crop,
+                     keep_damaged=keep_damaged)
+    bar = Progress(TextColumn("[cyan]prep"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[last]}"), TimeRemainingColumn(), console=console)
+    task = bar.add_task("prep", total=None, last="")
+
+    started = False
+
+    def show(done: int, total: int, rec: dict) -> None:
+        nonlocal started
+        if not started:   # from the first sample on: a bad option or input is one line, no bar above it
+            bar.start()
+            started = True
+        bar.update(task, completed=done, total=total, last=f"{rec['name']} {rec['status']}")
+
+    try:
+        report = prepare(cfg, progress=show)
+    finally:
+        if started:
+            bar.stop()
     console.print(f"prepared {report.done} samples ({report.resumed} already done), {report.frames} frames in "
                   f"{report.seconds:.1f} s: {report.frames_per_second:.1f} frames/s "
                   f"({report.frames_per_second / max(report.workers, 1):.1f} per worker) -> {out}")
     problems = report.excluded_before + report.problems
-    if problems:
-        table = Table(title=f"{len(problems)} sample(s) left out", title_justify="left")
+    rows = problems + [{"name": d["name"], "status": "damaged, kept", "reason": d["reason"]}
+                       for d in report.damaged_kept]
+    if rows:
+        title = [f"{len(problems)} sample(s) left out"] if problems else []
+        if report.damaged_kept:
+            title.append(f"{len(report.damaged_kept)} damaged sample(s) kept (--keep-damaged)")
+        table = Table(title=", ".join(title), title_justify="left")
         for col in ("sample", "status", "reason"):
             table.add_column(col)
-        for p in problems[:50]:
+        for p in rows[:50]:
             table.add_row(p["name"], p.get("status", ""), p.get("reason", ""))
         console.print(table)
-        if len(problems) > 50:
-            console.print(f"... and {len(problems) - 50} more (all listed in {out / 'index.json'} under meta.excluded)")
+        if len(rows) > 50:
+            console.print(f"... and {len(rows) - 50} more (all listed in {out / 'index.json'} under meta.excluded "
+                          "and meta.damaged_kept)")
     if report.notes:
         console.print(f"{len(report.notes)} prepared sample(s) with notes (all in {out / 'index.json'} under "
                       "meta.notes):")
