@@ -53,8 +53,8 @@ MAX_SIZE = 4096                    # --size above this is a typo, not a crop siz
 MAX_BAD_READS = 8                  # failed reads in a row that end a video (as live's VideoSource)
 BLACK_MAX = 8                      # a decoded frame whose every value is <= this is all black:
 #                                    codecs decode a zeroed frame to exact 0, a lit scene never gets this low
-FRAME_TOLERANCE = 0                # video frames vs skeleton rows: Kinect wrote both per captured
-#                                    frame, so NTU's match exactly; any difference misaligns rows
+FRAME_TOLERANCE = 0                # video frames vs skeleton rows: NTU records one skeleton row per
+#                                    colour frame, so they agree exactly; a difference misaligns them
 
 
 @dataclass(frozen=True)
