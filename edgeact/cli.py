@@ -202,7 +202,7 @@ def _live_demo(opts) -> None:
 def calibrate(
     pairs: Optional[Path] = typer.Option(
         None, "--pairs", help="CSV of correspondences with a header naming the columns X,Y,Z,u,v "
-        "(camera-space 3D point, its pixel).", metavar="FILE.csv"),
+        "(camera-space 3D point, its pixel); needs --bx and --by or --fit-center.", metavar="FILE.csv"),
     ntu_skeletons: Optional[Path] = typer.Option(
         None, "--ntu-skeletons", help="An NTU RGB+D .skeleton file or a folder of them: tracked joints' "
         "x y z against their colorX colorY.", metavar="PATH"),
@@ -212,19 +212,31 @@ def calibrate(
     bag: Optional[Path] = typer.Option(
         None, "--bag", help="Same as --realsense, from a RealSense recording (.bag, or .db3 from SDK 2.59+).",
         metavar="FILE"),
-    bx: float = typer.Option(320.0, "--bx", help="Principal point u (px), fixed unless --fit-center; "
-                             "N-UCLA 320, NTU colour frames (1920x1080) 960."),
-    by: float = typer.Option(240.0, "--by", help="Principal point v (px), fixed unless --fit-center; "
-                             "N-UCLA 240, NTU colour frames 540."),
+    bx: Optional[float] = typer.Option(
+        None, "--bx", help="Principal point u (px), fixed unless --fit-center. Default for --ntu-skeletons: "
+        "the centre of the colour frames (synth_meta.json, else the video beside the skeletons, else NTU's "
+        "1920x1080: 960); --pairs needs it (N-UCLA 640x480: 320)."),
+    by: Optional[float] = typer.Option(
+        None, "--by", help="Principal point v (px), fixed unless --fit-center; defaults like --bx (NTU 540, "
+        "N-UCLA 240)."),
     fit_center: bool = typer.Option(False, "--fit-center", help="Fit bx, by too instead of fixing them."),
     model: str = typer.Option(
         "eq1", "--model", help="eq1: u = cx·X/Z + bx. offset: u = cx·(X - tx)/Z + bx, for a colour camera "
         "beside the 3D sensor (Kinect v2 / NTU); needs points at several depths.", metavar="eq1|offset"),
     max_files: Optional[int] = typer.Option(
-        None, "--max-files", help="With --ntu-skeletons on a folder: read only the first N files (name order).",
-        min=1),
+        None, "--max-files", help="With --ntu-skeletons on a folder: read only the first N files (name order; "
+        "per camera with --camera / --per-camera).", min=1),
+    camera: Optional[str] = typer.Option(
+        None, "--camera", help="With --ntu-skeletons: fit only this camera's files (C001, C002, C003: "
+        "different Kinects).", metavar="CNNN"),
+    per_camera: bool = typer.Option(
+        False, "--per-camera", help="With --ntu-skeletons: fit each camera alone, one file each "
+        "(OUT-C001.json, ...)."),
     out: Optional[Path] = typer.Option(
-        None, "--out", help="Output JSON (default calibration/SOURCE-STEM.json).", metavar="FILE.json"),
+        None, "--out", help="Output JSON (default ./SOURCE-STEM.json in the current folder).", metavar="FILE.json"),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing --out that `edgeact calibrate` did not write (e.g. a "
+        "shipped calibration file); its own earlier output is replaced without it."),
 ) -> None:
     """Fit the 3D-to-2D projection coefficients (paper Eq. 1) from correspondences.
 
@@ -235,22 +247,44 @@ def calibrate(
     NTU's colorX/colorY (Kinect v2's colour camera sits a few cm from its depth camera): it adds a
     camera translation, u = cx·(X - tx)/Z + bx, v = cy·(Y - ty)/Z + by. A RealSense colour stream
     is an exact pinhole: --realsense / --bag read its intrinsics instead of fitting. Prints the
-    coefficients, RMS reprojection error, points used and outliers dropped, and writes the JSON.
+    coefficients, the RMS reprojection error of the inliers and of every point, the points and
+    outliers, and notes on implausible results (offset over 0.2 m, inlier error over 0.01 rad of
+    the focal length), and writes the JSON (the same figures: rmse_px, rmse_all_px,
+    outlier_fraction, n_points).
     """
-    from rich.table import Table
-
     from edgeact.calibration import calibrate as run_calibration
-    from edgeact.calibration import default_output
-    from edgeact.geometry import MODELS, save_calibration
+    from edgeact.calibration import (calibrate_per_camera, camera_output, check_output, default_output,
+                                     parse_camera, write_result)
+    from edgeact.geometry import MODELS
 
     if model not in MODELS:
         raise EdgeactError(f"--model: {model!r} is not one of {', '.join(MODELS)}")
-    result = run_calibration(pairs=pairs, ntu_skeletons=ntu_skeletons, realsense=realsense, bag=bag,
-                             bx=bx, by=by, fit_center=fit_center, model=model, max_files=max_files)
-    target = out if out is not None else default_output(pairs=pairs, ntu_skeletons=ntu_skeletons,
-                                                        realsense=realsense, bag=bag)
+    if (camera is not None or per_camera) and ntu_skeletons is None:
+        raise EdgeactError(f"{'--camera' if camera is not None else '--per-camera'} needs --ntu-skeletons")
+    if camera is not None and per_camera:
+        raise EdgeactError("give --camera CNNN or --per-camera, not both")
+    options = dict(bx=bx, by=by, fit_center=fit_center, model=model, max_files=max_files)
+    sources = dict(pairs=pairs, ntu_skeletons=ntu_skeletons, realsense=realsense, bag=bag)
+    if per_camera:
+        results = list(calibrate_per_camera(ntu_skeletons, **options).values())
+    else:
+        cam = parse_camera(camera) if camera is not None else None
+        results = [run_calibration(**sources, **options, camera=cam)]
+    inputs = (pairs, bag, ntu_skeletons)
+    targets = [(camera_output(out, r.camera) if per_camera else out) if out is not None
+               else default_output(**sources, camera=r.camera) for r in results]
+    for target in targets:  # every check before the first write
+        check_output(target, force=force, inputs=inputs)
+    for result, target in zip(results, targets):
+        _print_calibration(result, exact=realsense or bag is not None)
+        write_result(target, result)
+        console.print(f"wrote {target}", highlight=False, soft_wrap=True)
+
+
+def _print_calibration(result, *, exact: bool) -> None:
+    from rich.table import Table
+
     c = result.calibration
-    exact = realsense or bag is not None
     table = Table(title=f"calibration ({c.model}) from {result.source}", show_header=True)
     table.add_column("quantity")
     table.add_column("value", justify="right")
@@ -259,16 +293,16 @@ def calibrate(
     if exact:
         table.add_row("RMS reprojection error", "exact (camera intrinsics)")
     else:
-        table.add_row("RMS reprojection error (px)", f"{c.rmse_px:.3f}")
-        table.add_row("points used", str(c.n_points))
-        table.add_row("outliers dropped", str(result.n_outliers))
+        table.add_row("RMS error, inliers (px)", f"{c.rmse_px:.3f}")
+        table.add_row("RMS error, all points (px)", f"{c.rmse_all_px:.3f}")
+        table.add_row("points", str(result.n_front))
+        table.add_row("inliers (points used)", str(c.n_points))
+        table.add_row("outliers rejected", f"{result.n_outliers} ({c.outlier_fraction:.1%})")
         if result.n_behind:
             table.add_row("dropped, Z <= 0", str(result.n_behind))
     console.print(table)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-    save_calibration(target, c)
-    console.print(f"wrote {target}", highlight=False, soft_wrap=True)
 
 
 @app.command()

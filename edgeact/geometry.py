@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -236,13 +236,49 @@ def _num(d: dict, key: str, where: str, default=None) -> float:
     return float(v)
 
 
+# A focal length in pixels below 1 would spread one radian over less than a pixel, one above 1e5
+# fits a whole 1920 px frame into about 1 degree: neither is a camera that films people, and 0 maps
+# every point onto the principal point.
+FOCAL_RANGE_PX = (1.0, 1e5)
+
+
+def check_calibration(calib: "Calibration", where: str = "calibration") -> "Calibration":
+    """Raise :class:`EdgeactError` naming ``where`` and the key when ``calib`` is degenerate:
+    a non-finite coefficient, ``|cx|`` or ``|cy|`` outside :data:`FOCAL_RANGE_PX` (0 included),
+    a negative error or an outlier fraction outside [0, 1]. Returns ``calib``."""
+    lo, hi = FOCAL_RANGE_PX
+    for k in ("cx", "cy", "bx", "by", "tx", "ty"):
+        v = getattr(calib, k)
+        if not math.isfinite(v):
+            raise EdgeactError(f"{where}: {k} must be finite, got {v!r}")
+    for k in ("cx", "cy"):
+        v = getattr(calib, k)
+        if not lo <= abs(v) <= hi:
+            raise EdgeactError(f"{where}: {k} = {v + 0.0:.6g} is degenerate: a focal length in pixels must be "
+                               f"between {lo:g} and {hi:g} in magnitude")
+    for k in ("rmse_px", "rmse_all_px"):
+        v = getattr(calib, k)
+        if v < 0 or v == math.inf:  # nan means unknown
+            raise EdgeactError(f"{where}: {k} must be a finite error >= 0 (or null), got {v!r}")
+    f = calib.outlier_fraction
+    if not (math.isnan(f) or 0.0 <= f <= 1.0):
+        raise EdgeactError(f"{where}: outlier_fraction must be within [0, 1] (or null), got {f!r}")
+    return calib
+
+
+# errors that may be unknown: NaN in memory, null in JSON
+_OPTIONAL_ERRORS = ("rmse_px", "rmse_all_px", "outlier_fraction")
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Projection coefficients: ``u = cx*(X - tx)/Z + bx``, ``v = cy*(Y - ty)/Z + by``.
 
     ``model`` ``"eq1"`` (``tx = ty = 0``, paper Eq. 1) or ``"offset"`` (a camera translation).
-    ``rmse_px``: RMS 2D reprojection error of the fit's ``n_points`` inliers (``nan`` if unknown,
-    0 for exact intrinsics). ``source`` says where it came from (free text).
+    Fit quality (``nan`` if unknown, 0 for exact intrinsics): ``rmse_px`` the RMS 2D reprojection
+    error of the fit's ``n_points`` inliers, ``rmse_all_px`` that of every point the fit was given
+    (Z > 0, outliers included), ``outlier_fraction`` the share of those points rejected as outliers.
+    ``source`` says where it came from (free text).
     """
 
     cx: float
@@ -255,49 +291,57 @@ class Calibration:
     rmse_px: float = math.nan
     n_points: int = 0
     source: str = ""
+    rmse_all_px: float = math.nan
+    outlier_fraction: float = math.nan
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise EdgeactError(f"calibration model must be one of {', '.join(MODELS)}, got {self.model!r}")
 
     def to_dict(self) -> dict:
-        """A JSON-safe dict (an unknown ``rmse_px`` is ``None``)."""
+        """A JSON-safe dict (an unknown error or outlier fraction is ``None``)."""
         d = asdict(self)
-        if not math.isfinite(d["rmse_px"]):
-            d["rmse_px"] = None
+        for k in _OPTIONAL_ERRORS:
+            if not math.isfinite(d[k]):
+                d[k] = None
         return d
 
     @classmethod
     def from_dict(cls, d: dict, *, where: str = "calibration") -> "Calibration":
-        """Inverse of :meth:`to_dict`. ``cx cy bx by`` are required; ``model`` defaults to eq1,
-        ``tx ty`` to 0, ``rmse_px`` to nan, ``n_points`` to 0; unknown keys are ignored.
-        Errors name ``where`` (e.g. the file)."""
+        """Inverse of :meth:`to_dict`, checked by :func:`check_calibration`. ``cx cy bx by`` are
+        required; ``model`` defaults to eq1, ``tx ty`` to 0, ``rmse_px``, ``rmse_all_px`` and
+        ``outlier_fraction`` to nan, ``n_points`` to 0; unknown keys are ignored.
+        Errors name ``where`` (e.g. the file) and the key."""
         if not isinstance(d, dict):
             raise EdgeactError(f"{where}: expected a JSON object with cx, cy, bx, by, got {type(d).__name__}")
         vals = {k: _num(d, k, where) for k in ("cx", "cy", "bx", "by")}
         vals["tx"], vals["ty"] = _num(d, "tx", where, 0.0), _num(d, "ty", where, 0.0)
-        for k in ("cx", "cy", "bx", "by", "tx", "ty"):
-            if not math.isfinite(vals[k]):
-                raise EdgeactError(f"{where}: {k} must be finite, got {vals[k]!r}")
         model = d.get("model", "eq1")
         if model not in MODELS:
             raise EdgeactError(f"{where}: model must be one of {', '.join(MODELS)}, got {model!r}")
-        rmse = _num(d, "rmse_px", where, math.nan)
+        errors = {k: _num(d, k, where, math.nan) for k in _OPTIONAL_ERRORS}
         n = d.get("n_points", 0) or 0
         if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n) or n < 0:
             raise EdgeactError(f"{where}: n_points must be a non-negative integer, got {n!r}")
-        return cls(**vals, model=model, rmse_px=rmse, n_points=int(n), source=str(d.get("source", "")))
+        calib = cls(**vals, model=model, **errors, n_points=int(n), source=str(d.get("source", "")))
+        return check_calibration(calib, where)
 
 
-def save_calibration(path: str | Path, calib: Calibration) -> None:
-    """Write ``calib`` as JSON to ``path`` atomically (temp file in the same folder, then rename)."""
+def save_calibration(path: str | Path, calib: Calibration, *, extra: Optional[dict] = None) -> None:
+    """Write ``calib`` (after :func:`check_calibration`: nothing degenerate is ever written) as JSON
+    to ``path`` atomically (temp file in the same folder, then rename). ``extra``: more keys to
+    write after the coefficients (readers ignore them; they never replace a coefficient)."""
     from edgeact.fileio import atomic_write_json
 
-    atomic_write_json(path, calib.to_dict())
+    check_calibration(calib, str(path))
+    d = calib.to_dict()
+    d.update({k: v for k, v in (extra or {}).items() if k not in d})
+    atomic_write_json(path, d)
 
 
 def load_calibration(path: str | Path) -> Calibration:
-    """Read a calibration JSON (see :meth:`Calibration.from_dict`); errors name the file."""
+    """Read and check a calibration JSON (see :meth:`Calibration.from_dict`): the one loader of
+    ``prep``, ``live`` and ``calibrate``; errors name the file and the key."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -418,7 +462,8 @@ def fit_projection(points_3d: np.ndarray, pixels: np.ndarray, *, bx: float, by: 
     ``bx``, ``by`` are fixed unless ``fit_center`` (then they are ignored). Points with Z <= 0 are
     dropped (see :func:`in_front`). Raises :class:`EdgeactError` for non-finite values, fewer than
     ``MIN_POINTS[model]`` usable points (3 for eq1, 6 for offset) or an ill-conditioned system
-    (e.g. all X = 0). ``rmse_px`` is the RMS Euclidean reprojection error of the points used.
+    (e.g. all X = 0). ``rmse_px`` (= ``rmse_all_px``) is the RMS Euclidean reprojection error of
+    the points used; ``outlier_fraction`` is 0 (nothing is rejected here).
     """
     if model not in MODELS:
         raise EdgeactError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
@@ -438,7 +483,8 @@ def fit_projection(points_3d: np.ndarray, pixels: np.ndarray, *, bx: float, by: 
                               center=None if fit_center else float(by), axis="y")
     calib = Calibration(cx=cx, cy=cy, bx=bx_, by=by_, tx=tx, ty=ty, model=model, n_points=n, source=source)
     err = reprojection_errors(p3, px, calib)
-    return Calibration(**{**asdict(calib), "rmse_px": float(np.sqrt(np.mean(err ** 2)))})
+    rmse = float(np.sqrt(np.mean(err ** 2)))
+    return replace(calib, rmse_px=rmse, rmse_all_px=rmse, outlier_fraction=0.0)
 
 
 ROBUST_K = 3.5
@@ -450,7 +496,8 @@ def robust_fit(points_3d: np.ndarray, pixels: np.ndarray, *, bx: float, by: floa
                max_iter: int = 20, source: str = "") -> tuple[Calibration, np.ndarray]:
     """:func:`fit_projection` with outlier rejection. Returns ``(calibration, outliers)`` where
     ``outliers`` ``(N,)`` bool marks the rejected points (points with Z <= 0 are dropped, not
-    outliers) and the calibration's ``rmse_px``/``n_points`` are those of the inliers.
+    outliers); the calibration's ``rmse_px``/``n_points`` are those of the inliers, its
+    ``rmse_all_px`` and ``outlier_fraction`` those of every point with Z > 0.
 
     Rule: fit the inliers (at first all points), take the signed residuals du, dv of the inliers,
     sigma = 1.4826 * MAD (median absolute deviation from their median; a Gaussian's standard
@@ -482,4 +529,9 @@ def robust_fit(points_3d: np.ndarray, pixels: np.ndarray, *, bx: float, by: floa
         if np.array_equal(new, inliers) or new.tobytes() in seen or i == rounds - 1:
             break
         inliers = new
-    return calib, front & ~inliers
+    outliers = front & ~inliers
+    # the inliers' error alone flatters a fit that rejected much: say what it does to every point
+    err = reprojection_errors(p3[front], px[front], calib)
+    calib = replace(calib, rmse_all_px=float(np.sqrt(np.mean(err ** 2))),
+                    outlier_fraction=float(outliers.sum() / front.sum()))
+    return calib, outliers

@@ -207,10 +207,13 @@ def test_calibrate_csv_result(tmp_path):
     pix = project(pts, CAL)
     pix[:3] += 100.0
     pts[3, 2] = -1.0
-    res = calibrate(pairs=_write_csv(tmp_path / "p.csv", pts, pix))
+    res = calibrate(pairs=_write_csv(tmp_path / "p.csv", pts, pix), bx=320, by=240)
     assert res.calibration.cx == pytest.approx(520) and res.calibration.cy == pytest.approx(-510)
     np.testing.assert_array_equal(np.flatnonzero(res.outliers), [0, 1, 2])
     assert res.n_outliers == 3 and res.n_behind == 1 and res.calibration.n_points == 56
+    assert res.n_front == 59 and res.calibration.outlier_fraction == pytest.approx(3 / 59)
+    assert res.calibration.rmse_px < 1e-6
+    assert res.calibration.rmse_all_px == pytest.approx(np.sqrt(3 * 2 * 100.0 ** 2 / 59), rel=1e-6)
     assert res.errors.shape == (60,) and np.isnan(res.errors[3])
     np.testing.assert_allclose(res.errors[:3], 100 * np.sqrt(2), rtol=1e-6)
     assert res.notes == ("1 point(s) with Z <= 0 were left out (behind the camera)",)
@@ -228,11 +231,12 @@ def test_calibrate_warns_when_the_model_does_not_fit(tmp_path):
     assert res.calibration.tx == pytest.approx(0.052, abs=0.005)
 
 
-def test_default_output():
-    assert str(default_output(pairs="data/clicks.csv")) == "calibration/clicks.json"
-    assert str(default_output(ntu_skeletons="/d/nturgb+d_skeletons/")) == "calibration/nturgb+d_skeletons.json"
-    assert str(default_output(bag="rec/room.db3")) == "calibration/room.json"
-    assert str(default_output(realsense=True)) == "calibration/realsense.json"
+def test_default_output_is_in_the_current_folder():
+    assert str(default_output(pairs="data/clicks.csv")) == "clicks.json"
+    assert str(default_output(ntu_skeletons="/d/nturgb+d_skeletons/")) == "nturgb+d_skeletons.json"
+    assert str(default_output(ntu_skeletons="/d/skel", camera="C002")) == "skel-C002.json"
+    assert str(default_output(bag="rec/room.db3")) == "room.json"
+    assert str(default_output(realsense=True)) == "realsense.json"
 
 
 def test_cli_calibrate_csv(tmp_path, monkeypatch):
@@ -241,13 +245,16 @@ def test_cli_calibrate_csv(tmp_path, monkeypatch):
     pix[7] += (50.0, -40.0)
     csv = _write_csv(tmp_path / "clicks.csv", pts, pix)
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["calibrate", "--pairs", str(csv)])
+    result = runner.invoke(app, ["calibrate", "--pairs", str(csv), "--bx", "320", "--by", "240"])
     assert result.exit_code == 0, result.output
-    for text in ("520.0000", "-510.0000", "points used", "39", "outliers dropped", "wrote"):
+    for text in ("520.0000", "-510.0000", "points used", "39", "outliers rejected", "1 (2.5%)",
+                 "RMS error, all points (px)", "wrote clicks.json"):
         assert text in result.output
-    saved = json.loads((tmp_path / "calibration" / "clicks.json").read_text())
+    saved = json.loads((tmp_path / "clicks.json").read_text())
     assert saved["cx"] == pytest.approx(520) and saved["n_points"] == 39 and saved["model"] == "eq1"
-    assert saved["rmse_px"] < 1e-6
+    assert saved["rmse_px"] < 1e-6 and saved["outlier_fraction"] == pytest.approx(1 / 40)
+    assert saved["rmse_all_px"] == pytest.approx(np.hypot(50, 40) / np.sqrt(40), rel=1e-6)
+    assert saved["written_by"] == "edgeact calibrate"
 
     out = tmp_path / "c.json"
     result = runner.invoke(app, ["calibrate", "--pairs", str(csv), "--fit-center", "--bx", "0", "--by", "0",
