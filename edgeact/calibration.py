@@ -171,13 +171,9 @@ def _pairs_from_files(files: list[Path], where: Path) -> tuple[np.ndarray, np.nd
     p3: list[np.ndarray] = []
     px: list[np.ndarray] = []
     for f in files:
-        sk = read_skeleton(f)
-        if sk.report.trailing_lines:
-            # the header's frame count disagrees with the file: a truncated copy or a bad export,
-            # whose joints cannot be trusted to be what the header describes
-            raise EdgeactError(f"{f}: {sk.report.trailing_lines} non-blank line(s) after the {sk.num_frames} "
-                               "frames its header (line 1) counts: more frames than the header says, or "
-                               "garbage after the last frame")
+        # strict: data after the frames the header counts means the header or the file is wrong
+        # (a bad export, a concatenation), so its joints cannot be trusted to be what they seem
+        sk = read_skeleton(f, strict=True)
         j = sk.joints.astype(np.float64)
         c = sk.color_xy.astype(np.float64)
         keep = (sk.present[..., None] & (sk.tracking == 2) & np.isfinite(j).all(-1) & np.isfinite(c).all(-1)
