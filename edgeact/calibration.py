@@ -357,7 +357,9 @@ def _principal_point(bx: Optional[float], by: Optional[float], *, fit_center: bo
     (w, h), where = ntu_frame_size(ntu_skeletons, files)
     bx_ = w / 2.0 if bx is None else float(bx)
     by_ = h / 2.0 if by is None else float(by)
-    return bx_, by_, f"principal point {bx_:g}/{by_:g}: the centre of the {w}x{h} colour frames ({where})"
+    which = "" if bx is None and by is None else ("by " if bx is not None else "bx ")
+    return bx_, by_, (f"principal point {bx_:g}/{by_:g}: {which}the centre of the {w}x{h} colour frames "
+                      f"({where})")
 
 
 def _plausibility_notes(calib: Calibration, result_model: str, *, ntu: bool, n_outliers: int,
@@ -431,8 +433,8 @@ def calibrate(*, pairs: str | Path | None = None, ntu_skeletons: str | Path | No
         cams = cameras_in(files)
         if camera is None and len(cams) > 1:
             counts = ", ".join(f"{camera_label(c)} ({n} files)" for c, n in cams.items())
-            notes.append(f"the files mix cameras {counts}: each is a different Kinect, and one fit for all of "
-                         "them is a compromise: fit one with --camera C001, or each with --per-camera")
+            notes.append(f"the files mix cameras {counts}: in NTU RGB+D each is a different Kinect, so one fit for "
+                         "all is a compromise: fit one with --camera C001, or each with --per-camera")
     bx_, by_, pp_note = _principal_point(bx, by, fit_center=fit_center, pairs=pairs, ntu_skeletons=ntu_skeletons,
                                          files=files)
     if pp_note:

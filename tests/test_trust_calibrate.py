@@ -285,7 +285,21 @@ def test_mixed_cameras_are_noted_and_can_be_fitted_alone(tmp_path, monkeypatch):
         assert saved["camera"] == name and saved["tx"] == pytest.approx(cam.tx, abs=1e-3)
     cli_ok(["calibrate", "--ntu-skeletons", folder, "--model", "offset", "--camera", "c1", "--out", "c1.json"])
     assert load_calibration("c1.json").tx == pytest.approx(0.052, abs=1e-3)
+    _skeleton(folder / "extra.skeleton", C002)      # no NTU name: no camera to select it by
+    only = calibrate(ntu_skeletons=folder, model="offset", camera=1)
+    assert any("1 file(s) whose name carries no camera id were left out (e.g. extra.skeleton)" in n
+               for n in only.notes)
+    assert only.calibration.tx == pytest.approx(0.052, abs=1e-3)
     _one_line_error(_edgeact(["calibrate", "--ntu-skeletons", folder, "--camera", "C009"], tmp_path),
                     "no .skeleton file of camera C009")
     _one_line_error(_edgeact(["calibrate", "--ntu-skeletons", folder, "--camera", "left"], tmp_path),
                     "--camera: 'left' is not an NTU camera id")
+
+
+def test_per_camera_needs_ntu_names_and_one_principal_point_may_be_given(tmp_path):
+    f = _skeleton(tmp_path / "plain" / "take1.skeleton")
+    with pytest.raises(EdgeactError, match="no file has an NTU sample name"):
+        calibrate_per_camera(f.parent, model="offset")
+    res = calibrate(ntu_skeletons=f, model="offset", bx=960.0)
+    assert res.calibration.by == 540.0
+    assert res.notes[0].startswith("principal point 960/540: by the centre of the 1920x1080 colour frames")
