@@ -108,6 +108,10 @@ def live(
                                                    rich_help_panel="Decisions"),
     stride: str = typer.Option("0.5s", "--stride", help="A new decision every N frames (`8`) or seconds (`0.5s`).",
                                rich_help_panel="Decisions"),
+    max_window_mb: float = typer.Option(1024.0, "--max-window-mb", help="Cap on the frames the window holds, "
+                                        "in MB (10^6 bytes). A window over it keeps its frames downscaled to fit "
+                                        "(noted); one that would need them below the model's crop size is refused.",
+                                        rich_help_panel="Decisions"),
     test_sets: int = typer.Option(1, "--test-sets", help="Frame sets averaged per decision (the paper's test "
                                   "protocol uses 5; each costs one more model call).", rich_help_panel="Decisions"),
     smooth: int = typer.Option(3, "--smooth", help="Average each person's last N decisions (1 = off).",
@@ -146,7 +150,8 @@ def live(
     opts = LiveOptions(model=model, camera=camera, video=video, realsense=realsense, bag=bag, skeleton=skeleton,
                        pose=pose, pose_model=pose_model, pose_conf=pose_conf, pose_imgsz=pose_imgsz,
                        calibration=calibration, device=device, fp16=fp16, compile=compile_mode,
-                       window_seconds=window_seconds, stride=stride, test_sets=test_sets, smooth=smooth,
+                       window_seconds=window_seconds, max_window_mb=max_window_mb, stride=stride,
+                       test_sets=test_sets, smooth=smooth,
                        threshold=threshold, topk=topk, superclasses=superclasses, realtime=not no_realtime,
                        loop=loop, exit_on_disconnect=exit_on_disconnect, show=show, save=save, jsonl=jsonl,
                        quiet=quiet)

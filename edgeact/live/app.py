@@ -6,6 +6,7 @@ The CLI only parses flags into :class:`LiveOptions` and calls :func:`run_live`. 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from edgeact.errors import EdgeactError
 from edgeact.live.decide import Interpreter, check_superclass_source
 from edgeact.live.pipeline import LiveConfig, LiveLoop, LiveStats
-from edgeact.live.window import Stride, WindowConfig
+from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, Stride, WindowConfig
 
 if TYPE_CHECKING:
     from edgeact.runtime import Runtime
@@ -41,6 +42,7 @@ class LiveOptions:
     fp16: bool = False
     compile: Optional[str] = None           # torch.compile mode for a .pt checkpoint
     window_seconds: Optional[float] = None
+    max_window_mb: float = DEFAULT_MAX_WINDOW_MB
     stride: str = "0.5s"
     test_sets: int = 1
     smooth: int = 3
@@ -79,7 +81,8 @@ def window_seconds_for(meta: dict, override: Optional[float]) -> float:
 
 
 def live_config(opts: LiveOptions, meta: dict, *, drop_stale: bool) -> LiveConfig:
-    window = WindowConfig(seconds=window_seconds_for(meta, opts.window_seconds), stride=Stride.parse(opts.stride))
+    window = WindowConfig(seconds=window_seconds_for(meta, opts.window_seconds), stride=Stride.parse(opts.stride),
+                          max_mb=opts.max_window_mb)
     if opts.test_sets < 1 or opts.smooth < 1 or opts.topk < 1:
         raise EdgeactError("--test-sets, --smooth and --topk must be >= 1")
     if not 0.0 <= opts.threshold <= 1.0:
@@ -128,13 +131,14 @@ def build_sinks(opts: LiveOptions, runtime, console, *, fps: Optional[float], ti
     return sinks
 
 
-def run_loop(source, pose, runtime, opts: LiveOptions, sinks: Sequence) -> LiveStats:
-    """Run one source to its end, a sink's stop request or Ctrl-C. The caller closes the sinks."""
+def run_loop(source, pose, runtime, opts: LiveOptions, sinks: Sequence, on_note=None) -> LiveStats:
+    """Run one source to its end, a sink's stop request or Ctrl-C. The caller closes the sinks;
+    ``on_note(text)`` gets one-line notes (e.g. the window's frames kept downscaled)."""
     drop = bool(getattr(source, "live", False)) or opts.realtime
     cfg = live_config(opts, runtime.meta, drop_stale=drop)
     interp = Interpreter(runtime.classes, runtime.hierarchy, topk=cfg.topk, threshold=cfg.threshold,
                          smooth=cfg.smooth, forget_after=2 * cfg.window.seconds, superclasses=opts.superclasses)
-    return LiveLoop(source, pose, runtime, interp, cfg, sinks).run()
+    return LiveLoop(source, pose, runtime, interp, cfg, sinks, on_note=on_note).run()
 
 
 def check_options(opts: LiveOptions) -> None:
@@ -157,6 +161,14 @@ def open_classifier(opts: LiveOptions, console=None) -> "Runtime":
     return runtime
 
 
+def note(message: str, console=None) -> None:
+    """A one-line note: on the console, or on stderr when there is none (``--quiet``)."""
+    if console is not None:
+        console.log(f"note: {message}")
+    else:
+        print(f"note: {message}", file=sys.stderr)
+
+
 def run_live(opts: LiveOptions, console=None) -> LiveStats:
     """Open everything the options name and run until the source ends or Ctrl-C."""
     check_options(opts)
@@ -173,7 +185,7 @@ def run_live(opts: LiveOptions, console=None) -> LiveStats:
     try:
         sinks = build_sinks(opts, runtime, console, fps=getattr(source, "fps", None),
                             title=f"edgeact live: {getattr(source, 'name', 'source')}")
-        stats = run_loop(source, pose, runtime, opts, sinks)
+        stats = run_loop(source, pose, runtime, opts, sinks, on_note=lambda m: note(m, console))
         return stats
     finally:
         for s in sinks:      # also on Ctrl-C: JSON lines flushed, the overlay video finished

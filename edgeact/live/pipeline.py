@@ -4,7 +4,7 @@ Three worker threads and the caller's thread::
 
     reader      source.read()                  -> frame slot
     pose        pose(frame), WindowBank.push   -> job slot (+ overlay events)
-    classifier  window_clips + runtime(...)    -> decision events
+    classifier  window_job_clips + runtime(...) -> decision events
     caller      sinks (Rich view, JSONL, overlay window / video), Ctrl-C
 
 On a live source (camera, or a file paced in real time) every hand-over is a *slot* that keeps only
@@ -29,6 +29,7 @@ import numpy as np
 
 from edgeact.data.clips import window_clips
 from edgeact.errors import EdgeactError
+from edgeact.geometry import Box, crop_box
 from edgeact.live.decide import Decision, Interpreter
 from edgeact.live.frames import Frame, Person
 from edgeact.live.window import WindowBank, WindowConfig, WindowJob
@@ -60,6 +61,23 @@ class FrameEvent:
 
     frame: Frame
     people: list[Person]
+
+
+def window_job_clips(job: WindowJob, spec: InputSpec, *, num_sets: int = 1,
+                     margin: float = 0.10) -> tuple[Optional[Any], Optional[Box]]:
+    """``window_clips`` of a window as the ring stores it: ``(clips (num_sets, 3, T, S, S), box)``
+    with ``box`` in source pixels. Frames kept as they are go straight through (the crops ``prep``
+    makes); downscaled frames are cropped with the skeleton mapped to their scale, and the box is
+    the one the source frames give."""
+    sx, sy = job.scale
+    if (sx, sy) == (1.0, 1.0):
+        return window_clips(job.frames, job.points, spec, num_sets=num_sets, margin=margin)
+    # per-axis scale: the stored frame's edges are exactly the source's, so capping agrees
+    points = job.points * np.array([sx, sy], np.float32)
+    clips, _ = window_clips(job.frames, points, spec, num_sets=num_sets, margin=margin)
+    if clips is None:
+        return None, None
+    return clips, crop_box(job.points, job.source_size, margin)
 
 
 class _Slot:
@@ -199,6 +217,7 @@ class LiveStats:
     frames_dropped: int = 0
     windows_dropped: int = 0
     overlay_dropped: int = 0
+    notes: list = field(default_factory=list)
     stage_seconds: dict = field(default_factory=lambda: {"read": 0.0, "pose": 0.0, "window": 0.0,
                                                          "preprocess": 0.0, "model": 0.0, "output": 0.0})
     model_calls: int = 0
@@ -253,9 +272,10 @@ class LiveLoop:
     a sink asks to stop (``sink.stop_requested``) or Ctrl-C; it returns the stats."""
 
     def __init__(self, source, pose: Callable[[Frame], list[Person]], runtime: Runtime, interpreter: Interpreter,
-                 config: LiveConfig = LiveConfig(), sinks: Sequence[Sink] = ()):
+                 config: LiveConfig = LiveConfig(), sinks: Sequence[Sink] = (),
+                 on_note: Optional[Callable[[str], None]] = None):
         self.source, self.pose, self.runtime, self.interp = source, pose, runtime, interpreter
-        self.config, self.sinks = config, list(sinks)
+        self.config, self.sinks, self.on_note = config, list(sinks), on_note
         self.spec: InputSpec = runtime.input_spec
         self.stats = LiveStats()
         self.latest: dict[int, Decision] = {}
@@ -288,7 +308,8 @@ class LiveLoop:
             self._frames.close()
 
     def _poser(self) -> None:
-        bank = WindowBank(self.config.window)
+        bank = WindowBank(self.config.window, fps=getattr(self.source, "fps", None), min_side=self.spec.resize)
+        plan = None
         try:
             while not self._stop.is_set():
                 try:
@@ -311,6 +332,10 @@ class LiveLoop:
                 for job in bank.push(frame, people, captured):
                     self._jobs.put(job)
                 self.stats.stage_seconds["window"] += time.perf_counter() - t1
+                if bank.plan is not plan:
+                    plan = bank.plan
+                    if plan.note:
+                        self._events.put(("note", plan.note))
                 if self._wants_frames:
                     self._post_frame(FrameEvent(frame, people))
             if not self._stop.is_set():
@@ -345,8 +370,8 @@ class LiveLoop:
         t = time.perf_counter()
         ready = []
         for job in jobs:
-            clips, box = window_clips(job.frames, job.points, self.spec, num_sets=self.config.test_sets,
-                                      margin=self.config.window.margin)
+            clips, box = window_job_clips(job, self.spec, num_sets=self.config.test_sets,
+                                          margin=self.config.window.margin)
             if clips is not None:
                 ready.append((job, clips, box))
         t1 = time.perf_counter()
@@ -389,6 +414,8 @@ class LiveLoop:
                     break
                 if kind == "decision":
                     self._show(payload)
+                elif kind == "note":
+                    self._note(payload)
                 elif kind == "frame":
                     for s in self.sinks:
                         if s.wants_frames:
@@ -422,6 +449,13 @@ class LiveLoop:
                 return
             if kind == "decision":
                 self._show(payload)
+            elif kind == "note":
+                self.stats.notes.append(payload)
+
+    def _note(self, text: str) -> None:
+        self.stats.notes.append(text)
+        if self.on_note is not None:
+            self.on_note(text)
 
     def _show(self, d: Decision) -> None:
         """Hand a decision to the sinks; people without a decision for two windows leave the view."""

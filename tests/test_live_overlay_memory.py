@@ -1,0 +1,197 @@
+"""The live window's memory bound: a cap on its frames, downscaling to fit."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cli_ok import cli_ok as _ok, runner
+
+from edgeact.checkpoint import build_meta, save_checkpoint
+from edgeact.cli import app
+from edgeact.data.classes import ClassList
+from edgeact.data.cache import FramePack, encode_pack
+from edgeact.data.clips import clip_tensor, test_indices, window_clips
+from edgeact.data.ntu import read_skeleton
+from edgeact.errors import EdgeactError
+from edgeact.geometry import crop_resize
+from edgeact.live.frames import Frame, Person
+from edgeact.live.pipeline import window_job_clips
+from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, WindowBank, WindowConfig, plan_frames
+from edgeact.models import create_model
+from edgeact.types import InputSpec
+
+SPEC = InputSpec(frames=4, size=32, resize=40)
+FRAME_BYTES_1080P = 1920 * 1080 * 3      # 6 220 800
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("live_mem") / "synth"
+    _ok(["synth", "--out", root, "--seed", "5", "--classes", "4", "--performers", "1", "--cameras", "1",
+         "--setups", "1", "--replications", "1", "--frames", "24", "--width", "160", "--height", "120"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create_model("i3d_r18", num_classes=4, levels=(None, 2, None), width=0.125).eval()
+    classes = ClassList(names=("wave left hand", "wave right hand", "raise left arm", "raise right arm"),
+                        mirror=((0, 1), (2, 3)))
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    meta = build_meta(model, classes, SPEC, hierarchy={"num_classes": 4, "assignments": [[0, 1, 0, 1]]},
+                      clip={"frames": 24, "fps": 30.0})
+    save_checkpoint(path, model, meta)
+    return path
+
+
+def _sample(root, action):
+    video = sorted((root / "nturgb+d_rgb").glob(f"*A{action:03d}_rgb.avi"))[0]
+    return video, root / "nturgb+d_skeletons" / (video.name[:20] + ".skeleton")
+
+
+def _decode(video):
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    return frames
+
+
+def _decisions(path):
+    """The decision lines of a --jsonl file (lines with an "event" key mark runs, not decisions)."""
+    return [r for r in map(json.loads, path.read_text().splitlines()) if "event" not in r]
+
+
+def _live(video, skel, model, *extra):
+    return ["live", "--video", video, "--skeleton", skel, "--model", model, "--no-realtime", "--quiet",
+            "--device", "cpu", *extra]
+
+
+# --------------------------------------------------------------------------- memory: the plan
+
+
+def test_a_window_that_fits_keeps_the_source_frames():
+    # 2 s at 30 fps: the 61 frames within 2 s of the newest, +1 for jitter; 62 * 6 220 800 B = 385.7 MB
+    plan = plan_frames(WindowConfig(seconds=2.0), (1920, 1080), 30.0, min_side=256)
+    assert DEFAULT_MAX_WINDOW_MB == 1024.0
+    assert (plan.frames, plan.full_bytes, plan.stored_bytes) == (62, 62 * FRAME_BYTES_1080P, 385_689_600)
+    assert plan.stored_size == (1920, 1080) and not plan.downscaled and plan.note is None
+
+
+def test_the_issues_120_s_window_at_1080p_is_refused_with_its_figures():
+    # 3602 frames * 6 220 800 B = 22 407 MB; the smallest useful frame keeps the short side at the
+    # crop size 256: 455x256 (1920 * 256 / 1080 = 455.1), 3602 * 455 * 256 * 3 B = 1 258 682 880 B
+    with pytest.raises(EdgeactError) as err:
+        plan_frames(WindowConfig(seconds=120.0), (1920, 1080), 30.0, min_side=256)
+    msg = str(err.value)
+    assert "\n" not in msg
+    for figure in ("3602 frames = 22407 MB", "--max-window-mb 1024", "455x256", "1259 MB", "--window-seconds 120"):
+        assert figure in msg, msg
+
+
+def test_a_window_over_the_cap_keeps_its_frames_downscaled_to_fit():
+    # cap 2048 MB over 3602 frames: 568 573 B a frame; short side floor(1080 * sqrt(2048 / 22407.3)) = 326,
+    # long side round(1920 * 326 / 1080) = 580: 3602 * 580 * 326 * 3 = 2 043 198 480 B <= 2.048e9
+    plan = plan_frames(WindowConfig(seconds=120.0, max_mb=2048), (1920, 1080), 30.0, min_side=256)
+    assert plan.stored_size == (580, 326) and plan.stored_bytes == 2_043_198_480
+    assert "downscaled to 580x326 (2043 MB)" in plan.note and "22407 MB" in plan.note
+    # 1 s at 10 fps of 160x120: 12 frames = 691 200 B over 0.2 MB: short side floor(120 * 0.538) = 64,
+    # long round(160 * 64 / 120) = 85: 12 * 85 * 64 * 3 = 195 840 B
+    small = plan_frames(WindowConfig(seconds=1.0, max_mb=0.2), (160, 120), 10.0, min_side=40)
+    assert (small.frames, small.full_bytes, small.stored_size, small.stored_bytes) == (12, 691_200, (85, 64), 195_840)
+    # rounding the long side up can overshoot: 0.8 s at 30 fps = 26 frames = 1 497 600 B over 1 MB gives
+    # short side 98 -> 131x98 = 1 001 364 B, one too many; 97 -> 129x97 = 976 014 B fits
+    assert plan_frames(WindowConfig(seconds=0.8, max_mb=1.0), (160, 120), 30.0, min_side=40).stored_size == (129, 97)
+
+
+# --------------------------------------------------------------------------- memory: the ring
+
+
+def _person(points):
+    return Person(track=0, keypoints=np.asarray(points, np.float32), scores=np.ones(len(points), np.float32))
+
+
+def test_at_default_settings_the_ring_holds_the_source_frames_themselves():
+    """No copy and no resampling under the cap, so live crops stay prep's crops byte for byte."""
+    bank = WindowBank(WindowConfig(seconds=1.0, min_fill=0.5), fps=10.0, min_side=40)
+    images = [np.full((120, 160, 3), i, np.uint8) for i in range(8)]
+    jobs = []
+    for i, img in enumerate(images):
+        jobs += bank.push(Frame(index=i, t=i / 10, image=img), [_person([[40, 20], [60, 90]])], captured=0.0)
+    assert jobs and all(a is b for a, b in zip(jobs[-1].frames, images)) and jobs[-1].scale == (1.0, 1.0)
+
+
+def test_the_ring_keeps_downscaled_frames_within_the_cap_and_boxes_in_source_pixels(synth_root, tmp_path):
+    video, skel = _sample(synth_root, 2)
+    frames, points = _decode(video), read_skeleton(skel).color_xy[:, 0]       # n frames, (n, 25, 2)
+    bank = WindowBank(WindowConfig(seconds=0.8, max_mb=1.0), fps=30.0, min_side=SPEC.resize)
+    held = []
+    for i, img in enumerate(frames):
+        bank.push(Frame(index=i, t=i / 30, image=img), [_person(points[i])], captured=0.0)
+        held.append(bank.bytes_held)
+    # 0.8 s at 30 fps: the ring holds at most 25 frames of 129x97 (37 539 B): 938 475 B
+    assert bank.plan.stored_size == (129, 97) and max(held) == min(len(frames), 25) * 37_539 <= 1_000_000
+    job = bank.flush()[0]
+    assert job.frames[0].shape == (97, 129, 3) and job.source_size == (160, 120)
+    small, box = window_job_clips(job, SPEC, num_sets=5)
+    full, full_box = window_clips(frames, points, SPEC, num_sets=5)
+    assert box == full_box                       # the decision's box is the one full frames give
+    # the difference twice-resampled crops make, measured against the one training already lives with:
+    # prep's JPEG frame pack of the same crops (the clip ClipDataset would read for this sample)
+    crops = [crop_resize(f[..., ::-1], box, SPEC.resize) for f in frames]
+    pack = tmp_path / "pack.bin"
+    pack.write_bytes(encode_pack(crops))
+    cached = torch.stack([clip_tensor(FramePack(pack).read(row), SPEC) for row in test_indices(len(frames), 5, 4)])
+    resampled, jpeg = float((small - full).abs().mean()), float((cached - full).abs().mean())
+    assert 0 < resampled < jpeg, (resampled, jpeg)
+
+
+def test_frames_arriving_faster_than_planned_are_refused_with_the_figures():
+    # planned: 12 frames of 85x64 (16 320 B) for 10 fps; at 30 fps the 13th frame makes 212 160 B > 0.2 MB
+    bank = WindowBank(WindowConfig(seconds=1.0, max_mb=0.2), fps=10.0, min_side=40)
+    with pytest.raises(EdgeactError) as err:
+        for i in range(31):
+            bank.push(Frame(index=i, t=i / 30, image=np.zeros((120, 160, 3), np.uint8)), [], captured=0.0)
+    assert i == 12 and "holds 13 frames = 0.212 MB, more than the 12 planned for 10 fps" in str(err.value)
+
+
+# --------------------------------------------------------------------------- memory: the command
+
+
+def test_live_refuses_a_window_over_max_window_mb_in_one_line(synth_root, tiny_model):
+    video, skel = _sample(synth_root, 1)
+    result = runner.invoke(app, [str(a) for a in _live(video, skel, tiny_model, "--max-window-mb", "0.1")])
+    assert isinstance(result.exception, EdgeactError)
+    msg = str(result.exception)
+    assert "\n" not in msg
+    # 0.8 s (the artifact's 24-frame clip) at 30 fps: 26 frames * 57 600 B = 1.5 MB; at 53x40: 165 360 B
+    assert ("a 0.8 s window of 160x120 frames at 30 fps holds up to 26 frames = 1.5 MB, over --max-window-mb 0.1; "
+            "even downscaled to 53x40 (short side = the model's crop size 40) they need 0.165 MB") in msg
+
+
+def test_live_over_the_cap_decides_on_downscaled_frames_says_so_and_keeps_source_boxes(synth_root, tiny_model,
+                                                                                      tmp_path):
+    video, skel = _sample(synth_root, 3)
+    rows = {}
+    for name, extra in (("full", ()), ("small", ("--max-window-mb", "1"))):
+        out = tmp_path / f"{name}.jsonl"
+        result = runner.invoke(app, [str(a) for a in _live(video, skel, tiny_model, "--stride", "4", "--jsonl", out,
+                                                           *extra)])
+        assert result.exit_code == 0, result.output
+        rows[name] = _decisions(out)
+        if name == "small":
+            assert "note: a 0.8 s window of 160x120 frames" in result.output
+            assert "kept downscaled to 129x97 (0.976 MB)" in result.output
+    assert [r["frame"] for r in rows["small"]] == [r["frame"] for r in rows["full"]]
+    assert [r["box"] for r in rows["small"]] == [r["box"] for r in rows["full"]]
+    p_small = [r["fine"][0]["p"] for r in rows["small"]]
+    assert p_small == pytest.approx([r["fine"][0]["p"] for r in rows["full"]], abs=0.05)
