@@ -1,4 +1,5 @@
-"""The live window's memory bound: a cap on its frames, downscaling to fit."""
+"""The live window's memory bound (a cap on its frames, downscaling to fit) and the overlay's labels
+(drawn once on a filled box sized to the frame, on every frame of a deterministic saved overlay)."""
 
 import json
 
@@ -16,7 +17,9 @@ from edgeact.data.clips import clip_tensor, test_indices, window_clips
 from edgeact.data.ntu import read_skeleton
 from edgeact.errors import EdgeactError
 from edgeact.geometry import crop_resize
+from edgeact.live.decide import Decision, Scored
 from edgeact.live.frames import Frame, Person
+from edgeact.live.output import UNCERTAIN_COLOR, draw_label, draw_overlay, label_style, track_color
 from edgeact.live.pipeline import window_job_clips
 from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, WindowBank, WindowConfig, plan_frames
 from edgeact.models import create_model
@@ -195,3 +198,99 @@ def test_live_over_the_cap_decides_on_downscaled_frames_says_so_and_keeps_source
     assert [r["box"] for r in rows["small"]] == [r["box"] for r in rows["full"]]
     p_small = [r["fine"][0]["p"] for r in rows["small"]]
     assert p_small == pytest.approx([r["fine"][0]["p"] for r in rows["full"]], abs=0.05)
+
+
+# --------------------------------------------------------------------------- overlay labels
+
+
+def _decision(box, uncertain=False, t=1.0):
+    return Decision(t=t, track=0, box=box, fine=(Scored("wave left hand", 0.91),),
+                    levels=((Scored("wave left hand / raise left arm", 0.95),),), latency_ms=1.0,
+                    uncertain=uncertain)
+
+
+def _on_segment(pixels, a, b, tol=4.0):
+    """Which ``pixels`` ``(N, 3)`` lie on the colour segment from ``a`` to ``b`` (antialiased blends)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    t = np.clip(((pixels - a) @ (b - a)) / ((b - a) @ (b - a)), 0, 1)
+    return np.linalg.norm(pixels - (a + t[:, None] * (b - a)), axis=1) <= tol
+
+
+@pytest.mark.parametrize("w,h,text_px", [(320, 240, 10), (1920, 1080, 24)])
+def test_labels_are_drawn_once_on_a_filled_box_sized_to_the_frame(w, h, text_px):
+    """Capitals 1/45 of the frame height, at least 10 px; inside the label only the box colour, the
+    ink and blends of the two (an outline drawn under a fill that measures differently adds a third)."""
+    grey = np.full((h, w, 3), 90, np.uint8)
+    box = (w * 0.4, h * 0.3, w * 0.6, h * 0.9)
+    kp = [[w * 0.45, h * 0.35], [w * 0.55, h * 0.85]]
+    out = draw_overlay(grey, [_person(kp)], {0: _decision(box)})
+    style = label_style(h)
+    assert style.text_px == text_px
+    color = track_color(0)
+    # the filled box: rows just above the crop box full of the label colour
+    x0, y0 = int(round(box[0])), int(round(box[1]))
+    lines = 2
+    top = y0 - lines * style.line_px
+    band = out[top:y0, x0:x0 + 40]
+    assert (np.abs(band.astype(int) - color).max(axis=2) <= 4).mean() > 0.6
+    # the ink: rows of the first line (no descenders) holding pixels nearer the ink than the box colour
+    ext = draw_label(grey.copy(), ["#0 wave left hand 0.91", "wave left hand / raise left arm 0.95"],
+                     (x0, y0, int(box[2]), int(box[3])), color, style)
+    assert ext[3] == y0 and ext[1] == top
+    region = out[ext[1]:ext[3], ext[0]:ext[2]].reshape(-1, 3).astype(float)
+    untouched = (region == 90).all(axis=1)
+    assert _on_segment(region[~untouched], color, (0, 0, 0)).all()
+    first = out[top:top + style.line_px, ext[0]:ext[0] + style.pad + 2 * text_px]     # "#0 w"
+    ink_rows = np.nonzero((first.max(axis=2) < max(color) / 2).any(axis=1))[0]
+    assert text_px - 1 <= ink_rows[-1] - ink_rows[0] + 1 <= text_px + 1
+
+
+def _label_blocks(overlay, source, color, tol=45):
+    """Whether ``overlay`` holds a filled block of ``color`` (at least 12 x 30 px, text holes closed)
+    that ``source`` does not: the label's background box, found through the video's compression."""
+    import cv2
+
+    near = lambda img: (np.abs(img.astype(int) - color).max(axis=2) <= tol).astype(np.uint8)  # noqa: E731
+    new = near(overlay) & (1 - cv2.dilate(near(source), np.ones((5, 5), np.uint8)))
+    closed = cv2.morphologyEx(new, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    return bool(cv2.erode(closed, np.ones((12, 30), np.uint8)).any())
+
+
+def test_a_saved_overlay_with_no_realtime_labels_every_frame_after_the_first(synth_root, tiny_model, tmp_path):
+    """The clip is shorter than the classifier's first decision is late: frames posed before it was
+    ready are held back and drawn with it, not written bare."""
+    video, skel = _sample(synth_root, 4)
+    out, decisions = tmp_path / "overlay.avi", tmp_path / "d.jsonl"
+    _ok(_live(video, skel, tiny_model, "--save", out, "--jsonl", decisions))
+    first = _decisions(decisions)[0]["frame"]
+    saved, source = _decode(out), _decode(video)
+    assert len(saved) == len(source) >= 20 and first >= 12     # the first decision comes at frame 18
+    colors = (track_color(0), UNCERTAIN_COLOR)       # the untrained model is mostly uncertain
+    labelled = [i for i, (o, s) in enumerate(zip(saved, source)) if any(_label_blocks(o, s, c) for c in colors)]
+    assert set(range(1, len(saved))) <= set(labelled), labelled
+    # the detector is not fooled by the rest of the overlay: skeletons drawn without a decision hold no block
+    points = read_skeleton(skel).color_xy[:, 0]
+    bare = [draw_overlay(s, [_person(points[i])], {}) for i, s in enumerate(source)]
+    assert not any(_label_blocks(b, s, c) for b, s in zip(bare, source) for c in colors)
+
+
+def test_held_overlay_frames_wait_for_their_decision_and_stay_within_the_bound():
+    from edgeact.live.pipeline import FrameEvent, _FrameDelay
+
+    image = np.zeros((10, 10, 3), np.uint8)                  # 300 B a frame; the bound holds 3 of them
+    delay = _FrameDelay(seconds=1.0, max_bytes=900)
+    event = [FrameEvent(Frame(index=i, t=i / 10, image=image), [_person([[2, 2], [5, 8]])]) for i in range(5)]
+    for i in range(3):
+        delay.frame(event[i], oldest=0, submitted=0)
+    assert delay.release() == []                              # no decision yet: held
+    delay.frame(event[3], oldest=0, submitted=0)              # 1200 B > 900: the oldest goes without one
+    assert [(e.frame.index, labels) for e, labels in delay.release()] == [(0, {})] and delay.early == 1
+    delay.decision(_decision((1, 1, 6, 9), t=0.25))           # covers frames 1 and 2 (t <= 0.25), not 3
+    assert [(e.frame.index, labels[0].t) for e, labels in delay.release()] == [(1, 0.25), (2, 0.25)]
+    # frame 4 was posed once the ring had let frame 3 go; once the window submitted by then is
+    # classified, no decision can still cover frame 3: it is drawn with the latest before it
+    delay.frame(event[4], oldest=4, submitted=1)
+    assert delay.release() == []
+    delay.handled(1)
+    assert [(e.frame.index, labels[0].t) for e, labels in delay.release()] == [(3, 0.25)]
+    assert [e.frame.index for e, _ in delay.release(final=True)] == [4] and delay.early == 1

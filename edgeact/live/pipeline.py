@@ -3,7 +3,7 @@
 Three worker threads and the caller's thread::
 
     reader      source.read()                  -> frame slot
-    pose        pose(frame), WindowBank.push   -> job slot (+ overlay events)
+    pose        pose(frame), WindowBank.push   -> job slot (+ overlay frame events)
     classifier  window_job_clips + runtime(...) -> decision events
     caller      sinks (Rich view, JSONL, overlay window / video), Ctrl-C
 
@@ -12,6 +12,10 @@ the newest item: a slow pose model skips frames instead of queueing them, and a 
 still waiting when a newer window of the same person arrives is dropped as stale, so latency never
 grows and memory stays bounded over hours. With ``--no-realtime`` every hand-over is a small
 blocking queue instead: nothing is dropped and the run is deterministic (tests, batch jobs).
+
+Overlay frames: live, each frame is drawn as it passes with the decisions known at that moment.
+In a deterministic run a frame is held back until the decision for its time is known
+(:class:`_FrameDelay`), so frames posed before the first decision was ready get it too.
 
 Latency of a decision = time from the arrival of the window's newest frame to the decision.
 """
@@ -78,6 +82,90 @@ def window_job_clips(job: WindowJob, spec: InputSpec, *, num_sets: int = 1,
     if clips is None:
         return None, None
     return clips, crop_box(job.points, job.source_size, margin)
+
+
+class _FrameDelay:
+    """Overlay frames of a deterministic run, held until the decision for their time is known.
+
+    Frames leave in order. A frame is ready once every tracked person in it has a decision at or
+    after the frame's time (the first one, whose window contains the frame, is drawn), or once no
+    decision can still cover it: a later frame was posed after the ring had let it go, and every
+    window submitted by then has been classified. What is held is bounded: past ``max_bytes`` of
+    frames the oldest is drawn with the decisions known so far (counted in ``early``)."""
+
+    def __init__(self, seconds: float, max_bytes: float) -> None:
+        self.seconds, self.max_bytes = seconds, max_bytes
+        self._pending: deque[FrameEvent] = deque()
+        self._marks: deque[tuple[int, int]] = deque()   # (oldest frame index in the ring, windows submitted)
+        self._decisions: dict[int, list[Decision]] = {}
+        self._handled = 0
+        self._bytes = 0
+        self._last_t = float("-inf")
+        self.early = 0
+
+    def frame(self, event: FrameEvent, oldest: int, submitted: int) -> None:
+        self._last_t = event.frame.t
+        self._pending.append(event)
+        self._marks.append((oldest, submitted))
+        self._bytes += event.frame.image.nbytes
+
+    def decision(self, d: Decision) -> None:
+        self._decisions.setdefault(d.track, []).append(d)
+
+    def handled(self, n: int) -> None:
+        self._handled = n
+
+    def release(self, final: bool = False) -> list[tuple[FrameEvent, dict[int, Decision]]]:
+        """The frames ready to draw, each with the decision to draw per track; all of them when ``final``."""
+        out = []
+        while self._pending:
+            known = self._known(self._pending[0])
+            if not (known or final or self._bytes > self.max_bytes):
+                break
+            event = self._pending.popleft()
+            self._bytes -= event.frame.image.nbytes
+            self._drop_marks(event.frame.index)
+            self.early += not (known or final)
+            out.append((event, self._labels(event)))
+        self._forget_used()
+        return out
+
+    def _known(self, event: FrameEvent) -> bool:
+        f = event.frame
+        tracks = {p.track for p in event.people if p.track >= 0}
+        if all(any(d.t >= f.t - 1e-9 for d in self._decisions.get(k, ())) for k in tracks):
+            return True
+        self._drop_marks(f.index)
+        return bool(self._marks) and self._handled >= self._marks[0][1]
+
+    def _drop_marks(self, index: int) -> None:
+        # a mark whose ring still held frame `index` cannot vouch for it or any later frame
+        while self._marks and self._marks[0][0] <= index:
+            self._marks.popleft()
+
+    def _labels(self, event: FrameEvent) -> dict[int, Decision]:
+        t = event.frame.t
+        labels = {}
+        for p in event.people:
+            ds = self._decisions.get(p.track, ())
+            after = next((d for d in ds if d.t >= t - 1e-9), None)
+            before = next((d for d in reversed(ds) if d.t < t - 1e-9), None)
+            if after is not None and after.t - t <= self.seconds + 1e-9:
+                labels[p.track] = after
+            elif before is not None and t - before.t <= 2 * self.seconds:   # as the live view forgets
+                labels[p.track] = before
+        return labels
+
+    def _forget_used(self) -> None:
+        # keep, per track, the decisions a held frame may still draw: from the last one before it on,
+        # and none once that one is too old to be drawn (a person who left)
+        t = self._pending[0].frame.t if self._pending else self._last_t    # no later frame is older
+        for k in list(self._decisions):
+            ds = self._decisions[k]
+            used = max(0, sum(1 for d in ds if d.t < t - 1e-9) - 1)
+            del ds[:used]
+            if ds[-1].t < t - 2 * self.seconds:
+                del self._decisions[k]
 
 
 class _Slot:
@@ -217,6 +305,7 @@ class LiveStats:
     frames_dropped: int = 0
     windows_dropped: int = 0
     overlay_dropped: int = 0
+    overlay_early: int = 0      # deterministic overlay frames drawn before their decision (delay bound)
     notes: list = field(default_factory=list)
     stage_seconds: dict = field(default_factory=lambda: {"read": 0.0, "pose": 0.0, "window": 0.0,
                                                          "preprocess": 0.0, "model": 0.0, "output": 0.0})
@@ -285,6 +374,8 @@ class LiveLoop:
         self._jobs = _JobSlot(drop, self._stop)
         self._events: queue.Queue = queue.Queue()
         self._wants_frames = any(getattr(s, "wants_frames", False) for s in self.sinks)
+        self._delay = (None if config.drop_stale or not self._wants_frames else
+                       _FrameDelay(config.window.seconds, config.window.max_mb * 1e6))
         self._t0 = time.perf_counter()
 
     def stop(self) -> None:
@@ -309,7 +400,7 @@ class LiveLoop:
 
     def _poser(self) -> None:
         bank = WindowBank(self.config.window, fps=getattr(self.source, "fps", None), min_side=self.spec.resize)
-        plan = None
+        plan, submitted = None, 0
         try:
             while not self._stop.is_set():
                 try:
@@ -331,20 +422,21 @@ class LiveLoop:
                     self.stats.empty_frames += 1
                 for job in bank.push(frame, people, captured):
                     self._jobs.put(job)
+                    submitted += 1
                 self.stats.stage_seconds["window"] += time.perf_counter() - t1
                 if bank.plan is not plan:
                     plan = bank.plan
                     if plan.note:
                         self._events.put(("note", plan.note))
                 if self._wants_frames:
-                    self._post_frame(FrameEvent(frame, people))
+                    self._post_frame((FrameEvent(frame, people), bank.oldest_index, submitted))
             if not self._stop.is_set():
                 for job in bank.flush():
                     self._jobs.put(job)
         finally:
             self._jobs.close()
 
-    def _post_frame(self, event: FrameEvent) -> None:
+    def _post_frame(self, event: tuple[FrameEvent, int, int]) -> None:
         """Overlay frames for the caller's thread; a slow window or video writer makes live input
         skip overlay frames (and deterministic runs wait) instead of piling frames up."""
         while self._events.qsize() > 8 and not self._stop.is_set():
@@ -356,6 +448,7 @@ class LiveLoop:
 
     def _classifier(self) -> None:
         cfg = self.config
+        handled = 0
         try:
             while not self._stop.is_set():
                 jobs = self._jobs.take(cfg.max_batch)
@@ -363,6 +456,8 @@ class LiveLoop:
                     break
                 if jobs:
                     self._classify(jobs)
+                    handled += len(jobs)
+                    self._events.put(("handled", handled))   # after the batch's decisions
         finally:
             self._events.put(("end", None))
 
@@ -402,6 +497,7 @@ class LiveLoop:
         workers = [self._spawn(self._reader, "edgeact-reader"), self._spawn(self._poser, "edgeact-pose"),
                    self._spawn(self._classifier, "edgeact-classifier")]
         last_tick = 0.0
+        sink_failed = False
         try:
             while True:
                 self._raise_worker_error(workers)
@@ -412,14 +508,7 @@ class LiveLoop:
                 t = time.perf_counter()
                 if kind == "end":
                     break
-                if kind == "decision":
-                    self._show(payload)
-                elif kind == "note":
-                    self._note(payload)
-                elif kind == "frame":
-                    for s in self.sinks:
-                        if s.wants_frames:
-                            s.frame(payload, self.latest)
+                self._handle(kind, payload)
                 if t - last_tick > 0.1:
                     last_tick = t
                     self._update_counters()
@@ -428,11 +517,14 @@ class LiveLoop:
                 self.stats.stage_seconds["output"] += time.perf_counter() - t
                 if any(getattr(s, "stop_requested", False) for s in self.sinks):
                     break
+        except BaseException as exc:
+            sink_failed = not isinstance(exc, KeyboardInterrupt)
+            raise
         finally:
             self._stop.set()
             for w in workers:
                 w.thread.join(timeout=5.0)
-            self._drain()
+            self._drain(frames=not sink_failed)
             self._update_counters()
             self.stats.wall_seconds = time.perf_counter() - self._t0
             for s in self.sinks:    # the final state, not the last periodic tick
@@ -440,17 +532,49 @@ class LiveLoop:
         self._raise_worker_error(workers)
         return self.stats
 
-    def _drain(self) -> None:
-        """Hand decisions already made to the sinks (e.g. after Ctrl-C) so no output is lost."""
+    def _handle(self, kind: Optional[str], payload: Any) -> None:
+        """One event from the workers, in the caller's thread."""
+        if kind == "decision":
+            self._show(payload)
+            if self._delay is not None:
+                self._delay.decision(payload)
+        elif kind == "note":
+            self._note(payload)
+        elif kind == "handled" and self._delay is not None:
+            self._delay.handled(payload)
+        elif kind == "frame":
+            if self._delay is None:
+                self._draw(payload[0], self.latest)
+                return
+            self._delay.frame(*payload)
+        if self._delay is not None:
+            for event, labels in self._delay.release():
+                self._draw(event, labels)
+
+    def _draw(self, event: FrameEvent, latest: dict[int, Decision]) -> None:
+        for s in self.sinks:
+            if s.wants_frames:
+                s.frame(event, latest)
+
+    def _drain(self, frames: bool = True) -> None:
+        """Hand decisions already made (and, with ``frames``, the overlay frames held back) to the
+        sinks, e.g. after Ctrl-C, so no output is lost."""
         while True:
             try:
                 kind, payload = self._events.get_nowait()
             except queue.Empty:
-                return
+                break
             if kind == "decision":
                 self._show(payload)
+                if self._delay is not None:
+                    self._delay.decision(payload)
+            elif kind == "frame" and frames and self._delay is not None:
+                self._delay.frame(*payload)
             elif kind == "note":
                 self.stats.notes.append(payload)
+        if frames and self._delay is not None:
+            for event, labels in self._delay.release(final=True):
+                self._draw(event, labels)
 
     def _note(self, text: str) -> None:
         self.stats.notes.append(text)
@@ -469,6 +593,8 @@ class LiveLoop:
     def _update_counters(self) -> None:
         self.stats.frames_dropped = self._frames.dropped + getattr(self.source, "dropped", 0)
         self.stats.windows_dropped = self._jobs.dropped
+        if self._delay is not None:
+            self.stats.overlay_early = self._delay.early
 
     def _spawn(self, fn: Callable[[], None], name: str) -> _Worker:
         w = _Worker(thread=threading.Thread(target=lambda: None, name=name, daemon=True))
