@@ -266,6 +266,61 @@ def test_refuse_resume_and_overwrite(tiny, tmp_path):
         generate(not_ours, TINY, resume=True)
 
 
+ONE = SynthConfig(seed=3, classes=2, performers=1, cameras=1, setups=1, replications=1, frames=8, width=64, height=48)
+
+
+def test_overwrite_deletes_and_replaces_only_what_synth_wrote(tmp_path):
+    """A user's real recording, notes and temp-looking files beside a synthetic dataset survive
+    --overwrite; a file of the new config's names that synth never wrote is refused, not replaced."""
+    ds = tmp_path / "ds"
+    generate(ds, ONE)
+    meta = json.loads((ds / META_NAME).read_text())
+    assert meta["files"] == ["nturgb+d_rgb/S001C001P001R001A001_rgb.avi", "nturgb+d_rgb/S001C001P001R001A002_rgb.avi",
+                             "nturgb+d_skeletons/S001C001P001R001A001.skeleton",
+                             "nturgb+d_skeletons/S001C001P001R001A002.skeleton"]
+    users = {ds / "nturgb+d_skeletons" / "S017C003P020R002A060.skeleton": "a real NTU recording",
+             ds / "nturgb+d_rgb" / ".notes.tmp": "hidden notes",
+             ds / "nturgb+d_rgb" / ".S017C003P020R002A060_rgb.avi.a1b2.tmp": "a copy in progress of the user's",
+             ds / "README.txt": "mine"}
+    for path, text in users.items():
+        path.write_text(text)
+    summary = generate(ds, replace(ONE, classes=1), overwrite=True)        # A002 is no longer produced
+    assert summary.written == 1
+    assert not (ds / "nturgb+d_skeletons" / "S001C001P001R001A002.skeleton").exists()
+    assert not (ds / "nturgb+d_rgb" / "S001C001P001R001A002_rgb.avi").exists()
+    assert {p: p.read_text() for p in users} == users
+    assert json.loads((ds / META_NAME).read_text())["files"] == [
+        "nturgb+d_rgb/S001C001P001R001A001_rgb.avi", "nturgb+d_skeletons/S001C001P001R001A001.skeleton"]
+    # the user's own file under a name the next config writes: refused, nothing changed
+    theirs = ds / "nturgb+d_skeletons" / "S001C001P001R001A002.skeleton"
+    theirs.write_text("recorded by hand")
+    with pytest.raises(EdgeactError, match=r"--overwrite: .*S001C001P001R001A002\.skeleton would be replaced, but "
+                                           r"edgeact synth did not write it"):
+        generate(ds, ONE, overwrite=True)
+    assert theirs.read_text() == "recorded by hand"
+    assert not (ds / "nturgb+d_rgb" / "S001C001P001R001A002_rgb.avi").exists()
+
+
+def test_overwrite_of_an_older_dataset_uses_its_config_and_ignores_paths_outside(tmp_path):
+    ds = tmp_path / "ds"
+    generate(ds, ONE)
+    meta_path = ds / META_NAME
+    meta = json.loads(meta_path.read_text())
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep")
+    # no manifest (an older generator): its config names its files
+    meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k != "files"}))
+    generate(ds, replace(ONE, classes=1), overwrite=True)
+    assert not (ds / "nturgb+d_rgb" / "S001C001P001R001A002_rgb.avi").exists()
+    # an edited manifest cannot reach outside the two sample folders
+    meta = json.loads(meta_path.read_text())
+    meta["files"] += ["../precious.txt", "nturgb+d_rgb/../../precious.txt", "README.txt"]
+    meta_path.write_text(json.dumps(meta))
+    (ds / "README.txt").write_text("mine")
+    generate(ds, ONE, overwrite=True)
+    assert outside.read_text() == "keep" and (ds / "README.txt").read_text() == "mine"
+
+
 def test_cli_generates_and_refuses_non_empty(tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli"

@@ -4,7 +4,8 @@
 
     out_dir/nturgb+d_rgb/SsssCcccPpppRrrrAaaa_rgb.avi        MJPG, config.width x config.height
     out_dir/nturgb+d_skeletons/SsssCcccPpppRrrrAaaa.skeleton  Kinect v2 text format
-    out_dir/synth_meta.json                                  true cameras, classes, config, version
+    out_dir/synth_meta.json                                  true cameras, classes, config, version,
+                                                             and the manifest: every file it writes
 
 The world: floor y = 0, performer near the origin. Cameras C001-C003 stand at -45, 0, +45 degrees
 around the performer (2.5-3.5 m, setup-dependent height and distance, like NTU); in replication
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import re
 import time
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
@@ -59,7 +59,6 @@ CAMERA_AZIMUTHS = (-45.0, 0.0, 45.0)   # degrees, C001..C003
 FACING = (-25.0, 25.0)                 # performer yaw toward C001 (R001) / C003 (R002)
 _BODY_ID_BASE = 72057594037900000      # Kinect body ids are 17-digit numbers like this
 _EXTREMITIES = (7, 11, 21, 22, 23, 24, 15, 19)
-_SAMPLE_FILE = re.compile(r"^S\d{3}C\d{3}P\d{3}R\d{3}A\d{3}(_rgb\.avi|\.skeleton)$")
 
 
 @dataclass(frozen=True)
@@ -286,8 +285,16 @@ def _paths(out_dir: Path, name: NtuName) -> tuple[Path, Path]:
     return (out_dir / VIDEO_DIR / f"{name.name}_rgb.avi", out_dir / SKELETON_DIR / f"{name.name}.skeleton")
 
 
-def build_meta(config: SynthConfig, *, complete: bool) -> dict:
-    """Everything a test or calibration check needs to know about the generator's truth."""
+def manifest(config: SynthConfig) -> list[str]:
+    """Every sample file ``config`` writes, relative to the dataset folder (``nturgb+d_rgb/..._rgb.avi``,
+    ``nturgb+d_skeletons/....skeleton``), sorted."""
+    return sorted(p.as_posix() for n in sample_names(config) for p in _paths(Path(), n))
+
+
+def build_meta(config: SynthConfig, *, complete: bool, files: Optional[list[str]] = None) -> dict:
+    """Everything a test or calibration check needs to know about the generator's truth, and the
+    manifest ``files``: the sample files of the folder that are ours (default: those ``config``
+    writes)."""
     cam = config.color_camera
     classes = config.class_list
     views = {f"S{s:03d}C{c:03d}": view_of(config.seed, s, c).to_dict()
@@ -305,21 +312,66 @@ def build_meta(config: SynthConfig, *, complete: bool) -> dict:
                        "the same with the depth camera and no offset",
         "views": views, "performers": performers,
         "joint_mirror": list(MIRROR_JOINTS),
+        "files": manifest(config) if files is None else sorted(files),
     }
 
 
-def _cleanup(out_dir: Path, keep: set[str], remove_samples: bool) -> None:
-    """Remove temp files of interrupted runs and (``remove_samples``) sample files not in ``keep``."""
+def generated_before(out_dir: Path) -> set[str]:
+    """The files an earlier ``generate`` into ``out_dir`` wrote or was about to write (its manifest,
+    relative paths); empty when the folder holds no readable ``synth_meta.json``. A meta without a
+    ``files`` list (an older generator) names them through its config. Only names directly inside
+    the two sample folders count, so an edited manifest cannot point anywhere else."""
+    try:
+        meta = json.loads((out_dir / META_NAME).read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(meta, dict):
+        return set()
+    if isinstance(meta.get("files"), list):
+        listed = {str(f) for f in meta["files"]}
+    else:
+        try:
+            listed = set(manifest(SynthConfig(**meta["config"])))
+        except (KeyError, TypeError, EdgeactError):
+            return set()
+    return {rel for rel in listed if _in_sample_folder(rel)}
+
+
+def _in_sample_folder(rel: str) -> bool:
+    parts = rel.split("/")
+    return len(parts) == 2 and parts[0] in (VIDEO_DIR, SKELETON_DIR) and parts[1] not in ("", ".", "..")
+
+
+def _temp_target(name: str) -> Optional[str]:
+    """``.X.abc123.tmp`` (an edgeact.fileio temporary file of an interrupted write) -> ``X``."""
+    if name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3:
+        return name[1:-len(".tmp")].rsplit(".", 1)[0]
+    return None
+
+
+def _cleanup(out_dir: Path, ours: set[str], remove: set[str]) -> None:
+    """Delete the files of ``remove`` and the temporary files of interrupted writes to any file of
+    ``ours`` (relative paths); a file no run of ours wrote is never touched."""
+    for rel in sorted(remove):
+        (out_dir / rel).unlink(missing_ok=True)
     for sub in (VIDEO_DIR, SKELETON_DIR):
         folder = out_dir / sub
         if not folder.is_dir():
             continue
         for entry in folder.iterdir():
-            n = entry.name
-            stale_tmp = n.startswith(".") and n.endswith(".tmp")   # edgeact.fileio's temp names
-            stale_sample = remove_samples and _SAMPLE_FILE.match(n) and n not in keep
-            if entry.is_file() and (stale_tmp or stale_sample):
+            target = _temp_target(entry.name)
+            if target is not None and f"{sub}/{target}" in ours and entry.is_file():
                 entry.unlink()
+
+
+def _refuse_foreign(out_dir: Path, files: list[str], ours: set[str]) -> None:
+    """``--overwrite`` replaces only files a run of ours wrote: a file of the new manifest that is
+    already there without being in the old one is someone else's (a real recording, say)."""
+    foreign = [rel for rel in files if rel not in ours and (out_dir / rel).exists()]
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise EdgeactError(f"--overwrite: {out_dir / foreign[0]}{more} would be replaced, but edgeact synth did not "
+                           f"write it (it is not in {out_dir / META_NAME}); move it away or use another --out")
 
 
 def write_sample(config: SynthConfig, out_dir: Path, name: NtuName) -> tuple[Path, Path, int]:
@@ -348,8 +400,11 @@ def generate(out_dir: str | Path, config: SynthConfig = SynthConfig(), *, overwr
     """Write the dataset of ``config`` into ``out_dir`` (see the module docstring).
 
     A non-empty ``out_dir`` is refused unless ``resume`` (finish an interrupted run of the same
-    config: complete samples are kept) or ``overwrite`` (regenerate everything; sample files of
-    this layout that the config does not produce are deleted, nothing else is touched).
+    config: complete samples are kept) or ``overwrite`` (regenerate everything). Only files listed
+    in the manifest of ``synth_meta.json`` (``files``, written before the first sample, so an
+    interrupted run is covered too) are ever replaced or deleted: ``overwrite`` deletes the
+    earlier run's files that the new config does not produce and refuses to replace a file that
+    no run of ours wrote; a user's other files in the folder are never touched.
     ``workers`` > 1 renders samples in that many processes (the output does not depend on it).
     ``progress(done, total, sample_name)`` is called after each sample.
     """
@@ -366,11 +421,17 @@ def generate(out_dir: str | Path, config: SynthConfig = SynthConfig(), *, overwr
     if non_empty and resume and not overwrite:
         _check_resumable(meta_path, config)
     names = sample_names(config)
-    keep = {f"{n.name}{suffix}" for n in names for suffix in ("_rgb.avi", ".skeleton")}
+    files = manifest(config)
+    before = generated_before(out)
+    if overwrite:
+        _refuse_foreign(out, files, before)
+    out.mkdir(parents=True, exist_ok=True)      # first, so a failure names --out itself
     for sub in (VIDEO_DIR, SKELETON_DIR):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    _cleanup(out, keep, remove_samples=overwrite)
-    atomic_write_json(meta_path, build_meta(config, complete=False))
+        (out / sub).mkdir(exist_ok=True)
+    # the manifest goes down before anything is deleted or written and names the old files too, so
+    # an interrupted run leaves no file of ours unlisted
+    atomic_write_json(meta_path, build_meta(config, complete=False, files=sorted(before | set(files))))
+    _cleanup(out, before | set(files), remove=(before - set(files)) if overwrite else set())
 
     todo = [n for n in names if overwrite or not all(p.is_file() for p in _paths(out, n))]
     skipped = len(names) - len(todo)
