@@ -122,6 +122,111 @@ def inputs(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# train/ scripts: they write into their work folder; shipped files change only when asked
+
+TRAIN_STUB = """
+def value(flag):
+    return Path(args[args.index(flag) + 1])
+if args[0] == 'train':
+    value('--out').mkdir(parents=True, exist_ok=True)
+    (value('--out') / 'best.pt').write_bytes(b'new model')
+elif args[0] == 'eval':
+    value('--out').write_text('{}')
+elif args[0] == 'ablate':
+    value('--out').mkdir(parents=True, exist_ok=True)
+    (value('--out') / 'ablation.md').write_text('new table')
+    (value('--out') / 'ablation.json').write_text('{"new": 1}')
+"""
+
+
+@pytest.fixture
+def fake_repo(tmp_path):
+    """A copy of train/*.sh in a repository layout whose shipped files are markers, and an edgeact
+    stand-in that writes what each training step would; returns (repo, env, log)."""
+    repo = tmp_path / "repo"
+    (repo / "train").mkdir(parents=True)
+    for script in (REPO / "train").glob("*.sh"):
+        shutil.copy2(script, repo / "train" / script.name)
+    (repo / "edgeact" / "assets").mkdir(parents=True)
+    (repo / "edgeact" / "assets" / "demo.pt").write_bytes(b"shipped model")
+    (repo / "bench" / "results").mkdir(parents=True)
+    (repo / "bench" / "results" / "ablation_synth.md").write_text("shipped table")
+    (repo / "bench" / "results" / "ablation_synth.json").write_text("{}")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    write_stub(bin_dir, "edgeact", TRAIN_STUB)
+    log = tmp_path / "calls.jsonl"
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", STUB_LOG=str(log))
+    return repo, env, log
+
+
+def test_train_script_syntax():
+    scripts = sorted((REPO / "train").glob("*.sh"))
+    assert {p.name for p in scripts} >= {"demo.sh", "synth-ablation.sh", "launch_torchrun.sh"}
+    for script in scripts:
+        proc = subprocess.run([BASH, "-n", str(script)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert "set -euo pipefail" in script.read_text()
+
+
+def test_demo_sh_replaces_the_bundled_model_only_with_install(fake_repo, tmp_path):
+    repo, env, log = fake_repo
+    shipped = repo / "edgeact" / "assets" / "demo.pt"
+    proc = run_script(repo / "train" / "demo.sh", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert shipped.read_bytes() == b"shipped model"
+    assert (tmp_path / "runs" / "demo" / "run" / "best.pt").read_bytes() == b"new model"
+    assert "the bundled demo model is unchanged" in proc.stdout
+    calls = read_log(log)
+    assert [c[1] for c in calls] == ["synth", "prep", "train", "eval"]
+    assert calls[2][calls[2].index("--recipe") + 1] == str(repo / "train" / "demo.yaml")
+    proc = run_script(repo / "train" / "demo.sh", "--install", "work", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert shipped.read_bytes() == b"new model" and f"replaced {shipped}" in proc.stdout
+    assert sorted(p.name for p in shipped.parent.iterdir()) == ["demo.pt"]      # no temporary copy left
+    proc = run_script(repo / "train" / "demo.sh", "--instal", env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown option --instal" in proc.stderr
+
+
+def test_synth_ablation_sh_replaces_bench_results_only_with_publish(fake_repo, tmp_path):
+    repo, env, log = fake_repo
+    results = repo / "bench" / "results"
+    proc = run_script(repo / "train" / "synth-ablation.sh", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (results / "ablation_synth.md").read_text() == "shipped table"
+    assert (tmp_path / "runs" / "synth-ablation" / "ablation" / "ablation.md").read_text() == "new table"
+    assert "bench/results is unchanged" in proc.stdout
+    proc = run_script(repo / "train" / "synth-ablation.sh", "--publish", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (results / "ablation_synth.md").read_text() == "new table"
+    assert json.loads((results / "ablation_synth.json").read_text()) == {"new": 1}
+    assert sorted(p.name for p in results.iterdir()) == ["ablation_synth.json", "ablation_synth.md"]
+
+
+def test_launch_torchrun_says_why_it_stops_without_nvidia_smi(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    write_stub(bin_dir, "torchrun", "")
+    log = tmp_path / "calls.jsonl"
+    script = REPO / "train" / "launch_torchrun.sh"
+    # only the stand-in torchrun on PATH: no nvidia-smi
+    proc = run_script(script, "ntu60-xsub", "/data/cache", env={"PATH": str(bin_dir), "STUB_LOG": str(log)})
+    assert proc.returncode == 1 and read_log(log) == []
+    assert "nvidia-smi not found" in proc.stderr and "GPUS=N" in proc.stderr
+    assert "edgeact train --recipe train/ntu60-xsub.yaml --data /data/cache" in proc.stderr
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "STUB_LOG": str(log)}
+    write_stub(bin_dir, "nvidia-smi", "sys.exit(9)\n", log=False)               # a broken driver
+    proc = run_script(script, "ntu60-xsub", "/data/cache", env=env)
+    assert proc.returncode == 1 and "nvidia-smi failed" in proc.stderr and read_log(log) == []
+    write_stub(bin_dir, "nvidia-smi", "print('GPU 0: A (UUID: 0)'); print('GPU 1: B (UUID: 1)')\n", log=False)
+    proc = run_script(script, "ntu60-xsub", "/data/cache", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert read_log(log)[-1][:4] == ["torchrun", "--standalone", "--nproc-per-node", "2"]
+    proc = run_script(script, "ntu60-xsub", "/data/cache", env={**env, "GPUS": "3"})
+    assert read_log(log)[-1][:4] == ["torchrun", "--standalone", "--nproc-per-node", "3"]
+
+
+# ---------------------------------------------------------------------------------------------
 # shell scripts
 
 
