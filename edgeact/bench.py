@@ -219,8 +219,8 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
 
     Args:
         model: an artifact (``.pt``: every backend, exported on the fly to a temporary folder;
-            ``.onnx`` / ``.ts`` / ``.engine``: its own backend only). Or ``arch`` (+ ``num_classes``,
-            ``levels``, ``width``) for an untrained network.
+            ``.onnx`` / ``.ts`` / ``.engine``: its own backend only; ``demo``: the bundled model). Or
+            ``arch`` (+ ``num_classes``, ``levels``, ``width``) for an untrained network.
         backends: subset of :data:`MODEL_BACKENDS` (default: torch and onnx for a checkpoint or
             arch, the artifact's own otherwise). ``torch-compile`` is the eager model under
             ``torch.compile`` (inductor); ``torch-cudagraphs`` adds CUDA graphs (mode
@@ -247,8 +247,12 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
     batches = tuple(batches)
     if not batches or min(batches) < 1:
         raise EdgeactError(f"--batch: batch sizes must be >= 1, got {batches}")
-    model = Path(model) if model is not None else None
+    from edgeact.runtime.loader import resolve_model
+
+    named = None if model is None else str(model)       # as the user wrote it: `demo` stays `demo`
+    model = resolve_model(model) if model is not None else None
     kind, net, meta, spec, desc = _source(model, arch, num_classes, tuple(levels), width, frames, size)
+    desc = named or desc
     if backends is None:
         backends = ("torch", "onnx") if kind in ("checkpoint", "arch") else \
             ({"onnx": "onnx", "torchscript": "torchscript", "engine": "tensorrt"}[kind],)

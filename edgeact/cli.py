@@ -1,7 +1,8 @@
 """The ``edgeact`` command line: thin Typer commands that parse options and call the library.
 
 Every command validates its options, calls one library function and prints the result. Bad input
-raises :class:`edgeact.errors.EdgeactError`, which :func:`main` prints as one line (exit status 2).
+raises :class:`edgeact.errors.EdgeactError`, which :func:`main` prints as one line (exit status 2);
+an ``OSError`` (full disk, read-only folder) is one line naming the path (exit status 74).
 Heavy imports (torch, cv2, ultralytics) happen inside the commands so ``edgeact --help`` is fast.
 """
 
@@ -13,9 +14,10 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from edgeact.cli_deploy import bench_app, export
-from edgeact.errors import EdgeactError
+from edgeact.errors import EXIT_IO, EdgeactError, os_error_message
 from edgeact.types import parse_levels
 
 app = typer.Typer(
@@ -431,7 +433,7 @@ def synth(
     console.print(
         f"wrote {summary.written} clips ({summary.frames} frames), kept {summary.skipped} complete ones, "
         f"into {summary.out_dir} in {summary.seconds:.1f} s ({summary.seconds_per_clip:.3f} s per clip); "
-        f"{len(summary.classes)} classes, truth in {summary.meta_path.name}", highlight=False)
+        f"{len(summary.classes)} classes, truth in {summary.meta_path.name}", markup=False, highlight=False)
 
 
 @app.command()
@@ -504,7 +506,7 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 @app.command(name="eval")
 def eval_(
-    model: Path = typer.Option(..., "--model", help="An artifact edgeact wrote: best.pt (any phase's final.pt), "
+    model: str = typer.Option(..., "--model", help="An artifact edgeact wrote: best.pt (any phase's final.pt), "
                                "or its export (.onnx, .ts, .engine)."),
     data: Path = typer.Option(..., "--data", help="Cache made by `edgeact prep`."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="e.g. ntu60-xsub (default: the artifact's)."),
@@ -571,7 +573,7 @@ def ablate(
     r = load_recipe(recipe, epochs=epochs, max_prune_passes=max_prune_passes)
     table = run_ablation(r, data, uncropped, out, device=device, console=console, progress=not quiet)
     console.print(ablation_markdown(table))
-    console.print(f"wrote {out / 'ablation.md'} and {out / 'ablation.json'}")
+    console.print(f"wrote {out / 'ablation.md'} and {out / 'ablation.json'}", markup=False)
 
 
 app.command(name="export")(export)
@@ -579,9 +581,17 @@ app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:
-    """Console entry point: run the app, printing user errors as one line (exit status 2)."""
+    """Console entry point: run the app. Bad input is one red line (exit status 2); a failed file
+    operation (full disk, read-only folder) is one red line naming the path (exit status 74)."""
     try:
         app()
     except EdgeactError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(getattr(exc, "exit_code", 2))
+        _fail(str(exc), exc.exit_code)
+    except OSError as exc:
+        _fail(os_error_message(exc), EXIT_IO)
+
+
+def _fail(message: str, status: int) -> None:
+    # the message holds user text (paths such as run[v2]/best.pt, pip extras): never parse it as markup
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+    sys.exit(status)

@@ -13,14 +13,26 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from edgeact.errors import EdgeactError
 
 console = Console()
 
 
+def say(line: str) -> None:
+    """Print ``line`` as written: paths and model names (``run[v2]/best.pt``) are not Rich markup."""
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _dim(line: str) -> None:
+    console.print(Text(line, style="dim"), highlight=False, soft_wrap=True)
+
+
 def export(
-    model: Path = typer.Option(..., "--model", help="Checkpoint to export (`best.pt` from `edgeact train`)."),
+    model: str = typer.Option(..., "--model", help="Checkpoint to export (`best.pt` from `edgeact train`), or "
+                              "`demo` for the bundled model (written to ./demo.onnx etc.)."),
     fmt: str = typer.Option("onnx", "--format", help="onnx, engine (TensorRT) or torchscript."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: beside --model with .onnx / "
                                        ".engine / .ts)."),
@@ -65,13 +77,12 @@ def export(
 
     result = export_model(model, fmt, out, fp16=fp16, int8=int8, calib_data=calib_data, batch=batch,
                           max_batch=max_batch, frames=frames, size=size, opset=opset, tolerance=tolerance,
-                          compact=compact, device=device, via=via, log=lambda line: console.print(line, highlight=False))
+                          compact=compact, device=device, via=via, log=say)
     spec = result.meta["input"]
-    console.print(f"wrote {result.path} ({result.format}, {result.precision}, input (B, 3, {spec['frames']}, "
-                  f"{spec['size']}, {spec['size']}), max abs diff {result.max_abs_diff:.3g}, "
-                  f"{result.seconds:.1f} s)", highlight=False)
+    say(f"wrote {result.path} ({result.format}, {result.precision}, input (B, 3, {spec['frames']}, "
+        f"{spec['size']}, {spec['size']}), max abs diff {result.max_abs_diff:.3g}, {result.seconds:.1f} s)")
     if result.sidecar is not None:
-        console.print(f"wrote {result.sidecar} (engine metadata; keep it beside the engine)", highlight=False)
+        say(f"wrote {result.sidecar} (engine metadata; keep it beside the engine)")
 
 
 bench_app = typer.Typer(
@@ -84,22 +95,37 @@ bench_app = typer.Typer(
 )
 
 
+def check_outputs(outputs: dict[str, Optional[Path]], inputs: list) -> None:
+    """Before any measuring: no output (``{option: path}``) lands on an input (a model file or
+    ``demo``, the bundled one), and no two outputs name one file (the second would replace the first)."""
+    from edgeact.fileio import refuse_output_over_input, same_file
+    from edgeact.runtime.loader import DEMO_MODEL, DEMO_NAME
+
+    inputs = [DEMO_MODEL if src is not None and str(src) == DEMO_NAME else src for src in inputs]
+    given = [(option, path) for option, path in outputs.items() if path is not None]
+    for i, (option, path) in enumerate(given):
+        refuse_output_over_input(path, inputs, option=option)
+        for other, other_path in given[i + 1:]:
+            if same_file(path, other_path):
+                raise EdgeactError(f"{option} {path} and {other} {other_path}: name the same file; give each its own")
+
+
 def _write(report: dict, json_out: Optional[Path], md_out: Optional[Path]) -> None:
     from edgeact.bench import bench_markdown
     from edgeact.fileio import atomic_write_json, atomic_write_text
 
     if json_out is not None:
         atomic_write_json(json_out, report)
-        console.print(f"wrote {json_out}", highlight=False)
+        say(f"wrote {json_out}")
     if md_out is not None:
         atomic_write_text(md_out, bench_markdown(report))
-        console.print(f"wrote {md_out}", highlight=False)
+        say(f"wrote {md_out}")
 
 
 @bench_app.command("model")
 def bench_model_cmd(
-    model: Optional[Path] = typer.Option(None, "--model", help="Artifact: .pt (all backends), .onnx / .ts / "
-                                         ".engine (its own backend)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Artifact: .pt (all backends), .onnx / .ts / "
+                                        ".engine (its own backend), or `demo` (the bundled model)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Untrained model instead of --model: i3d_r18, i3d_r34, "
                                        "i3d_r50, i3d_r101."),
     num_classes: int = typer.Option(60, "--num-classes", help="Fine classes of the --arch model."),
@@ -131,15 +157,16 @@ def bench_model_cmd(
 
     if model is not None and arch is not None:
         raise EdgeactError("give either --model or --arch, not both")
+    check_outputs({"--json": json_out, "--md": md_out}, [model])
     report = bench_model(model, arch=arch if model is None else None, num_classes=num_classes,
                          levels=parse_levels(levels), width=width, backends=parse_backends(backends),
                          batches=parse_int_list(batch, "--batch"), frames=frames, size=size, device=device,
                          warmup=warmup, iters=iters, threads=threads,
-                         log=lambda line: console.print(f"[dim]{line}[/]", highlight=False))
+                         log=_dim)
     from rich.table import Table
 
     inp = report["input"]
-    table = Table(title=f"{report['model']['source']} at {inp['frames']}x{inp['size']}x{inp['size']} on "
+    table = Table(title=f"{escape(report['model']['source'])} at {inp['frames']}x{inp['size']}x{inp['size']} on "
                   f"{report['device']} ({report['threads']} threads)", title_justify="left")
     for col, just in (("backend", "left"), ("precision", "left"), ("batch", "right"), ("p50 ms", "right"),
                       ("p95 ms", "right"), ("clips/s", "right"), ("vs torch fp32", "right"),
@@ -151,8 +178,7 @@ def bench_model_cmd(
                       f"{r['first_call_s']:.2f}")
     console.print(table)
     for q in report["ratios"]:
-        console.print(f"{q['name']} p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}",
-                      highlight=False)
+        say(f"{q['name']} p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}")
     _write(report, json_out, md_out)
 
 
@@ -178,15 +204,16 @@ def bench_pose_cmd(
     """
     from edgeact.bench import bench_pose
 
+    check_outputs({"--json": json_out, "--md": md_out}, [pose_model])
     report = bench_pose(pose_model, imgsz=imgsz, device=device, half=fp16, warmup=warmup, iters=iters,
-                        threads=threads, log=lambda line: console.print(f"[dim]{line}[/]", highlight=False))
+                        threads=threads, log=_dim)
     from rich.table import Table
 
     table = Table(title=f"pose model on {report['device']} ({report['threads']} threads)", title_justify="left")
     for col in ("model", "imgsz", "precision", "p50 ms", "p95 ms", "FPS", "inference ms"):
         table.add_column(col, justify="left" if col in ("model", "precision") else "right")
     for r in report["rows"]:
-        table.add_row(r["model"], str(r["imgsz"]), r["precision"], f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
+        table.add_row(escape(r["model"]), str(r["imgsz"]), r["precision"], f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
                       f"{r['fps']:.1f}", f"{r['inference_ms']:.1f}" if "inference_ms" in r else "-")
     console.print(table)
     _write(report, json_out, md_out)
@@ -216,12 +243,13 @@ def bench_live_cmd(
     from edgeact.fileio import atomic_write_json
     from edgeact.live.bench import run_live_bench
 
+    check_outputs({"--json": json_out}, [model, pose_model])
     row = run_live_bench(model=model, pose=pose, pose_model=pose_model, seconds=seconds, width=width, height=height,
                          stride=stride, device=device)
     for k, v in row.items():
-        console.print(f"{k:>28}: {v}", highlight=False)
+        say(f"{k:>28}: {v}")
     verdict = "met" if row["overhead"] <= 1.10 else "NOT met"
-    console.print(f"{'overhead target':>28}: <= 1.10 -> {verdict}", highlight=False)
+    say(f"{'overhead target':>28}: <= 1.10 -> {verdict}")
     if json_out is not None:
         atomic_write_json(json_out, row)
-        console.print(f"wrote {json_out}")
+        say(f"wrote {json_out}")

@@ -1,13 +1,29 @@
-"""The one exception type edgeact raises for bad user input.
+"""The exceptions edgeact raises for bad user input, and the one-line text of a failed file operation.
 
-The CLI prints an ``EdgeactError`` as a single red line and exits with status 2; anything else
-is a bug and keeps its traceback.
+The CLI prints an ``EdgeactError`` as a single red line and exits with status 2; an ``OSError``
+that reaches the top (a full disk, a read-only folder, a file where a folder should be) is one red
+line naming the path, exit status :data:`EXIT_IO`; anything else is a bug and keeps its traceback.
 """
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+from typing import Optional
+
+EXIT_USAGE = 2          # bad input: restarting cannot fix it
+EXIT_IO = 74            # EX_IOERR (sysexits.h): the system refused a read or write
+EXIT_TEMPFAIL = 75      # EX_TEMPFAIL: try again later (a supervisor restarts us)
+
+# errnos that only a write produces: the message can say so
+_WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class EdgeactError(ValueError):
     """Bad input from the user: a file, an option or a value. The message is one line and names
     the file or option and the problem."""
+
+    exit_code = EXIT_USAGE
 
 
 class SourceLost(EdgeactError):
@@ -15,4 +31,31 @@ class SourceLost(EdgeactError):
     75 (EX_TEMPFAIL), so a supervisor (systemd ``Restart=on-failure``) restarts us and bad input
     (status 2) stays distinguishable."""
 
-    exit_code = 75
+    exit_code = EXIT_TEMPFAIL
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for a failed file operation, naming the path: ``cannot write /ro/x.json:
+    Read-only file system``, ``runs/a -> runs/b: Permission denied``, ``data/x: No such file or
+    directory``. Errors without a path (a socket, a pipe) keep their own text."""
+    # no strerror: re-raised from elsewhere (a DataLoader worker) with a traceback as text; its last line says it
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    reason = exc.strerror or (lines[-1].strip() if lines else type(exc).__name__)
+    if exc.filename is None:
+        return reason
+    where = str(exc.filename) if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    if exc.errno == errno.ENOTDIR:
+        blocker = _file_in_the_way(Path(exc.filename))
+        if blocker is not None:
+            reason = f"{blocker} is a file, not a folder"
+    if exc.errno in _WRITE_ERRNOS:
+        return f"cannot write {where}: {reason}"
+    return f"{where}: {reason}"
+
+
+def _file_in_the_way(path: Path) -> Optional[Path]:
+    """The nearest parent of ``path`` that exists but is not a folder (``ENOTDIR``'s cause)."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None

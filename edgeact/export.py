@@ -42,7 +42,7 @@ from torch import nn
 
 from edgeact import __version__
 from edgeact.errors import EdgeactError
-from edgeact.fileio import atomic_write_bytes
+from edgeact.fileio import atomic_write_bytes, refuse_output_over_input
 from edgeact.runtime.base import INPUT_NAME, META_KEY, TS_META_FILE, output_names
 from edgeact.types import InputSpec
 
@@ -469,10 +469,30 @@ def _export_torch_tensorrt(model, meta, spec, out, *, batch, max_batch, fp16, to
 # ----------------------------------------------------------------------------- entry point
 
 def default_output(checkpoint: Path, fmt: str, via: str = "onnx") -> Path:
-    """``run/best.pt`` -> ``run/best.onnx`` / ``best.ts`` / ``best.engine`` (``best.trt.ts`` via torch-tensorrt)."""
+    """``run/best.pt`` -> ``run/best.onnx`` / ``best.ts`` / ``best.engine`` (``best.trt.ts`` via torch-tensorrt).
+
+    The bundled demo model exports into the current folder (``demo.onnx``), not into the installed package.
+    """
+    from edgeact.runtime.loader import DEMO_MODEL
+
+    if checkpoint.resolve() == DEMO_MODEL:
+        checkpoint = Path(DEMO_MODEL.name)
     if fmt == "engine" and via == "torch-tensorrt":
         return checkpoint.with_suffix(".trt.ts")
     return checkpoint.with_suffix(SUFFIX[fmt])
+
+
+def refuse_outputs_over_input(out: Path, fmt: str, via: str, int8: bool, checkpoint: Path) -> None:
+    """Every file the export writes (the artifact; an engine's ``.json`` sidecar and INT8
+    ``.calib`` cache) is refused when it is the checkpoint it reads."""
+    from edgeact.runtime.tensorrt_backend import sidecar_path
+
+    refuse_output_over_input(out, [checkpoint], option="--out")
+    if fmt == "engine" and via == "onnx":
+        refuse_output_over_input(sidecar_path(out), [checkpoint], option="--out's engine sidecar")
+        if int8:
+            refuse_output_over_input(out.with_name(out.name + ".calib"), [checkpoint],
+                                     option="--out's INT8 calibration cache")
 
 
 def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = None, *, fp16: bool = False,
@@ -483,7 +503,7 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
     """Export an edgeact checkpoint and check it against PyTorch before writing it (atomically).
 
     Args:
-        checkpoint: a ``.pt`` written by ``edgeact train``.
+        checkpoint: a ``.pt`` written by ``edgeact train``, or ``demo`` (the bundled model).
         fmt: ``onnx``, ``torchscript`` or ``engine`` (TensorRT; needs a CUDA GPU and ``tensorrt``).
         out: output file (default: the checkpoint's name with ``.onnx`` / ``.ts`` / ``.engine``).
         fp16: half precision (engine, TorchScript on CUDA). int8: INT8 engine calibrated on the
@@ -525,10 +545,11 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
         raise EdgeactError(f"--max-batch {max_batch} is smaller than --batch {batch}")
     if not tolerance > 0:
         raise EdgeactError(f"--tolerance must be > 0, got {tolerance}")
-    checkpoint = Path(checkpoint)
+    from edgeact.runtime.loader import resolve_model
+
+    checkpoint = resolve_model(checkpoint)
     out = Path(out) if out is not None else default_output(checkpoint, fmt, via)
-    if out.resolve() == checkpoint.resolve():
-        raise EdgeactError(f"--out {out}: would overwrite the checkpoint")
+    refuse_outputs_over_input(out, fmt, via, int8, checkpoint)
     dev = resolve_device(device)
     model, meta = _load(checkpoint, compact)
     spec = export_spec(InputSpec.from_dict(meta["input"]), frames, size)

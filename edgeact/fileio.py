@@ -10,6 +10,7 @@ an output from landing on one of the command's own inputs.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -36,9 +37,20 @@ def _umask() -> int:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
-    An existing file keeps its permission bits; a new one gets ``0o666 & ~umask``.
+    An existing file keeps its permission bits; a new one gets ``0o666 & ~umask``. A failure
+    (read-only folder, full disk) raises an ``OSError`` whose ``filename`` is ``path``.
     """
     path = Path(path)
+    try:
+        _write_via_temp(path, data)
+    except OSError as exc:
+        # name the file the caller asked for, not the temporary one (a write error names none)
+        if isinstance(exc, FileExistsError):    # mkdir met a file where a folder should be
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)) from exc
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
+def _write_via_temp(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o7777

@@ -15,11 +15,11 @@ from edgeact.errors import EdgeactError
 from edgeact.live.decide import Interpreter, check_superclass_source
 from edgeact.live.pipeline import LiveConfig, LiveLoop, LiveStats
 from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, Stride, WindowConfig
+from edgeact.runtime.loader import DEMO_MODEL, resolve_model  # noqa: F401  (the one home of `--model demo`)
 
 if TYPE_CHECKING:
     from edgeact.runtime import Runtime
 
-DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo.pt"
 DEFAULT_WINDOW_SECONDS = 2.0      # for artifacts that do not record their training clip length
 
 
@@ -56,18 +56,6 @@ class LiveOptions:
     save: Optional[Path] = None
     jsonl: Optional[Path] = None
     quiet: bool = False
-
-
-def resolve_model(name: str) -> Path:
-    """``demo`` -> the bundled synthetic-trained model; anything else must be an existing file."""
-    if name == "demo":
-        if not DEMO_MODEL.is_file():
-            raise EdgeactError(f"{DEMO_MODEL}: the bundled demo model is missing from this installation")
-        return DEMO_MODEL
-    path = Path(name)
-    if not path.is_file():
-        raise EdgeactError(f"--model {name}: no such file (pass an artifact edgeact wrote, or 'demo')")
-    return path
 
 
 def window_seconds_for(meta: dict, override: Optional[float]) -> float:

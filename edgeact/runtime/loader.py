@@ -5,6 +5,9 @@ Kinds: ``checkpoint`` (``.pt``, a ``torch.save`` zip with the edgeact marker), `
 like one), ``engine`` (``.engine``/``.plan``/``.trt``, or any file with an edgeact sidecar
 ``<file>.json``). Both torch formats are zip archives, so zips are told apart by their entries
 rather than by suffix, and a mis-named file still loads.
+
+Every command that takes a model (``live``, ``eval``, ``export``, ``bench``) names it through
+:func:`resolve_model`, so ``--model demo`` means the bundled demo model everywhere.
 """
 
 from __future__ import annotations
@@ -19,6 +22,29 @@ from edgeact.runtime.tensorrt_backend import ENGINE_SUFFIXES, sidecar_path
 
 KINDS = ("checkpoint", "torchscript", "onnx", "engine")
 TORCHSCRIPT_SUFFIXES = (".ts", ".torchscript", ".jit")
+DEMO_NAME = "demo"
+DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo.pt"
+
+
+def resolve_model(name: str | Path) -> Path:
+    """The artifact file a ``--model`` value names: ``demo`` is the bundled synthetic-trained model
+    (``edgeact/assets/demo.pt``), anything else a path to an existing file.
+
+    A file that is itself called ``demo`` is reached as ``./demo``; plain ``demo`` while such a
+    file sits in the current folder is refused rather than guessed.
+    """
+    if str(name) == DEMO_NAME:
+        if Path(DEMO_NAME).is_file():
+            raise EdgeactError(f"--model {DEMO_NAME}: names the bundled demo model, but ./{DEMO_NAME} is a file "
+                               f"here too; pass ./{DEMO_NAME} for that file")
+        if not DEMO_MODEL.is_file():
+            raise EdgeactError(f"{DEMO_MODEL}: the bundled demo model is missing from this installation")
+        return DEMO_MODEL
+    path = Path(name)
+    if not path.is_file():
+        what = "is a folder, not a model file" if path.is_dir() else "no such file"
+        raise EdgeactError(f"{path}: {what} (pass an artifact edgeact wrote, or 'demo' for the bundled model)")
+    return path
 
 
 def _zip_kind(path: Path) -> Optional[str]:
@@ -36,10 +62,8 @@ def _zip_kind(path: Path) -> Optional[str]:
 
 def detect_kind(path: str | Path) -> str:
     """``checkpoint``, ``torchscript``, ``onnx`` or ``engine``; an :class:`EdgeactError` naming the
-    file when it is none of them."""
-    path = Path(path)
-    if not path.is_file():
-        raise EdgeactError(f"{path}: no such file")
+    file when it is none of them. ``path`` may be ``demo`` (see :func:`resolve_model`)."""
+    path = resolve_model(path)
     suffix = path.suffix.lower()
     with open(path, "rb") as f:
         head = f.read(4)
@@ -60,8 +84,8 @@ def detect_kind(path: str | Path) -> str:
 
 def read_meta(path: str | Path) -> dict:
     """An artifact's metadata dict without building a runtime (cheap for engines, ONNX and
-    TorchScript; a checkpoint is read with ``weights_only=True``)."""
-    path = Path(path)
+    TorchScript; a checkpoint is read with ``weights_only=True``). ``path`` may be ``demo``."""
+    path = resolve_model(path)
     kind = detect_kind(path)
     if kind == "checkpoint":
         from edgeact.checkpoint import read_checkpoint
@@ -106,7 +130,8 @@ def _onnx_meta(path: Path) -> dict:
 
 def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
                  threads: Optional[int] = None, compile: Optional[str] = None) -> Runtime:
-    """Load ``path`` (checkpoint, ONNX, TorchScript or TensorRT engine) for inference.
+    """Load ``path`` (checkpoint, ONNX, TorchScript or TensorRT engine, or ``demo``: the bundled
+    model) for inference.
 
     Args:
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ONNX falls back
@@ -123,7 +148,7 @@ def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
         A :class:`Runtime`: ``runtime(clips (B, 3, T, S, S) float32)`` -> tuple of float32 numpy
         logits per head, coarse to fine, fine last.
     """
-    path = Path(path)
+    path = resolve_model(path)
     kind = detect_kind(path)
     if compile is not None and kind != "checkpoint":
         raise EdgeactError(f"{path}: --compile applies to .pt checkpoints; an exported {kind} artifact "
