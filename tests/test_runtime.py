@@ -306,3 +306,53 @@ def test_compiled_runtime_on_cuda(artifacts, mode):
         x = _clips(b, seed=5 + b)
         for got, want in zip(rt(x), ref(x)):
             np.testing.assert_allclose(got, want, atol=1e-3, rtol=0)
+
+
+# ----------------------------------------------------------------------------- where onnxruntime actually runs
+
+def _ort_runs_on_cuda() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_ort_runs_on_cuda(), reason="onnxruntime runs on CUDA here: nothing falls back")
+def test_onnx_asked_for_cuda_that_runs_on_the_cpu_warns_in_one_line(artifacts):
+    from edgeact.runtime.onnx_backend import ProviderFallbackWarning
+
+    with pytest.warns(ProviderFallbackWarning) as record:
+        rt = load_runtime(artifacts["onnx"], "cuda")
+    [w] = record.list
+    assert str(w.message).startswith("--device cuda: running on the CPU, not CUDA: ")
+    assert w.filename == str(artifacts["onnx"])              # located at the model, not at edgeact's code
+    shown = warnings.formatwarning(w.message, w.category, w.filename, w.lineno, None)
+    assert shown.count("\n") == 1 and shown.endswith("\n")  # how the CLI prints it: one line
+    assert rt.provider == "CPUExecutionProvider" == rt.providers[0] and rt.device == "cpu" and rt.fallback
+    x = _clips(2, seed=3)
+    for got, want in zip(rt(x), load_runtime(artifacts["onnx"], "cpu")(x)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_onnx_on_cpu_or_auto_reports_its_provider_without_warning(artifacts):
+    from edgeact.runtime.onnx_backend import ProviderFallbackWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ProviderFallbackWarning)
+        cpu = load_runtime(artifacts["onnx"], "cpu")
+        auto = load_runtime(artifacts["onnx"], "auto")
+    assert cpu.provider == "CPUExecutionProvider" and cpu.fallback is None and auto.fallback is None
+    assert auto.provider == auto.providers[0] and auto.device == ("cuda" if auto.provider.startswith("CUDA") else "cpu")
+
+
+def test_why_onnxruntime_fell_back_to_the_cpu():
+    """The two ways ``--device cuda`` ends on the CPU: a CPU-only build, and a GPU build (it lists
+    CUDA) whose CUDA provider did not start, as onnxruntime-gpu does on a machine without a GPU
+    or without its CUDA/cuDNN libraries."""
+    from edgeact.runtime.onnx_backend import CPU, CUDA, fallback_reason, providers_for
+
+    assert providers_for("cuda:1", [CUDA, CPU]) == [(CUDA, {"device_id": 1}), CPU]
+    assert providers_for("cuda", [CPU]) == [CPU] and providers_for("cpu", [CUDA, CPU]) == [CPU]
+    assert "has no CUDA provider (pip install onnxruntime-gpu" in fallback_reason("cuda", [CPU], [CPU])
+    assert "could not start its CUDA provider" in fallback_reason("cuda:1", [CUDA, CPU], [CPU])
+    assert fallback_reason("cuda", [CUDA, CPU], [CUDA, CPU]) is None
+    assert fallback_reason("auto", [CUDA, CPU], [CPU]) is None and fallback_reason("cpu", [CPU], [CPU]) is None
