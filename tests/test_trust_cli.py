@@ -187,6 +187,18 @@ def test_written_paths_print_as_written(tmp_path):
     assert out.is_file()
 
 
+def test_info_prints_the_weights_path_as_written(tmp_path):
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    weights = tmp_path / "run[v2]" / "r18.pth"
+    weights.parent.mkdir()
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    res = runner.invoke(app, ["info", "--arch", "i3d_r18", "--pretrained-2d", str(weights), "--size", "32",
+                              "--frames", "1"])
+    assert res.exit_code == 0, res.output
+    assert f"inflated from 2D weights: {weights}" in res.output
+
+
 # --------------------------------------------------------------------------- no output over an input
 
 

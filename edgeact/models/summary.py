@@ -131,4 +131,4 @@ def render_summary(summary: ModelSummary, console) -> None:
                   f"{2 * summary.total_macs / 1e9:.3f}", style="bold")
     console.print(table)
     if summary.pretrained:
-        console.print(f"backbone inflated from 2D weights: {summary.pretrained}")
+        console.print(f"backbone inflated from 2D weights: {summary.pretrained}", markup=False, soft_wrap=True)
