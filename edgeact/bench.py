@@ -302,6 +302,22 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
 
 # ----------------------------------------------------------------------------- pose
 
+def _pose_precision(yolo, half: bool) -> str:
+    """What the pose model computed in. An OpenVINO export says so itself: ``int8`` when it was
+    exported quantized (ultralytics records ``quantize: 8`` / ``int8: true``), else the precision
+    OpenVINO compiled it to, read back (its CPU default is bf16 where the CPU has it)."""
+    backend = getattr(getattr(yolo, "predictor", None), "model", None)
+    compiled = getattr(backend, "ov_compiled_model", None)
+    if compiled is None:
+        return "fp16" if half else "fp32"
+    from edgeact.runtime.openvino_backend import _compiled_precision
+
+    args = (getattr(backend, "metadata", None) or {}).get("args") or {}
+    if args.get("quantize") == 8 or args.get("int8"):
+        return "int8"
+    return _compiled_precision(compiled)
+
+
 def bench_pose(pose_model: str = "yolo11n-pose.yaml", *, imgsz: int = 640, device: str = "auto", half: bool = False,
                warmup: int = 3, iters: int = 20, threads: Optional[int] = None, seed: int = 0, log: Log = None) -> dict:
     """Speed of an ultralytics pose model on random ``(imgsz, imgsz, 3)`` uint8 images.
@@ -317,9 +333,9 @@ def bench_pose(pose_model: str = "yolo11n-pose.yaml", *, imgsz: int = 640, devic
 
     if imgsz < 32 or imgsz % 32:
         raise EdgeactError(f"--imgsz must be a multiple of 32 and >= 32, got {imgsz}")
-    if not str(pose_model).endswith((".yaml", ".yml")) and not Path(pose_model).is_file():
-        raise EdgeactError(f"--pose-model {pose_model}: no such file (give a .pt/.onnx/.engine path or a model YAML "
-                           "such as yolo11n-pose.yaml)")
+    if not str(pose_model).endswith((".yaml", ".yml")) and not Path(pose_model).exists():
+        raise EdgeactError(f"--pose-model {pose_model}: no such file (give a .pt/.onnx/.engine path, an OpenVINO "
+                           "export folder or a model YAML such as yolo11n-pose.yaml)")
     if threads is not None:
         if threads < 1:
             raise EdgeactError(f"--threads must be >= 1, got {threads}")
@@ -327,13 +343,11 @@ def bench_pose(pose_model: str = "yolo11n-pose.yaml", *, imgsz: int = 640, devic
     dev = resolve_device(device)
     if half and dev.type != "cuda":
         raise EdgeactError("--fp16 for the pose model needs a CUDA device")
-    from ultralytics import YOLO
+    from edgeact.live.pose import _load_yolo
 
-    try:
-        yolo = YOLO(str(pose_model), task="pose")
-    except Exception as exc:  # ultralytics raises many types for unreadable models
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise EdgeactError(f"--pose-model {pose_model}: ultralytics cannot load it ({first})") from None
+    yolo = _load_yolo(pose_model)               # the loader live uses: same files, same one-line errors
+    if getattr(yolo, "task", None) != "pose":
+        raise EdgeactError(f"--pose-model {pose_model}: is a {getattr(yolo, 'task', None)} model, not a pose model")
     ul_device = "cpu" if dev.type == "cpu" else (dev.index or 0)
     img = np.random.default_rng(seed).integers(0, 256, (imgsz, imgsz, 3), dtype=np.uint8)
     speeds: list[dict] = []
@@ -355,7 +369,7 @@ def bench_pose(pose_model: str = "yolo11n-pose.yaml", *, imgsz: int = 640, devic
     stats = latency_stats(secs, 1)
     parts = {k: float(np.median([s[k] for s in speeds if k in s])) for k in ("preprocess", "inference", "postprocess")
              if any(k in s for s in speeds)}
-    row = {"model": str(pose_model), "imgsz": imgsz, "device": str(dev), "precision": "fp16" if half else "fp32",
+    row = {"model": str(pose_model), "imgsz": imgsz, "device": str(dev), "precision": _pose_precision(yolo, half),
            "p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"], "mean_ms": stats["mean_ms"],
            "fps": stats["clips_per_s"], "iters": stats["iters"], **{f"{k}_ms": v for k, v in parts.items()}}
     return {"kind": "pose", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": str(dev),

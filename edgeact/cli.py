@@ -32,6 +32,8 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+BACKEND_HELP = ("auto (the artifact's own runtime) or openvino for an .onnx (fp32, fp16 or INT8 Q/DQ from "
+                "`edgeact export --format onnx`; Intel CPUs/GPUs, --device cpu or gpu; pip install 'edgeact[openvino]').")
 COMPILE_HELP = ("torch.compile a .pt checkpoint: default, reduce-overhead (adds CUDA graphs; CUDA only) or "
                 "max-autotune. Compiles once at start (a minute or more); pays off on GPUs, measure with "
                 "`edgeact bench model --backends torch,torch-compile`.")
@@ -89,6 +91,7 @@ def live(
     fp16: bool = typer.Option(False, "--fp16", help="Half precision on CUDA (classifier and pose model).",
                               rich_help_panel="Model"),
     compile_mode: Optional[str] = typer.Option(None, "--compile", help=COMPILE_HELP, rich_help_panel="Model"),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP, rich_help_panel="Model"),
     skeleton: Optional[Path] = typer.Option(None, "--skeleton", help="Replay a dataset recording with its own "
                                             "skeleton file (NTU .skeleton, row t = video frame t).",
                                             rich_help_panel="Skeleton"),
@@ -151,7 +154,7 @@ def live(
 
     opts = LiveOptions(model=model, camera=camera, video=video, realsense=realsense, bag=bag, skeleton=skeleton,
                        pose=pose, pose_model=pose_model, pose_conf=pose_conf, pose_imgsz=pose_imgsz,
-                       calibration=calibration, device=device, fp16=fp16, compile=compile_mode,
+                       calibration=calibration, device=device, fp16=fp16, compile=compile_mode, backend=backend,
                        window_seconds=window_seconds, max_window_mb=max_window_mb, stride=stride,
                        test_sets=test_sets, smooth=smooth,
                        threshold=threshold, topk=topk, superclasses=superclasses, realtime=not no_realtime,
@@ -521,6 +524,7 @@ def eval_(
     fp16: bool = typer.Option(False, "--fp16", help="Half precision for a .pt checkpoint on CUDA (exported "
                               "artifacts keep their export precision)."),
     compile_mode: Optional[str] = typer.Option(None, "--compile", help=COMPILE_HELP),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
 ) -> None:
     """Evaluate a trained artifact on a benchmark split: top-1/top-5, superclass levels, per class."""
     from rich.table import Table
@@ -534,7 +538,7 @@ def eval_(
             raise EdgeactError(f"{model}: names no benchmark; pass --benchmark")
     report = evaluate_artifact(model, data, EvalOptions(benchmark=benchmark, split=split, device=device,
                                                         batch_size=batch_size, workers=workers, test_sets=test_sets,
-                                                        fp16=fp16, compile=compile_mode))
+                                                        fp16=fp16, compile=compile_mode, backend=backend))
     if plots is None and out is not None:
         plots = out.parent
     written = save_report(report, out, plots)

@@ -36,10 +36,16 @@ def export(
     fmt: str = typer.Option("onnx", "--format", help="onnx, engine (TensorRT) or torchscript."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: beside --model with .onnx / "
                                        ".engine / .ts)."),
-    fp16: bool = typer.Option(False, "--fp16", help="Half precision (engine; TorchScript on CUDA)."),
-    int8: bool = typer.Option(False, "--int8", help="INT8 engine, calibrated on --calib-data."),
+    fp16: bool = typer.Option(False, "--fp16", help="Half precision: ONNX with float16 inside (float32 in and out; "
+                              "written as NAME.fp16.onnx), engine, TorchScript on CUDA."),
+    int8: bool = typer.Option(False, "--int8", help="INT8, calibrated on --calib-data: ONNX with Q/DQ on every Conv "
+                              "(NAME.int8.onnx; OpenVINO, onnxruntime and TensorRT read it), or an engine."),
     calib_data: Optional[Path] = typer.Option(None, "--calib-data", help="Cache from `edgeact prep` whose clips "
                                               "calibrate --int8 (train split, test preprocessing)."),
+    calib_clips: Optional[int] = typer.Option(None, "--calib-clips", help="Clips of the train split that calibrate "
+                                              "an --int8 ONNX (default 64), spread over the split."),
+    calib_method: Optional[str] = typer.Option(None, "--calib-method", help="INT8 ONNX ranges: minmax (default), "
+                                               "entropy or percentile (99.999)."),
     batch: int = typer.Option(1, "--batch", help="Batch to trace with; the engine's optimal batch."),
     max_batch: Optional[int] = typer.Option(None, "--max-batch", help="Largest batch of the engine (default --batch); "
                                             "ONNX and TorchScript take any batch."),
@@ -67,6 +73,10 @@ def export(
     * TensorRT FP16 engine for batches 1-8 (on the target GPU or Jetson; writes `best.engine` and
       its metadata `best.engine.json`):
       `edgeact export --model best.pt --format engine --fp16 --batch 1 --max-batch 8`
+    * FP16 and INT8 (Q/DQ) ONNX, one file per precision (`best.fp16.onnx`, `best.int8.onnx`; run them
+      with onnxruntime or `--backend openvino`):
+      `edgeact export --model best.pt --format onnx --fp16`,
+      `edgeact export --model best.pt --format onnx --int8 --calib-data cache/ntu60`
     * INT8 engine calibrated on prepared clips (the calibration cache `best.engine.calib` is
       reused by later builds):
       `edgeact export --model best.pt --format engine --int8 --calib-data cache/ntu60`
@@ -75,7 +85,8 @@ def export(
     """
     from edgeact.export import export_model
 
-    result = export_model(model, fmt, out, fp16=fp16, int8=int8, calib_data=calib_data, batch=batch,
+    result = export_model(model, fmt, out, fp16=fp16, int8=int8, calib_data=calib_data, calib_clips=calib_clips,
+                          calib_method=calib_method, batch=batch,
                           max_batch=max_batch, frames=frames, size=size, opset=opset, tolerance=tolerance,
                           compact=compact, device=device, via=via, log=say)
     spec = result.meta["input"]

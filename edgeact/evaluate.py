@@ -41,6 +41,7 @@ class EvalOptions:
     names: Optional[Sequence[str]] = None
     fp16: bool = False
     compile: Optional[str] = None         # torch.compile mode (checkpoints only)
+    backend: Optional[str] = None         # None/auto: the artifact's own; openvino for an ONNX
 
 
 def predict_runtime(runtime: Runtime, loader, *,
@@ -53,7 +54,7 @@ def predict_runtime(runtime: Runtime, loader, *,
 def evaluate_artifact(model_path: str | Path, cache: str | Path, opts: EvalOptions) -> dict:
     """Score ``model_path`` (any edgeact artifact) on the ``opts.split`` split of
     ``opts.benchmark`` in ``cache``."""
-    runtime = load_runtime(model_path, opts.device, fp16=opts.fp16, compile=opts.compile)
+    runtime = load_runtime(model_path, opts.device, fp16=opts.fp16, compile=opts.compile, backend=opts.backend)
     benchmark = opts.benchmark or runtime.meta.get("benchmark")
     if not benchmark:
         raise EdgeactError(f"{model_path}: names no benchmark; pass --benchmark")

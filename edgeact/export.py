@@ -468,7 +468,7 @@ def _export_torch_tensorrt(model, meta, spec, out, *, batch, max_batch, fp16, to
 
 # ----------------------------------------------------------------------------- entry point
 
-def default_output(checkpoint: Path, fmt: str, via: str = "onnx") -> Path:
+def default_output(checkpoint: Path, fmt: str, via: str = "onnx", precision: str = "fp32") -> Path:
     """``run/best.pt`` -> ``run/best.onnx`` / ``best.ts`` / ``best.engine`` (``best.trt.ts`` via torch-tensorrt).
 
     The bundled demo model exports into the current folder (``demo.onnx``), not into the installed package.
@@ -479,6 +479,8 @@ def default_output(checkpoint: Path, fmt: str, via: str = "onnx") -> Path:
         checkpoint = Path(DEMO_MODEL.name)
     if fmt == "engine" and via == "torch-tensorrt":
         return checkpoint.with_suffix(".trt.ts")
+    if fmt == "onnx" and precision != "fp32":
+        return checkpoint.with_suffix(f".{precision}.onnx")      # one file per precision, side by side
     return checkpoint.with_suffix(SUFFIX[fmt])
 
 
@@ -496,7 +498,8 @@ def refuse_outputs_over_input(out: Path, fmt: str, via: str, int8: bool, checkpo
 
 
 def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = None, *, fp16: bool = False,
-                 int8: bool = False, calib_data: Optional[str | Path] = None, batch: int = 1,
+                 int8: bool = False, calib_data: Optional[str | Path] = None, calib_clips: Optional[int] = None,
+                 calib_method: Optional[str] = None, batch: int = 1,
                  max_batch: Optional[int] = None, frames: Optional[int] = None, size: Optional[int] = None,
                  opset: int = MIN_OPSET, tolerance: float = 1e-3, compact: bool = False, device: str = "auto",
                  via: str = "onnx", log: Log = None) -> ExportResult:
@@ -506,7 +509,10 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
         checkpoint: a ``.pt`` written by ``edgeact train``, or ``demo`` (the bundled model).
         fmt: ``onnx``, ``torchscript`` or ``engine`` (TensorRT; needs a CUDA GPU and ``tensorrt``).
         out: output file (default: the checkpoint's name with ``.onnx`` / ``.ts`` / ``.engine``).
-        fp16: half precision (engine, TorchScript on CUDA). int8: INT8 engine calibrated on the
+        fp16: half precision (ONNX: float16 inside, float32 in and out; engine; TorchScript on CUDA).
+            int8: ONNX with Q/DQ on every Conv (:mod:`edgeact.quantize`), calibrated on
+            ``calib_clips`` train clips of ``calib_data`` with ``calib_method`` (minmax, entropy,
+            percentile); or an INT8 engine calibrated on the
             clips of ``calib_data`` (a prepared cache); the calibration cache ``<out>.calib`` is
             reused when present.
         batch: batch traced / the engine profile's optimum. max_batch: the engine's largest
@@ -532,11 +538,17 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
         raise EdgeactError(f"--via {via!r}: choose one of {', '.join(VIAS)}")
     if via != "onnx" and fmt != "engine":
         raise EdgeactError(f"--via {via} applies to --format engine only")
-    if fmt != "engine" and int8:
-        raise EdgeactError(f"--int8 applies to --format engine only (got --format {fmt})")
-    if fmt == "onnx" and fp16:
-        raise EdgeactError("--fp16 with --format onnx: the ONNX model stays fp32 (ONNX Runtime on a CPU gains nothing "
-                           "from fp16); build an fp16 engine with --format engine --fp16")
+    if fmt == "torchscript" and int8:
+        raise EdgeactError("--int8 applies to --format onnx (Q/DQ) and engine, not torchscript")
+    if fp16 and int8:
+        raise EdgeactError("--fp16 and --int8: choose one (the INT8 Q/DQ graph keeps its other layers float32)")
+    if fmt != "onnx" and (calib_clips is not None or calib_method is not None):
+        raise EdgeactError("--calib-clips and --calib-method apply to --format onnx --int8")
+    if int8 and calib_data is None:
+        raise EdgeactError("--int8 needs --calib-data: a cache made by `edgeact prep` whose train clips calibrate the "
+                           "INT8 ranges")
+    if not int8 and (calib_data is not None or calib_clips is not None or calib_method is not None):
+        raise EdgeactError("--calib-data, --calib-clips and --calib-method apply to --int8 only")
     if int8 and via == "torch-tensorrt":
         raise EdgeactError("--int8 needs --via onnx (INT8 calibration is built on TensorRT's ONNX parser)")
     if batch < 1:
@@ -548,12 +560,20 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
     from edgeact.runtime.loader import resolve_model
 
     checkpoint = resolve_model(checkpoint)
-    out = Path(out) if out is not None else default_output(checkpoint, fmt, via)
+    out = Path(out) if out is not None else default_output(checkpoint, fmt, via, _precision(fp16, int8))
     refuse_outputs_over_input(out, fmt, via, int8, checkpoint)
     dev = resolve_device(device)
     model, meta = _load(checkpoint, compact)
     spec = export_spec(InputSpec.from_dict(meta["input"]), frames, size)
     common = dict(tolerance=tolerance, source=str(checkpoint), log=log)
+    if fmt == "onnx" and (fp16 or int8):
+        from edgeact.quantize import DEFAULT_CALIB_CLIPS, DEFAULT_CALIB_METHOD, export_reduced_onnx
+
+        return export_reduced_onnx(model, meta, spec, out, precision=_precision(fp16, int8), batch=batch, opset=opset,
+                                   calib_data=calib_data,
+                                   calib_clips=DEFAULT_CALIB_CLIPS if calib_clips is None else calib_clips,
+                                   calib_method=DEFAULT_CALIB_METHOD if calib_method is None else calib_method,
+                                   **common)
     if fmt == "onnx":
         return _export_onnx(model, meta, spec, out, batch=batch, opset=opset, **common)
     if fmt == "torchscript":

@@ -21,7 +21,7 @@ from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
 from edgeact.types import InputSpec
 
-BACKENDS = ("torch", "onnx", "tensorrt", "torchscript")
+BACKENDS = ("torch", "onnx", "tensorrt", "torchscript", "openvino")
 INPUT_NAME = "clips"
 META_KEY = "edgeact_meta"                 # ONNX metadata_props key
 TS_META_FILE = "edgeact_meta.json"        # TorchScript _extra_files entry

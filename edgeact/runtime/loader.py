@@ -21,6 +21,8 @@ from edgeact.runtime.base import Runtime
 from edgeact.runtime.tensorrt_backend import ENGINE_SUFFIXES, sidecar_path
 
 KINDS = ("checkpoint", "torchscript", "onnx", "engine")
+BACKEND_ALIASES = {"onnxruntime": "onnx", "ort": "onnx", "ov": "openvino", "trt": "tensorrt", "engine": "tensorrt",
+                   "ts": "torchscript", "pytorch": "torch"}
 TORCHSCRIPT_SUFFIXES = (".ts", ".torchscript", ".jit")
 DEMO_NAME = "demo"
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo.pt"
@@ -128,8 +130,23 @@ def _onnx_meta(path: Path) -> dict:
         raise EdgeactError(f"{path}: the '{META_KEY}' metadata is not JSON") from None
 
 
+def check_backend(backend: Optional[str], kind: str, path: str | Path) -> str:
+    """The backend that runs an artifact of ``kind``: its own (``backend`` ``None`` or ``auto``), or
+    ``openvino`` for an ONNX file; any other pairing is a one-line error."""
+    own = {"checkpoint": "torch", "torchscript": "torchscript", "onnx": "onnx", "engine": "tensorrt"}[kind]
+    name = BACKEND_ALIASES.get(str(backend).lower(), str(backend).lower()) if backend is not None else "auto"
+    if name in ("auto", own) or (name == "openvino" and kind == "onnx"):
+        return own if name == "auto" else name
+    if name == "openvino":
+        raise EdgeactError(f"{path}: --backend openvino runs ONNX files; this is a {kind} (export one with "
+                           "`edgeact export --format onnx`, plus --fp16 or --int8 --calib-data CACHE for those)")
+    raise EdgeactError(f"{path}: --backend {backend}: a {kind} runs on {own}"
+                       + (" or openvino" if kind == "onnx" else "") + " (or leave --backend auto)")
+
+
 def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
-                 threads: Optional[int] = None, compile: Optional[str] = None) -> Runtime:
+                 threads: Optional[int] = None, compile: Optional[str] = None, backend: Optional[str] = None,
+                 precision: Optional[str] = None) -> Runtime:
     """Load ``path`` (checkpoint, ONNX, TorchScript or TensorRT engine, or ``demo``: the bundled
     model) for inference.
 
@@ -139,7 +156,11 @@ def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
             where it actually runs.
         fp16: half precision. Applies to checkpoints on CUDA; exported artifacts have their
             precision fixed at export, and asking for fp16 from an fp32 one is an error.
-        threads: ONNX Runtime intra-op threads (default ``torch.get_num_threads()``).
+        threads: ONNX Runtime and OpenVINO threads (default ``torch.get_num_threads()``).
+        backend: ``auto`` / ``None`` (the artifact's own: torch, onnxruntime, torchscript,
+            tensorrt) or ``openvino`` for an ONNX file (fp32, fp16 or INT8 Q/DQ).
+        precision: OpenVINO only: ``fp32`` or ``bf16`` for an fp32 ONNX (default: the artifact's
+            own precision; ``runtime.precision`` is what the device actually computes in).
         compile: a ``torch.compile`` mode for checkpoints (``default``, ``reduce-overhead`` =
             plus CUDA graphs, ``max-autotune``); an error for exported artifacts, which are
             compiled by their own runtime. Call ``runtime.warmup()`` before the first real call.
@@ -153,6 +174,16 @@ def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
     if compile is not None and kind != "checkpoint":
         raise EdgeactError(f"{path}: --compile applies to .pt checkpoints; an exported {kind} artifact "
                            "is already compiled by its runtime")
+    backend = check_backend(backend, kind, path)
+    if backend == "openvino":
+        from edgeact.runtime.openvino_backend import OpenVinoRuntime
+
+        if fp16 and precision not in (None, "fp16"):
+            raise EdgeactError(f"--fp16 and --precision {precision}: choose one")
+        return OpenVinoRuntime(path, device, precision="fp16" if fp16 else precision, threads=threads)
+    if precision is not None:
+        raise EdgeactError(f"{path}: --precision applies to --backend openvino (the {backend} backend runs an "
+                           "artifact at the precision it was exported with)")
     if kind == "onnx":
         from edgeact.runtime.onnx_backend import OnnxRuntime
 

@@ -1,0 +1,153 @@
+"""The OpenVINO runtime (classifier ONNX files and ultralytics pose exports), its bench rows, and
+its bad inputs: one line each, nothing written."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from cli_ok import cli_ok, runner
+from edgeact.cli import app
+from edgeact.errors import EdgeactError
+from edgeact.export import export_model
+from edgeact.runtime import load_runtime
+from edgeact.runtime.openvino_backend import OpenVinoRuntime, hint_for, ov_device
+from edgeact.checkpoint import build_meta, save_checkpoint
+from edgeact.models import create_model
+from test_precision import CLASSES, SPEC, toy_cache
+
+TINY = ["--arch", "i3d_r18", "--num-classes", "4", "--levels", "2,none,none", "--width", "0.125", "--frames", "4",
+        "--size", "32", "--device", "cpu", "--threads", "1", "--warmup", "0", "--iters", "2"]
+
+
+@pytest.fixture(scope="module")
+def onnx_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ov")
+    cache = toy_cache(root / "cache")
+    torch.manual_seed(0)
+    model = create_model("i3d_r18", num_classes=4, levels=(2, None, None), width=0.125).eval()
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():                      # trained-like batch-norm statistics: logits vary per clip
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+    pt = save_checkpoint(root / "m.pt", model, build_meta(model, CLASSES, SPEC, benchmark="toy"))
+    return {"pt": pt, "model": model, "cache": cache, "fp32": export_model(pt, "onnx").path,
+            "int8": export_model(pt, "onnx", int8=True, calib_data=cache, calib_clips=8).path}
+
+
+def _clips(b, seed=0):
+    return np.random.default_rng(seed).standard_normal((b, 3, SPEC.frames, SPEC.size, SPEC.size), dtype=np.float32)
+
+
+def test_openvino_fp32_gives_the_models_logits_for_any_batch(onnx_files):
+    rt = load_runtime(onnx_files["fp32"], "cpu", backend="openvino", threads=1)
+    assert (rt.backend, rt.precision, rt.device, rt.max_batch) == ("openvino", "fp32", "cpu", None)
+    assert rt.classes == CLASSES
+    for b in (1, 3):
+        x = _clips(b, seed=b)
+        with torch.no_grad():
+            want = [o.numpy() for o in onnx_files["model"](torch.from_numpy(x))]
+        got = rt(x)
+        assert [g.shape for g in got] == [(b, 2), (b, 4)]
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, atol=1e-4, rtol=0)
+    first = rt(_clips(2))
+    rt(_clips(2, seed=9))
+    np.testing.assert_array_equal(first[-1], rt(_clips(2))[-1])    # outputs are copies, not the request's buffers
+
+
+def test_bf16_hint_is_what_the_cpu_computes_in(onnx_files):
+    """bf16 is asked for explicitly and read back from the compiled model (OpenVINO's own CPU
+    default would have picked it silently)."""
+    import openvino as ov
+
+    caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    rt = load_runtime(onnx_files["fp32"], "cpu", backend="openvino", precision="bf16")
+    x = _clips(2)
+    ref = load_runtime(onnx_files["fp32"], "cpu", backend="openvino")(x)
+    if "BF16" not in caps:
+        assert rt.precision == "fp32"
+        return
+    assert rt.precision == "bf16"
+    err = max(float(np.abs(a - b).max()) for a, b in zip(rt(x), ref))
+    assert 0 < err < 0.05 * max(float(np.abs(r).max()) for r in ref)
+
+
+def test_precision_rules():
+    caps_fp16, caps = ["FP32", "FP16", "INT8"], ["FP32", "BF16", "INT8"]
+    assert hint_for("fp32", None, caps, "m") == "f32" and hint_for("fp32", "bf16", caps, "m") == "bf16"
+    assert hint_for("fp16", None, caps_fp16, "m") == "f16"
+    assert hint_for("fp16", None, caps, "m") == "f32"           # float16 weights, float32 arithmetic: not less exact
+    assert hint_for("int8", None, caps, "m") is None and hint_for("int8", "int8", caps, "m") is None
+    for artifact, precision, message in (("fp32", "int8", "has no Q/DQ nodes"), ("fp32", "fp16", "--fp16"),
+                                         ("int8", "bf16", "runs as int8"), ("fp32", "fp8", "choose one of")):
+        with pytest.raises(EdgeactError, match=message):
+            hint_for(artifact, precision, caps, "m")
+
+
+def test_device_names():
+    assert ov_device("auto", ["CPU"], "m") == "CPU" and ov_device("cpu", ["CPU"], "m") == "CPU"
+    assert ov_device("gpu", ["CPU", "GPU.0", "GPU.1"], "m") == "GPU" and ov_device("GPU.1", ["CPU", "GPU.1"], "m") == "GPU.1"
+    assert ov_device("AUTO:GPU,CPU", ["CPU"], "m") == "AUTO:GPU,CPU"
+    with pytest.raises(EdgeactError, match=r"m: OpenVINO device 'NPU' does not exist on this machine \(available: CPU\)"):
+        ov_device("npu", ["CPU"], "m")
+    with pytest.raises(EdgeactError, match="OpenVINO runs on Intel CPUs, GPUs and NPUs, not --device cuda"):
+        ov_device("cuda:0", ["CPU"], "m")
+
+
+def test_backend_choice_errors(onnx_files):
+    with pytest.raises(EdgeactError, match="--backend openvino runs ONNX files; this is a checkpoint"):
+        load_runtime(onnx_files["pt"], "cpu", backend="openvino")
+    with pytest.raises(EdgeactError, match="--backend tensorrt: a onnx runs on onnx or openvino"):
+        load_runtime(onnx_files["fp32"], "cpu", backend="tensorrt")
+    with pytest.raises(EdgeactError, match="--precision applies to --backend openvino"):
+        load_runtime(onnx_files["fp32"], "cpu", precision="bf16")
+    with pytest.raises(EdgeactError, match="an fp32 ONNX; fp16 comes from"):
+        load_runtime(onnx_files["fp32"], "cpu", backend="openvino", fp16=True)
+    assert load_runtime(onnx_files["fp32"], "cpu", backend="onnxruntime").backend == "onnx"
+
+
+# ----------------------------------------------------------------------------- bad input (case 6)
+
+def test_a_device_that_does_not_exist_is_one_line(onnx_files, tmp_path):
+    import openvino as ov
+
+    if "GPU" in " ".join(ov.Core().available_devices):
+        pytest.skip("this machine has an Intel GPU")
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["eval", "--model", str(onnx_files["int8"]), "--data", str(onnx_files["cache"]),
+                                 "--backend", "openvino", "--device", "gpu", "--workers", "0", "--out", str(out)])
+    assert isinstance(result.exception, EdgeactError)
+    assert str(result.exception) == (f"{onnx_files['int8']}: OpenVINO device 'GPU' does not exist on this machine "
+                                     "(available: CPU)")
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_openvino_not_installed_names_the_extra(onnx_files, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)       # what an environment without the package gives
+    with pytest.raises(EdgeactError, match=r"--backend openvino needs the openvino package \(pip install 'edgeact\[openvino\]'\)"):
+        load_runtime(onnx_files["fp32"], "cpu", backend="openvino")
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["eval", "--model", str(onnx_files["fp32"]), "--data", str(onnx_files["cache"]),
+                                 "--backend", "openvino", "--device", "cpu", "--workers", "0", "--out", str(out)])
+    assert isinstance(result.exception, EdgeactError) and "pip install 'edgeact[openvino]'" in str(result.exception)
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- live
+
+def test_live_on_openvino_decides_as_the_checkpoint(tmp_path):
+    from edgeact.runtime.loader import DEMO_MODEL
+
+    onnx = export_model(DEMO_MODEL, "onnx", tmp_path / "demo.onnx", device="cpu").path
+    labels = {}
+    for name, extra in (("pt", ["--model", "demo"]), ("ov", ["--model", onnx, "--backend", "openvino"])):
+        out = tmp_path / f"{name}.jsonl"
+        cli_ok(["live", "--demo", *extra, "--no-realtime", "--quiet", "--jsonl", out, "--device", "cpu"])
+        rows = [r for r in map(json.loads, out.read_text().splitlines()) if "event" not in r]   # decisions only
+        labels[name] = [(r["clip"], r["fine"][0]["label"], r["fine"][0]["p"]) for r in rows]
+    assert labels["pt"] and [r[:2] for r in labels["ov"]] == [r[:2] for r in labels["pt"]]
+    assert [r[2] for r in labels["ov"]] == pytest.approx([r[2] for r in labels["pt"]], abs=1e-3)
