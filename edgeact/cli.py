@@ -132,8 +132,10 @@ def live(
                               rich_help_panel="Output"),
     save: Optional[Path] = typer.Option(None, "--save", help="Write that overlay to a video (out.mp4).",
                                         rich_help_panel="Output"),
-    jsonl: Optional[Path] = typer.Option(None, "--jsonl", help="One JSON line per decision: t, track, box, fine, "
-                                         "levels, latency_ms, uncertain.", rich_help_panel="Output"),
+    jsonl: Optional[Path] = typer.Option(None, "--jsonl", help="Append one JSON line per decision: t, track, box, "
+                                         "fine, levels, latency_ms, uncertain; each run starts with a line "
+                                         "{\"event\": \"start\", \"time\", \"model\", \"source\", ...}.",
+                                         rich_help_panel="Output"),
     quiet: bool = typer.Option(False, "--quiet", help="No live view (services); errors still go to stderr.",
                                rich_help_panel="Output"),
 ) -> None:
@@ -161,8 +163,6 @@ def live(
                        loop=loop, exit_on_disconnect=exit_on_disconnect, show=show, save=save, jsonl=jsonl,
                        quiet=quiet)
     if demo:
-        if camera is not None or video is not None or realsense or bag is not None or skeleton is not None:
-            raise EdgeactError("--demo plays its own synthetic clips: drop --camera/--video/--realsense/--bag/--skeleton")
         _live_demo(opts)
         return
     try:
@@ -177,7 +177,7 @@ def live(
                       f"{s['windows_dropped']} windows dropped; latency p50 "
                       f"{_ms(s['latency_ms']['p50'])}, p95 {_ms(s['latency_ms']['p95'])}")
         if jsonl is not None:
-            console.print(f"wrote {jsonl}")
+            console.print(f"appended {s['decisions']} decisions to {jsonl}")
 
 
 def _ms(v: Optional[float]) -> str:
@@ -205,7 +205,7 @@ def _live_demo(opts) -> None:
         table.add_row(r.clip.name, r.clip.action, r.decided or "-", f"{r.p:.2f}", mark)
     console.print(table)
     right = sum(r.correct for r in results)
-    console.print(f"{right}/{len(results)} clips recognized" + (f"; wrote {opts.jsonl}" if opts.jsonl else ""))
+    console.print(f"{right}/{len(results)} clips recognized" + (f"; appended to {opts.jsonl}" if opts.jsonl else ""))
 
 
 @app.command()

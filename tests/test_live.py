@@ -53,6 +53,14 @@ def _sample(root, action):
     return video, skel
 
 
+def _decisions(path):
+    """The decision lines of a JSONL file written by one run, after checking its start line."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows and rows[0]["event"] == "start" and {"time", "model", "source", "pose"} <= set(rows[0])
+    assert not any("event" in r for r in rows[1:])
+    return rows[1:]
+
+
 def _decode(video):
     import cv2
 
@@ -234,7 +242,7 @@ def test_replay_with_skeleton_writes_decisions_about_the_person(synth_root, tiny
     out = tmp_path / "d.jsonl"
     _ok(["live", "--video", video, "--skeleton", skel, "--model", tiny_model, "--no-realtime", "--quiet",
          "--jsonl", out, "--stride", "4", "--device", "cpu"])
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    rows = _decisions(out)
     assert rows, "no decision written"
     skeleton = read_skeleton(skel)
     n = skeleton.num_frames
@@ -362,7 +370,7 @@ def test_demo_recognizes_the_synthetic_actions_with_the_bundled_model(tmp_path):
     """`edgeact live --demo`: held-out synthetic clips, their own skeletons, the shipped model."""
     out = tmp_path / "demo.jsonl"
     text = _ok(["live", "--demo", "--no-realtime", "--quiet", "--jsonl", out, "--device", "cpu"])
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    rows = _decisions(out)
     last = {}
     for r in rows:
         assert set(r) >= {"t", "track", "box", "fine", "levels", "latency_ms", "clip", "truth"}
@@ -391,6 +399,7 @@ def test_a_lost_camera_with_exit_on_disconnect_exits_75_for_the_supervisor(synth
     assert proc.returncode == 75, proc.stderr
     assert "error:" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert out.is_file() and all(line.startswith("{") for line in out.read_text().splitlines())
+    assert json.loads(out.read_text().splitlines()[0])["source"] == f"camera {video}"
 
 
 def test_interpreter_forgets_tracks_that_left_so_memory_stays_bounded():
@@ -426,7 +435,7 @@ def test_live_runs_an_exported_onnx_model_like_the_checkpoint(tmp_path):
     for name, model in (("pt", "demo"), ("onnx", onnx)):
         out = tmp_path / f"{name}.jsonl"
         _ok(["live", "--demo", "--model", model, "--no-realtime", "--quiet", "--jsonl", out, "--device", "cpu"])
-        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        rows = _decisions(out)
         labels[name] = [(r["clip"], r["fine"][0]["label"], r["fine"][0]["p"]) for r in rows]
     assert [row[:2] for row in labels["onnx"]] == [row[:2] for row in labels["pt"]]
     assert [row[2] for row in labels["onnx"]] == pytest.approx([row[2] for row in labels["pt"]], abs=1e-3)

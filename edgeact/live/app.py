@@ -2,10 +2,16 @@
 
 The CLI only parses flags into :class:`LiveOptions` and calls :func:`run_live`. The demo
 (:mod:`edgeact.live.demo`) and ``edgeact bench live`` drive the same :func:`run_loop`.
+
+Start-up order: the checks that need no device (:func:`check_options`, :func:`check_pose_options`),
+then the source, then the classifier, then the pose model. A missing file or camera is reported
+before anything slow loads or anything downloads.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +24,14 @@ from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, Stride, WindowConfig
 from edgeact.runtime.loader import DEMO_MODEL, resolve_model  # noqa: F401  (the one home of `--model demo`)
 
 if TYPE_CHECKING:
+    from edgeact.geometry import Calibration
+    from edgeact.live.pose import SkeletonReplay
     from edgeact.runtime import Runtime
 
 DEFAULT_WINDOW_SECONDS = 2.0      # for artifacts that do not record their training clip length
+# a skeleton whose pixels reach this far past the frame was recorded for a larger one: Kinect maps
+# joints outside the colour view a few per cent past its edge, never a quarter
+SKELETON_OVERSHOOT = 1.25
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,6 @@ class LiveOptions:
     device: str = "auto"
     fp16: bool = False
     compile: Optional[str] = None           # torch.compile mode for a .pt checkpoint
-    backend: str = "auto"                   # auto (the artifact's own) or openvino for an .onnx
     window_seconds: Optional[float] = None
     max_window_mb: float = DEFAULT_MAX_WINDOW_MB
     stride: str = "0.5s"
@@ -93,25 +103,110 @@ def open_input(opts: LiveOptions, on_status=None):
                        on_status=on_status)
 
 
-def open_pose(opts: LiveOptions):
-    """The skeleton backend; ``auto`` picks the recording's own skeleton when one is given, YOLO
-    lifted with depth for RealSense with a calibration file, else YOLO."""
+def pose_kind(opts: LiveOptions) -> str:
+    """The pose backend the options ask for; ``auto`` picks the recording's own skeleton when one
+    is given, YOLO lifted with depth for RealSense with a calibration file, else YOLO."""
+    if opts.pose != "auto":
+        return opts.pose
+    if opts.skeleton is not None:
+        return "skeleton"
+    return "depth" if (opts.realsense or opts.bag is not None) and opts.calibration is not None else "yolo"
+
+
+def check_pose_options(opts: LiveOptions) -> tuple[str, Optional["Calibration"]]:
+    """``(pose kind, calibration)``: the files a pose backend reads must be the ones it uses, so
+    ``--skeleton`` or ``--calibration`` given to a backend that ignores them is an error; the
+    calibration is loaded (and checked) here, before anything slow."""
+    from edgeact.live.pose import check_pose_kind
+
+    kind = check_pose_kind(pose_kind(opts))
+    if kind == "skeleton" and opts.skeleton is None:
+        raise EdgeactError("--pose skeleton needs the recording's .skeleton file (--skeleton FILE)")
+    if opts.skeleton is not None and kind != "skeleton":
+        raise EdgeactError(f"--skeleton {opts.skeleton}: --pose {kind} does not read it; drop one of them")
+    if kind == "depth" and not (opts.realsense or opts.bag is not None):
+        raise EdgeactError("--pose depth lifts keypoints with RealSense depth: it needs --realsense or --bag FILE")
+    if opts.calibration is None:
+        return kind, None
+    if kind != "depth":
+        uses = ("the recording's own skeleton pixels" if kind == "skeleton" else "the keypoints as YOLO finds them")
+        raise EdgeactError(f"--calibration {opts.calibration}: only the depth pose projects with it (--realsense "
+                           f"or --bag with --pose auto or depth); --pose {kind} uses {uses}")
+    return kind, read_calibration(opts.calibration)
+
+
+def read_calibration(path: Path) -> "Calibration":
+    """``--calibration``, through :func:`edgeact.geometry.load_calibration` (which refuses
+    degenerate coefficients); a FIFO or device is refused first, as reading one blocks forever."""
+    from edgeact.geometry import load_calibration
+
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise EdgeactError(f"--calibration {path}: not a regular file (a folder, FIFO or device); pass the "
+                           "JSON file from `edgeact calibrate`")
+    return load_calibration(path)
+
+
+def open_pose(opts: LiveOptions, kind: str, calibration: Optional["Calibration"] = None):
+    """The pose backend of ``kind`` (see :func:`check_pose_options`)."""
     from edgeact.live.pose import open_pose as make_pose
 
-    kind = opts.pose
-    if kind == "auto":
-        kind = "skeleton" if opts.skeleton else ("depth" if (opts.realsense or opts.bag) and opts.calibration
-                                                 else "yolo")
     return make_pose(kind, model=opts.pose_model, device=opts.device, conf=opts.pose_conf, imgsz=opts.pose_imgsz,
-                     half=opts.fp16, skeleton=opts.skeleton, calibration=opts.calibration)
+                     half=opts.fp16, skeleton=opts.skeleton, calibration=calibration)
 
 
-def build_sinks(opts: LiveOptions, runtime, console, *, fps: Optional[float], title: str) -> list:
+def replay_warnings(source, replay: "SkeletonReplay") -> list[str]:
+    """What does not fit when ``replay`` (a ``.skeleton`` file) is played over ``source``: a
+    different frame count is a warning (row t is read for frame t, so the two drift apart or one
+    runs out); pixels reaching far past the frame are an :class:`EdgeactError`, because then the
+    skeleton was recorded for another resolution and every crop would miss the person."""
+    name = getattr(source, "name", "the source")
+    out = []
+    width, height = getattr(source, "size", (0, 0))
+    extent = replay.pixel_extent()
+    if extent is not None and width > 0 and height > 0:
+        x, y = extent
+        if x > SKELETON_OVERSHOOT * width or y > SKELETON_OVERSHOOT * height:
+            raise EdgeactError(f"{replay.path}: skeleton pixels span up to {x:.0f}x{y:.0f} but the video is "
+                               f"{width}x{height} ({name}): they belong to a recording of another size")
+    report = replay.skeleton.report
+    if report.damaged:
+        out.append(f"{replay.path}: {report.damaged}")
+    if not replay.skeleton.usable:
+        out.append(f"{replay.path}: no frame holds a usable body: nothing to recognize")
+    count = getattr(source, "frame_count", None)
+    if count is not None and count != replay.num_frames:
+        out.append(f"{name} has {count} frames but {replay.path} has {replay.num_frames} rows (row t is read for "
+                   "frame t): the replay is cut short or out of step")
+    return out
+
+
+def end_warnings(source, replay: Optional["SkeletonReplay"]) -> list[str]:
+    """What the run found wrong with its input once the file was read: frames that did not
+    decode, an end before the header's frame count, a frame count that differs from the skeleton's
+    (when the header's count, warned about at the start, did not already account for it)."""
+    out = []
+    damage = source.damage() if hasattr(source, "damage") else None
+    if damage:
+        out.append(damage)
+    played = getattr(source, "frames_in_file", None)
+    announced = getattr(source, "frame_count", None)
+    if replay is not None and played is not None and played != replay.num_frames \
+            and (announced is None or played > announced):
+        out.append(f"{source.name} gave {played} frames but {replay.path} has {replay.num_frames} rows: "
+                   "the replay was cut short or out of step")
+    return out
+
+
+def build_sinks(opts: LiveOptions, runtime, console, *, fps: Optional[float], title: str,
+                start: Optional[dict] = None) -> list:
+    """The outputs the options ask for; ``start`` is what the JSONL start line records of the run
+    (model, source, pose)."""
     from edgeact.live.output import JsonlSink, OverlaySink, RichView
 
     sinks: list = []
     if opts.jsonl is not None:
-        sinks.append(JsonlSink(opts.jsonl))
+        sinks.append(JsonlSink(opts.jsonl, start=start))
     if opts.show or opts.save is not None:
         sinks.append(OverlaySink(show=opts.show, save=opts.save, fps=fps or 30.0))
     if not opts.quiet and console is not None:
@@ -131,10 +226,67 @@ def run_loop(source, pose, runtime, opts: LiveOptions, sinks: Sequence, on_note=
 
 
 def check_options(opts: LiveOptions) -> None:
-    """The option checks that need no file or device, made before anything slow is loaded."""
+    """The checks made before any source or model is opened: option combinations, the model file,
+    outputs that would land on an input, and a display for ``--show``."""
     if opts.loop and opts.video is None:
         raise EdgeactError("--loop replays a --video file; a camera or RealSense stream has no end to loop from")
     check_superclass_source(opts.superclasses)
+    check_outputs(opts)
+    if opts.show:
+        check_display()
+
+
+def _inputs(opts: LiveOptions) -> list:
+    camera = opts.camera if opts.camera is not None and not str(opts.camera).isdigit() else None  # a file as URL
+    return [resolve_model(opts.model), opts.video, opts.bag, opts.skeleton, opts.calibration, camera,
+            opts.pose_model]
+
+
+def check_outputs(opts: LiveOptions) -> None:
+    """``--jsonl`` and ``--save`` must not be the model, an input or each other (either would be
+    destroyed)."""
+    from edgeact.fileio import refuse_output_over_input, same_file
+
+    inputs = _inputs(opts)
+    refuse_output_over_input(opts.jsonl, inputs, option="--jsonl")
+    refuse_output_over_input(opts.save, inputs, option="--save")
+    if opts.jsonl is not None and opts.save is not None and same_file(opts.jsonl, opts.save):
+        raise EdgeactError(f"--jsonl {opts.jsonl} and --save {opts.save} name the same file; give each its own")
+
+
+# Opens and closes a window in a child process: OpenCV's Qt backend calls abort() when it cannot
+# reach a display, which no exception handler survives
+_WINDOW_PROBE = """
+import sys, cv2
+try:
+    cv2.namedWindow("edgeact"); cv2.waitKey(1); cv2.destroyAllWindows()
+except cv2.error as exc:
+    text = str(exc)
+    sys.exit("this OpenCV is built without a GUI (opencv-python-headless?)" if "not implemented" in text
+             else text.strip().splitlines()[-1])
+"""
+
+
+def check_display(timeout: float = 30.0) -> None:
+    """``--show`` needs a display and an OpenCV that can open a window on it; without them OpenCV
+    fails at the first frame (on Linux with Qt: the whole process aborts). Checked by opening a
+    test window in a child process, so whatever the build and the display, it is one line here."""
+    on_linux = sys.platform.startswith("linux")
+    if on_linux and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise EdgeactError("--show: no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); "
+                           "use --save FILE.mp4 for the overlay")
+    try:
+        probe = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True,
+                               timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise EdgeactError(f"--show: a test window did not open within {timeout:g} s; use --save FILE.mp4 "
+                           "for the overlay") from None
+    if probe.returncode == 0:
+        return
+    lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
+    # our own exit message is the last line; a crash (abort) says why in its first
+    why = (lines[0] if probe.returncode < 0 else lines[-1]) if lines else f"exit status {probe.returncode}"
+    raise EdgeactError(f"--show: OpenCV cannot open a window here ({why}); use --save FILE.mp4 for the overlay")
 
 
 def open_classifier(opts: LiveOptions, console=None) -> "Runtime":
@@ -142,8 +294,7 @@ def open_classifier(opts: LiveOptions, console=None) -> "Runtime":
     decisions are not the slow ones (with ``--compile`` this is where compiling happens)."""
     from edgeact.runtime import load_runtime
 
-    runtime = load_runtime(resolve_model(opts.model), device=opts.device, fp16=opts.fp16, compile=opts.compile,
-                           backend=opts.backend)
+    runtime = load_runtime(resolve_model(opts.model), device=opts.device, fp16=opts.fp16, compile=opts.compile)
     if opts.compile and console is not None:
         console.log(f"compiling the classifier (torch.compile mode {opts.compile}); once per start, "
                     "can take a minute")
@@ -151,32 +302,46 @@ def open_classifier(opts: LiveOptions, console=None) -> "Runtime":
     return runtime
 
 
-def note(message: str, console=None) -> None:
-    """A one-line note: on the console, or on stderr when there is none (``--quiet``)."""
+def note(message: str, console=None, *, kind: str = "note") -> None:
+    """A one-line note (``kind`` ``"warning"`` for damaged or mismatched input): on the console,
+    or on stderr when there is none (``--quiet``)."""
     if console is not None:
-        console.log(f"note: {message}")
+        console.log(f"{kind}: {message}", markup=False, highlight=False)   # paths such as run[2]/x are not markup
     else:
-        print(f"note: {message}", file=sys.stderr)
+        print(f"{kind}: {message}", file=sys.stderr)
 
 
 def run_live(opts: LiveOptions, console=None) -> LiveStats:
-    """Open everything the options name and run until the source ends or Ctrl-C."""
+    """Check the options, open the source, the classifier and the pose backend (in that order),
+    and run until the source ends or Ctrl-C. Damaged or mismatched input is a warning line."""
+    from edgeact.live.pose import SkeletonReplay
+
     check_options(opts)
-    runtime = open_classifier(opts, console)
-    pose = open_pose(opts)
+    kind, calibration = check_pose_options(opts)
 
     def status(message: str) -> None:   # camera unplugged / reconnected
         if console is not None:
             console.log(message)
 
+    def warn(message: str) -> None:
+        note(message, console, kind="warning")
+
     source = open_input(opts, on_status=status)
     sinks: list = []
     stats = None
+    pose = replay = None
     try:
+        if kind == "skeleton":    # read before the classifier: a mismatch is reported before anything slow
+            replay = SkeletonReplay(opts.skeleton)
+            for message in replay_warnings(source, replay):
+                warn(message)
+        runtime = open_classifier(opts, console)
+        pose = replay if replay is not None else open_pose(opts, kind, calibration)
+        start = {"model": str(resolve_model(opts.model)), "source": getattr(source, "name", ""),
+                 "pose": getattr(pose, "name", kind)}
         sinks = build_sinks(opts, runtime, console, fps=getattr(source, "fps", None),
-                            title=f"edgeact live: {getattr(source, 'name', 'source')}")
+                            title=f"edgeact live: {getattr(source, 'name', 'source')}", start=start)
         stats = run_loop(source, pose, runtime, opts, sinks, on_note=lambda m: note(m, console))
-        return stats
     finally:
         for s in sinks:      # also on Ctrl-C: JSON lines flushed, the overlay video finished
             s.close(stats)
@@ -184,3 +349,6 @@ def run_live(opts: LiveOptions, console=None) -> LiveStats:
         close = getattr(pose, "close", None)
         if close:
             close()
+    for message in end_warnings(source, replay):
+        warn(message)
+    return stats

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Optional
 
 from edgeact.data.ntu import NtuName
-from edgeact.live.app import LiveOptions, build_sinks, check_options, open_classifier, run_loop
+from edgeact.errors import EdgeactError
+from edgeact.live.app import LiveOptions, build_sinks, check_options, open_classifier, resolve_model, run_loop
 
 DEMO_PERFORMER = 3     # in the ntu60-xsub test split: never seen by the demo model
 DEMO_CAMERA = 2        # the frontal view
@@ -60,16 +61,32 @@ def render_demo_clips(out_dir: Path, *, seed: int = 0, classes: Optional[int] = 
     return clips
 
 
+def check_demo_options(opts: LiveOptions) -> None:
+    """The demo brings its own clips and skeletons: options naming another source or another pose
+    input would be ignored, so they are refused."""
+    given = [flag for flag, on in (("--camera", opts.camera is not None), ("--video", opts.video is not None),
+                                   ("--realsense", opts.realsense), ("--bag", opts.bag is not None),
+                                   ("--skeleton", opts.skeleton is not None),
+                                   ("--calibration", opts.calibration is not None),
+                                   ("--pose", opts.pose not in ("auto", "skeleton"))) if on]
+    if given:
+        raise EdgeactError(f"--demo plays its own synthetic clips with their own skeletons: drop {', '.join(given)}")
+    check_options(opts)
+
+
 def run_demo(opts: LiveOptions, console=None, *, workdir: Optional[Path] = None) -> list[DemoResult]:
     """Play every demo clip through the live loop with ``opts.model`` (default: the bundled one)."""
     from edgeact.live.pose import SkeletonReplay
     from edgeact.live.sources import VideoSource
 
-    check_options(opts)
+    check_demo_options(opts)
     runtime = open_classifier(opts, console)
     with tempfile.TemporaryDirectory(prefix="edgeact-demo-", dir=workdir) as tmp:
         clips = render_demo_clips(Path(tmp), classes=len(runtime.classes))
-        shared = [s for s in build_sinks(replace(opts, quiet=True), runtime, None, fps=30.0, title="")]
+        start = {"model": str(resolve_model(opts.model)), "source": f"demo: {len(clips)} synthetic clips",
+                 "pose": "skeleton replay"}
+        shared = [s for s in build_sinks(replace(opts, quiet=True), runtime, None, fps=30.0, title="",
+                                         start=start)]
         results = []
         try:
             for i, clip in enumerate(clips, 1):

@@ -43,25 +43,54 @@ def decision_text(d: Decision) -> str:
 
 
 class JsonlSink:
-    """One JSON object per decision (keys: t, track, box, fine, levels, latency_ms, uncertain, ...)."""
+    """Appends one JSON object per decision (keys: t, track, box, fine, levels, latency_ms,
+    uncertain, ...) to ``path``, after one line that marks the start of this run:
+    ``{"event": "start", "time": ISO 8601 UTC, "edgeact": version, **start}`` (``start``: the
+    model, source and pose of the run). Lines with an ``"event"`` key are not decisions.
+
+    The file is opened in append mode (``O_APPEND``): a restarted service adds to what earlier runs
+    wrote, and after an external truncation (logrotate's ``copytruncate``) each write lands at the
+    new end of the file instead of at the old offset behind a run of NUL bytes.
+    """
 
     wants_frames = False
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, start: Optional[dict] = None):
+        from datetime import datetime, timezone
+
+        from edgeact import __version__
+
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._f: Optional[IO[str]] = open(self.path, "w", encoding="utf-8")
+            self._f: Optional[IO[str]] = open(self.path, "a", encoding="utf-8")
+            if self._unfinished_line():
+                self._f.write("\n")     # a line an earlier run left unfinished stays its own line
         except OSError as exc:
             raise EdgeactError(f"--jsonl {self.path}: cannot write ({exc.strerror})") from None
-        self.lines = 0
-        self.extra: dict = {}     # added to every line (the demo names its clip)
+        self.lines = 0            # decisions written
+        self.extra: dict = {}     # added to every decision (the demo names its clip)
+        self._write({"event": "start", "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                     "edgeact": __version__, **(start or {})})
+
+    def _unfinished_line(self) -> bool:
+        import stat
+
+        st = os.fstat(self._f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:    # a FIFO, a new or empty file
+            return False
+        with open(self.path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+
+    def _write(self, obj: dict) -> None:
+        self._f.write(json.dumps(obj) + "\n")
+        self._f.flush()
 
     def decision(self, d: Decision) -> None:
         if self._f is None:
             return
-        self._f.write(json.dumps({**d.to_json(), **self.extra}) + "\n")
-        self._f.flush()
+        self._write({**d.to_json(), **self.extra})
         self.lines += 1
 
     def frame(self, event: FrameEvent, latest: dict[int, Decision]) -> None:

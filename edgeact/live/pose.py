@@ -137,30 +137,13 @@ def _known_ultralytics_name(name: str) -> bool:
     return name in GITHUB_ASSETS_NAMES
 
 
-def _check_openvino_folder(path: Path) -> None:
-    """ultralytics' OpenVINO export is a folder (``yolo11n-pose_openvino_model/``: ``.xml``, ``.bin``,
-    ``metadata.yaml``). Checked here because ultralytics would otherwise try to pip-install
-    openvino at run time."""
-    if not any(path.glob("*.xml")):
-        raise EdgeactError(f"--pose-model: {path}: a folder without an OpenVINO model (.xml); give a .pt/.onnx/.engine "
-                           "file or the folder `yolo export format=openvino` wrote")
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        raise EdgeactError(f"--pose-model: {path}: an OpenVINO pose model needs the openvino package "
-                           "(pip install 'edgeact[openvino]')") from None
-
-
 def _load_yolo(model: Union[str, Path]):
-    """``YOLO(model)`` with one-line errors: a local file, an OpenVINO export folder, a ``.yaml``
-    architecture (untrained) or a known ultralytics name (downloaded by ultralytics on a connected
-    machine)."""
+    """``YOLO(model)`` with one-line errors: a local file, a ``.yaml`` architecture (untrained) or a
+    known ultralytics name (downloaded by ultralytics on a connected machine)."""
     from ultralytics import YOLO
 
     text = str(model)
     path = Path(text)
-    if path.is_dir():
-        _check_openvino_folder(path)
     if path.suffix.lower() in (".yaml", ".yml") and not path.exists():
         try:
             return YOLO(text)   # an architecture from ultralytics' own cfg folder: builds offline
@@ -419,6 +402,8 @@ class SkeletonReplay(PoseBackend):
     (25 Kinect joints, in the pixels of the recorded colour video; Kinect's all-zero "no data"
     pixels are NaN), ``scores`` from the tracking state (2 -> 1.0, 1 -> 0.5, 0 -> 0.0),
     ``joints3d`` = ``x y z``. Frames past the end of the file, or before it, have nobody.
+
+    Only a regular file is read: a FIFO or device would block the reader forever.
     """
 
     joint_names = KINECT_JOINTS
@@ -428,6 +413,9 @@ class SkeletonReplay(PoseBackend):
 
         self.path = Path(path)
         self.name = f"skeleton {self.path.name}"
+        if self.path.exists() and not self.path.is_file():
+            raise EdgeactError(f"{self.path}: not a regular file (a folder, FIFO or device); "
+                               "--skeleton needs the .skeleton file itself")
         self.skeleton = read_skeleton(self.path, max_bodies=max_bodies)
         sk = self.skeleton
         color = sk.color_xy.astype(np.float32).copy()
@@ -441,6 +429,16 @@ class SkeletonReplay(PoseBackend):
     def num_frames(self) -> int:
         return self.skeleton.num_frames
 
+    def pixel_extent(self, q: float = 99.0) -> Optional[tuple[float, float]]:
+        """How far right and down the colour pixels of the bodies reach, ``(x, y)``: the ``q``-th
+        percentile of each coordinate over every present joint (a stray joint Kinect misplaced
+        does not count); None when no joint has a pixel."""
+        xy = self._color[self._present]                                        # (N, 25, 2)
+        xy = xy[np.isfinite(xy).all(axis=-1)]
+        if not len(xy):
+            return None
+        return float(np.percentile(xy[:, 0], q)), float(np.percentile(xy[:, 1], q))
+
     def __call__(self, frame: Frame) -> list[Person]:
         t = int(frame.file_index)
         if not 0 <= t < self.num_frames:
@@ -453,6 +451,13 @@ class SkeletonReplay(PoseBackend):
 # --------------------------------------------------------------------------- choice
 
 
+def check_pose_kind(kind: str) -> str:
+    """``kind`` if it is one of :data:`POSE_KINDS`, else a one-line error."""
+    if kind not in POSE_KINDS:
+        raise EdgeactError(f"--pose: {kind!r} is not one of {', '.join(POSE_KINDS)}")
+    return kind
+
+
 def open_pose(kind: str = "yolo", *, model: Union[str, Path] = "yolo11n-pose.pt", device: str = "auto",
               conf: float = 0.25, imgsz: int = 640, tracker: str = "bytetrack.yaml", half: bool = False,
               skeleton: Union[str, Path, None] = None, calibration: Union[Calibration, str, Path, None] = None,
@@ -460,8 +465,7 @@ def open_pose(kind: str = "yolo", *, model: Union[str, Path] = "yolo11n-pose.pt"
     """The pose backend of ``kind``: ``"yolo"`` (:class:`UltralyticsPose` of ``model``),
     ``"skeleton"`` (:class:`SkeletonReplay` of the ``skeleton`` file) or ``"depth"``
     (:class:`DepthLiftPose` around the YOLO backend, with the optional ``calibration``)."""
-    if kind not in POSE_KINDS:
-        raise EdgeactError(f"--pose: {kind!r} is not one of {', '.join(POSE_KINDS)}")
+    check_pose_kind(kind)
     if kind == "skeleton":
         if skeleton is None:
             raise EdgeactError("--pose skeleton needs the recording's .skeleton file (--skeleton FILE)")
@@ -472,4 +476,4 @@ def open_pose(kind: str = "yolo", *, model: Union[str, Path] = "yolo11n-pose.pt"
 
 
 __all__ = ["PoseBackend", "UltralyticsPose", "DepthLiftPose", "SkeletonReplay", "IouTracker", "box_iou",
-           "lift_keypoints", "open_pose", "COCO_KEYPOINTS", "KINECT_JOINTS", "POSE_KINDS"]
+           "lift_keypoints", "open_pose", "check_pose_kind", "COCO_KEYPOINTS", "KINECT_JOINTS", "POSE_KINDS"]

@@ -6,8 +6,13 @@ at the end of the source; ``close()`` releases the device (and joins any reader 
 are context managers and iterables. Counters: ``dropped`` (frames skipped or overwritten before
 anyone read them) and ``corrupt`` (frames that could not be decoded and were skipped).
 
-Faults are one-line :class:`EdgeactError` s (missing file, camera that cannot be opened, camera lost
-with ``exit_on_disconnect``) or counted skips (a frame that fails to decode): never a traceback.
+Opening a source checks it (the file exists and decodes, the camera opens, the recording holds a
+colour stream); it starts running at the first ``read()``, so models loaded in between cost no
+frames of a recording and no "dropped" counts.
+
+Faults are one-line :class:`EdgeactError` s (missing file, camera that cannot be opened) or
+:class:`SourceLost` (a camera lost, or missing at start, with ``exit_on_disconnect``: exit status
+75 for a supervisor to retry), or counted skips (a frame that fails to decode): never a traceback.
 
 cv2 and pyrealsense2 are imported inside the classes that need them.
 """
@@ -97,6 +102,10 @@ class VideoSource(Source):
     ``loop=True`` starts again at the end (indices and ``t`` keep increasing; ``Frame.position``
     restarts at 0 each lap, so a skeleton replay stays in step). A file that reports
     no frame rate is paced at ``DEFAULT_FPS``.
+
+    ``frame_count`` is what the container's header announces (None if it says nothing);
+    ``frames_in_file`` the frame positions one full pass actually gave (known once the end of the
+    file is reached); :meth:`damage` says in one line what went wrong in between.
     """
 
     live = False
@@ -117,6 +126,7 @@ class VideoSource(Source):
         self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count: Optional[int] = count if count > 0 else None   # the container's estimate
+        self.frames_in_file: Optional[int] = None
         self.realtime, self.loop, self.max_bad = bool(realtime), bool(loop), max(1, int(max_bad))
         self.dropped = self.corrupt = 0
         self._next = 0          # index of the next frame (over all laps)
@@ -149,6 +159,8 @@ class VideoSource(Source):
                     img = None
                     bad += 1
                 if img is None:                      # end of the file (or of what decodes)
+                    if self.frames_in_file is None:
+                        self.frames_in_file = self._next - self._lap_start
                     if self.loop and self._next > self._lap_start:
                         self._cap.release()
                         self._cap = self._open()
@@ -170,6 +182,19 @@ class VideoSource(Source):
                     return None
             return Frame(index=index, t=index / self.fps, image=img,
                          position=index - self._lap_start if self.loop else None)
+
+    def damage(self) -> Optional[str]:
+        """One line on what this file lacked so far: frames that did not decode, or an end well
+        before the frame count its header announces (a file cut short); None when nothing did."""
+        notes = []
+        if self.corrupt:
+            notes.append(f"{self.corrupt} frame(s) could not be decoded and were skipped")
+        played, announced = self.frames_in_file, self.frame_count
+        # headers of some containers estimate the count from the duration: a frame or 2 % off is no damage
+        if played is not None and announced is not None and announced - played > max(1, 0.02 * announced):
+            notes.append(f"it ended after {played} of the {announced} frames its header announces "
+                         "(cut short or damaged?)")
+        return f"{self.name}: " + "; ".join(notes) if notes else None
 
     def close(self) -> None:
         self._closed.set()
@@ -206,8 +231,15 @@ class CameraSource(Source):
     clock at capture minus the time of open. ``width``/``height``/``fps`` are requests to the driver
     (it may pick the nearest mode: ``size``/``fps`` say what it gave).
 
+    The reader thread starts at open; frames it overwrites before the first ``read()`` (while the
+    caller loads its models) are not counted as ``dropped``.
+
+    A camera that cannot be opened at start is an :class:`EdgeactError`, or with
+    ``exit_on_disconnect`` a :class:`SourceLost` (exit status 75: a USB camera that enumerates late
+    at boot is retried by the supervisor like one that was lost).
+
     Losing the camera: ``lost_after`` failed reads in a row. Then, with ``exit_on_disconnect``,
-    ``read()`` returns the frames still pending and raises :class:`EdgeactError`; with
+    ``read()`` returns the frames still pending and raises :class:`SourceLost`; with
     ``retry=False`` the source ends (``read()`` returns None); otherwise the thread reopens the
     camera with exponential back-off (``backoff = (first, max)`` seconds), reporting through
     ``on_status(message)`` (called from the reader thread; exceptions it raises are ignored).
@@ -235,6 +267,9 @@ class CameraSource(Source):
         if cap is None:
             why = ("no such device, or in use by another program" if isinstance(self.target, int)
                    else "no such file, unreachable stream or unsupported URL")
+            if self.exit_on_disconnect:
+                raise SourceLost(f"{self.name}: cannot be opened ({why}); exiting for the supervisor to retry "
+                                 "(--exit-on-disconnect)")
             raise EdgeactError(f"{self.name}: cannot be opened ({why})")
         cv2 = _cv2()
         self.fps = _sane_fps(cap.get(cv2.CAP_PROP_FPS))
@@ -242,6 +277,7 @@ class CameraSource(Source):
         self.dropped = self.corrupt = 0
         self.reconnects = 0
         self._count = 0
+        self._reading = False
         self._slot: Optional[Frame] = None
         self._error: Optional[str] = None
         self._ended = False
@@ -336,6 +372,9 @@ class CameraSource(Source):
 
     def read(self) -> Optional[Frame]:
         with self._cond:
+            if not self._reading:       # what start-up passed over was never the loop's to miss
+                self._reading = True
+                self.dropped = 0
             while self._slot is None and not self._ended and not self._closed.is_set():
                 self._cond.wait()
             if self._slot is not None and not self._closed.is_set():
@@ -383,35 +422,43 @@ class RealSenseSource(Source):
     False hands on every frame. A recording without a depth stream plays colour only (``depth`` is
     None). ``index`` follows the colour frame numbers (gaps count as ``dropped``), ``t`` the
     colour timestamps from the first frame. End of a recording: None. No frame for ``timeout_s``
-    from a camera: :class:`EdgeactError` (unplugged).
+    from a camera: :class:`SourceLost` (unplugged). No camera at start: :class:`EdgeactError`, or
+    :class:`SourceLost` with ``exit_on_disconnect``.
+
+    Opening resolves the streams (the file or camera, its modes, the intrinsics) without starting
+    them; the pipeline starts at the first ``read()``, so a recording played in real time loses
+    nothing to the time between open and the first read.
     """
 
     live = True
 
     def __init__(self, *, serial: Optional[str] = None, playback: Union[str, Path, None] = None, width: int = 640,
-                 height: int = 480, fps: int = 30, realtime: bool = True, timeout_s: float = 5.0):
-        rs = _import_realsense()
-        self._rs = rs
+                 height: int = 480, fps: int = 30, realtime: bool = True, timeout_s: float = 5.0,
+                 exit_on_disconnect: bool = False):
         self.playback = Path(playback) if playback is not None else None
         self.live = self.playback is None
         self.timeout_s = float(timeout_s)
-        if self.playback is not None:
+        self.exit_on_disconnect = bool(exit_on_disconnect)
+        if self.playback is not None:   # checked before the import: a wrong path is the first thing to fix
             self.name = str(self.playback)
-            if not self.playback.is_file():
+            if not self.playback.exists():
                 raise EdgeactError(f"{self.playback}: no such RealSense recording")
-        else:
+            if not self.playback.is_file():
+                raise EdgeactError(f"{self.playback}: not a regular file (a folder, FIFO or device); "
+                                   "pass the recording itself")
+        rs = _import_realsense()
+        self._rs = rs
+        if self.playback is None:
             self.name = f"RealSense {serial}" if serial else "RealSense camera"
             for opt, v in (("--width", width), ("--height", height), ("--fps", fps)):
                 if not (isinstance(v, (int, float)) and v > 0 and int(v) == v):
                     raise EdgeactError(f"{opt}: must be a positive integer for a RealSense camera, got {v!r}")
         self.dropped = self.corrupt = 0
         self._pipe = rs.pipeline()
-        profile, self.has_depth = self._start(serial, int(width), int(height), int(fps), bool(realtime))
-        try:
-            self._setup(profile)
-        except BaseException:
-            self._pipe.stop()
-            raise
+        self._config, profile, self.has_depth = self._resolve(serial, int(width), int(height), int(fps),
+                                                              bool(realtime))
+        self._setup(profile)
+        self._started = False
         self._last_number: Optional[int] = None
         self._index = -1
         self._t0: Optional[float] = None
@@ -422,7 +469,6 @@ class RealSenseSource(Source):
     def _setup(self, profile) -> None:
         rs = self._rs
         dev = profile.get_device()
-        self._playback_dev = dev.as_playback() if self.playback is not None else None
         color = profile.get_stream(rs.stream.color).as_video_stream_profile()
         ci = color.get_intrinsics()
         self.intrinsics = Intrinsics(fx=float(ci.fx), fy=float(ci.fy), ppx=float(ci.ppx), ppy=float(ci.ppy),
@@ -437,7 +483,8 @@ class RealSenseSource(Source):
             raise EdgeactError(f"{self.name}: colour format {self._format} is not supported "
                                "(bgr8, rgb8, bgra8, rgba8 or yuyv)")
 
-    def _start(self, serial: Optional[str], width: int, height: int, fps: int, realtime: bool):
+    def _resolve(self, serial: Optional[str], width: int, height: int, fps: int, realtime: bool):
+        """``(config, resolved profile, has_depth)``: the streams this source will start."""
         rs = self._rs
 
         def config(depth: bool):
@@ -458,31 +505,34 @@ class RealSenseSource(Source):
             return cfg
 
         if self.playback is not None:
-            return self._start_playback(config, realtime)
+            return self._resolve_playback(config, realtime)
         devices = [d.get_info(rs.camera_info.serial_number) for d in rs.context().query_devices()
                    if d.supports(rs.camera_info.serial_number)]
         # checked first: pipeline.start waits ~15 s for a device before saying there is none
+        missing = SourceLost if self.exit_on_disconnect else EdgeactError
+        retry = "; exiting for the supervisor to retry (--exit-on-disconnect)" if self.exit_on_disconnect else ""
         if not devices:
-            raise EdgeactError("no RealSense camera connected (use --bag FILE to play a recording)")
+            raise missing(f"no RealSense camera connected (use --bag FILE to play a recording){retry}")
         if serial and str(serial) not in devices:
-            raise EdgeactError(f"RealSense {serial}: not connected (connected: {', '.join(devices)})")
+            raise missing(f"RealSense {serial}: not connected (connected: {', '.join(devices)}){retry}")
+        cfg = config(True)
         try:
-            return self._pipe.start(config(True)), True
+            return cfg, cfg.resolve(rs.pipeline_wrapper(self._pipe)), True
         except RuntimeError as exc:
             msg = str(exc).strip().replace("\n", " ")
         raise EdgeactError(f"{self.name}: cannot start colour + depth {width}x{height} at {fps} fps ({msg})")
 
-    def _start_playback(self, config, realtime: bool):
+    def _resolve_playback(self, config, realtime: bool):
         rs = self._rs
         last = ""
         for depth in (True, False):  # a colour-only recording still plays, without depth
             cfg = config(depth)
             try:
-                # resolve first so the playback mode is set before anything plays: set after
-                # start(), the first frames go by in real time and can be lost
+                # the playback mode is set before anything plays: set after start(), the first
+                # frames go by in real time and can be lost
                 resolved = cfg.resolve(rs.pipeline_wrapper(self._pipe))
                 resolved.get_device().as_playback().set_real_time(bool(realtime))
-                return self._pipe.start(cfg), depth
+                return cfg, resolved, depth
             except RuntimeError as exc:
                 last = str(exc).strip().replace("\n", " ")
             if "enable_device_from_file" in last:
@@ -504,10 +554,21 @@ class RealSenseSource(Source):
             return cv2.cvtColor(data, cv2.COLOR_RGBA2BGR)
         return cv2.cvtColor(data.reshape(self.size[1], self.size[0], 2), cv2.COLOR_YUV2BGR_YUYV)  # yuyv
 
+    def _begin(self) -> None:
+        try:
+            profile = self._pipe.start(self._config)
+        except RuntimeError as exc:
+            msg = str(exc).strip().replace("\n", " ")
+            raise EdgeactError(f"{self.name}: cannot start streaming ({msg})") from None
+        self._started = True
+        self._playback_dev = profile.get_device().as_playback() if self.playback is not None else None
+
     def read(self) -> Optional[Frame]:
         poll = 0.25
         with self._lock:
             waited = 0.0
+            if not self._started and not (self._closed.is_set() or self._ended):
+                self._begin()
             while True:
                 if self._closed.is_set() or self._ended:
                     return None
@@ -548,12 +609,12 @@ class RealSenseSource(Source):
     def close(self) -> None:
         self._closed.set()
         with self._lock:
-            if self._pipe is not None:
+            if self._pipe is not None and self._started:
                 try:
                     self._pipe.stop()
                 except RuntimeError:  # already stopped (end of a recording)
                     pass
-                self._pipe = None
+            self._pipe = None
 
 
 # --------------------------------------------------------------------------- choice
@@ -568,7 +629,8 @@ def open_source(*, camera: Union[int, str, None] = None, video: Union[str, Path,
     ``realsense`` (a connected camera, ``serial`` to pick one) or ``bag`` (a RealSense recording).
     ``realtime``: pace a file / recording at its frame rate. ``width``/``height``/``fps``: camera
     mode requests (RealSense defaults 640x480 at 30). ``retry``/``exit_on_disconnect``/``on_status``:
-    what a camera does when it is unplugged (see :class:`CameraSource`)."""
+    what a camera does when it is unplugged (see :class:`CameraSource`); ``exit_on_disconnect`` also
+    makes a camera or RealSense missing at start a :class:`SourceLost`."""
     given = {"--camera": camera is not None, "--video": video is not None, "--realsense": bool(realsense),
              "--bag": bag is not None}
     chosen = [name for name, on in given.items() if on]
@@ -583,7 +645,7 @@ def open_source(*, camera: Union[int, str, None] = None, video: Union[str, Path,
     if bag is not None:
         return RealSenseSource(playback=bag, realtime=realtime)
     return RealSenseSource(serial=serial, width=width or 640, height=height or 480, fps=int(fps or 30),
-                           realtime=realtime)
+                           realtime=realtime, exit_on_disconnect=exit_on_disconnect)
 
 
 __all__ = ["Source", "VideoSource", "CameraSource", "RealSenseSource", "open_source", "StatusCallback"]
