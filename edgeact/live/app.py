@@ -52,6 +52,7 @@ class LiveOptions:
     device: str = "auto"
     fp16: bool = False
     compile: Optional[str] = None           # torch.compile mode for a .pt checkpoint
+    backend: str = "auto"                   # auto (the artifact's own) or openvino for an .onnx
     window_seconds: Optional[float] = None
     max_window_mb: float = DEFAULT_MAX_WINDOW_MB
     stride: str = "0.5s"
@@ -294,7 +295,8 @@ def open_classifier(opts: LiveOptions, console=None) -> "Runtime":
     decisions are not the slow ones (with ``--compile`` this is where compiling happens)."""
     from edgeact.runtime import load_runtime
 
-    runtime = load_runtime(resolve_model(opts.model), device=opts.device, fp16=opts.fp16, compile=opts.compile)
+    runtime = load_runtime(resolve_model(opts.model), device=opts.device, fp16=opts.fp16, compile=opts.compile,
+                           backend=opts.backend)
     if opts.compile and console is not None:
         console.log(f"compiling the classifier (torch.compile mode {opts.compile}); once per start, "
                     "can take a minute")

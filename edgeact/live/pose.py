@@ -137,13 +137,30 @@ def _known_ultralytics_name(name: str) -> bool:
     return name in GITHUB_ASSETS_NAMES
 
 
+def _check_openvino_folder(path: Path) -> None:
+    """ultralytics' OpenVINO export is a folder (``yolo11n-pose_openvino_model/``: ``.xml``, ``.bin``,
+    ``metadata.yaml``). Checked here because ultralytics would otherwise try to pip-install
+    openvino at run time."""
+    if not any(path.glob("*.xml")):
+        raise EdgeactError(f"--pose-model: {path}: a folder without an OpenVINO model (.xml); give a .pt/.onnx/.engine "
+                           "file or the folder `yolo export format=openvino` wrote")
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        raise EdgeactError(f"--pose-model: {path}: an OpenVINO pose model needs the openvino package "
+                           "(pip install 'edgeact[openvino]')") from None
+
+
 def _load_yolo(model: Union[str, Path]):
-    """``YOLO(model)`` with one-line errors: a local file, a ``.yaml`` architecture (untrained) or a
-    known ultralytics name (downloaded by ultralytics on a connected machine)."""
+    """``YOLO(model)`` with one-line errors: a local file, an OpenVINO export folder, a ``.yaml``
+    architecture (untrained) or a known ultralytics name (downloaded by ultralytics on a connected
+    machine)."""
     from ultralytics import YOLO
 
     text = str(model)
     path = Path(text)
+    if path.is_dir():
+        _check_openvino_folder(path)
     if path.suffix.lower() in (".yaml", ".yml") and not path.exists():
         try:
             return YOLO(text)   # an architecture from ultralytics' own cfg folder: builds offline
