@@ -9,11 +9,28 @@ pruning per pass until two passes in a row fail to beat the best.
 from __future__ import annotations
 
 import dataclasses
+import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from edgeact.errors import EdgeactError
+
+RESUME_SAFE_KEYS = frozenset({"workers"})
+"""Recipe keys a run may change between its invocations: ``workers`` only decides how many
+processes load clips, and every clip's sampling and augmentation depend on the seed, the epoch and
+the clip alone (:class:`edgeact.data.clips.ClipDataset`), so the run computes the same numbers.
+Every other key changes the model, the data or the optimization."""
+
+
+class RecipeError(EdgeactError):
+    """A recipe value is invalid; ``problem`` is the message without the source (``"epochs must
+    be an integer, got 2.5"``), so a reader can name its file instead."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"recipe: {problem}")
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,10 @@ class Recipe:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # values keep their declared types whatever wrote them (YAML, a CLI flag, Python), so a
+        # wrong one is named here, not met as a TypeError deep inside training
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _conform(f.name, getattr(self, f.name), _field_types()[f.name]))
         checks = [
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.lr > 0, "lr must be > 0"),
@@ -71,11 +92,11 @@ class Recipe:
         ]
         for ok, msg in checks:
             if not ok:
-                raise EdgeactError(f"recipe: {msg}")
+                raise RecipeError(msg)
         n_heads = sum(1 for m in self.levels if m is not None) + 1
         if len(self.loss_weights) != n_heads:
-            raise EdgeactError(f"recipe: loss_weights has {len(self.loss_weights)} values but the model has "
-                               f"{n_heads} heads (levels {list(self.levels)} + the fine head)")
+            raise RecipeError(f"loss_weights has {len(self.loss_weights)} values but the model has "
+                              f"{n_heads} heads (levels {list(self.levels)} + the fine head)")
 
     @property
     def epochs_per_prune_pass(self) -> int:
@@ -101,14 +122,58 @@ class Recipe:
                                f"valid keys: {', '.join(sorted(names))}")
         if "benchmark" not in d:
             raise EdgeactError(f"{source}: missing required key 'benchmark'")
-        d = dict(d)
-        for key in ("levels", "loss_weights"):
-            if key in d and d[key] is not None:
-                d[key] = tuple(d[key])
         try:
             return cls(**d)
-        except TypeError as exc:
-            raise EdgeactError(f"{source}: {exc}") from None
+        except RecipeError as exc:
+            raise EdgeactError(f"{source}: {exc.problem}") from None
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(Recipe)
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
+
+
+def _conform(key: str, value: Any, hint: Any) -> Any:
+    """``value`` as the type ``hint`` declares (an int where a float is declared becomes a float,
+    a list where a tuple is declared a tuple), or a :class:`RecipeError` naming ``key``."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Union:          # Optional[X]
+        if value is None:
+            return None
+        inner = next(a for a in args if a is not type(None))
+        try:
+            return _conform(key, value, inner)
+        except RecipeError:
+            raise RecipeError(f"{key} must be {_KINDS.get(inner, inner)} or null, got {value!r}") from None
+    if typing.get_origin(hint) is tuple:                 # tuple[X, ...]
+        if not isinstance(value, (list, tuple)):
+            raise RecipeError(f"{key} must be a list, got {value!r}")
+        return tuple(_conform(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
+    # bool is an int in Python: neither stands in for the other
+    ok = {bool: lambda v: isinstance(v, bool),
+          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str),
+          dict: lambda v: isinstance(v, dict)}[hint]
+    if not ok(value):
+        raise RecipeError(f"{key} must be {_KINDS[hint]}, got {value!r}")
+    return float(value) if hint is float else value
+
+
+def _yaml_loader():
+    """PyYAML's safe loader, reading exponent floats without a dot (``1e-3``, YAML 1.2) as floats:
+    YAML 1.1, which PyYAML follows, makes them strings, and a recipe's ``lr: 1e-3`` means a number."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                 re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                                 list("-+0123456789"))
+    return Loader
 
 
 def load_recipe(path: str | Path, **overrides) -> Recipe:
@@ -119,7 +184,7 @@ def load_recipe(path: str | Path, **overrides) -> Recipe:
     if not path.is_file():
         raise EdgeactError(f"{path}: no such recipe")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_yaml_loader()) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
