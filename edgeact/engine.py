@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -60,6 +60,31 @@ def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> tor
     return x
 
 
+def batches(loader) -> Iterator:
+    """The batches of ``loader``, with errors of bad input kept one line.
+
+    torch re-raises an exception from a DataLoader worker as the same type built from a new
+    message, "Caught EdgeactError in DataLoader worker process 0. Original Traceback ..." with the
+    worker's whole traceback inside; an :class:`EdgeactError` (a corrupt frame pack, say) comes
+    back here as itself, with its own one-line message. Every loop over clips pulls through this.
+    """
+    try:
+        yield from loader
+    except EdgeactError as exc:
+        raise worker_error(exc) from None
+
+
+def worker_error(exc: EdgeactError) -> EdgeactError:
+    """``exc`` as it was raised in the worker, when torch re-raised it with a traceback as its
+    message (the traceback's last line is ``module.Type: message``); else ``exc`` itself."""
+    text = str(exc)
+    if not (text.startswith("Caught ") and "Original Traceback" in text):
+        return exc
+    name = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    last = [line for line in text.splitlines() if line.startswith(name)]
+    return type(exc)(last[-1][len(name):]) if last else exc
+
+
 def train_epoch(model: nn.Module, loader, loss_fn: Callable[[Sequence[torch.Tensor], torch.Tensor], torch.Tensor],
                 optimizer: torch.optim.Optimizer, device: torch.device, *, amp: bool = True,
                 channels_last: bool = False, scaler: Optional[torch.amp.GradScaler] = None,
@@ -69,7 +94,7 @@ def train_epoch(model: nn.Module, loader, loss_fn: Callable[[Sequence[torch.Tens
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
-    for clips, labels in loader:
+    for clips, labels in batches(loader):
         clips = to_device(clips, device, channels_last)
         labels = labels.to(device, non_blocking=True)
         with autocast_for(device, amp):
@@ -105,7 +130,7 @@ def predict_with(forward: Callable[[torch.Tensor], Sequence], loader,
     """
     per_head: list[list[np.ndarray]] = []
     labels_all: list[np.ndarray] = []
-    for clips, labels in loader:
+    for clips, labels in batches(loader):
         if clips.dim() == 5:
             clips = clips.unsqueeze(1)
         b, k = clips.shape[:2]
