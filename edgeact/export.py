@@ -32,9 +32,10 @@ import json
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -123,14 +124,15 @@ def parity_limit(precision: str, tolerance: float, scale: float) -> Optional[flo
     return None
 
 
-def _check(path: Path, fmt: str, precision: str, ref, got, tolerance: float, log: Log) -> tuple[float, Optional[float]]:
+def _check(path: Path, fmt: str, precision: str, ref, got, tolerance: float, log: Log,
+           against: str = "PyTorch") -> tuple[float, Optional[float]]:
     diff, scale = max_abs_diff(ref, got)
     limit = parity_limit(precision, tolerance, scale)
     if log:
         bound = f"limit {limit:.3g}" if limit is not None else "not judged for int8"
-        log(f"parity {fmt} ({precision}) vs PyTorch: max abs difference {diff:.3g} ({bound}; largest logit {scale:.3g})")
+        log(f"parity {fmt} ({precision}) vs {against}: max abs difference {diff:.3g} ({bound}; largest logit {scale:.3g})")
     if limit is not None and not diff <= limit:
-        raise EdgeactError(f"{path}: {fmt} output differs from PyTorch by {diff:.3g} > tolerance {limit:.3g}; "
+        raise EdgeactError(f"{path}: {fmt} output differs from {against} by {diff:.3g} > tolerance {limit:.3g}; "
                            "nothing written")
     return diff, limit
 
@@ -259,179 +261,289 @@ def _export_torchscript(model, meta, spec, out, *, batch, fp16, tolerance, devic
 
 # ----------------------------------------------------------------------------- TensorRT
 
-class CalibrationSource:
-    """INT8 calibration input for TensorRT: batches ``(batch_size, 3, T, S, S)`` float32 of clips
-    from a prepared cache, preprocessed exactly as at test time (centre crop, one frame set
-    whose first frame sits mid first segment), plus the calibration-cache file.
+# TensorRT builds strongly typed networks here, on 10.x and 11.x alike: every layer computes in
+# the type its ONNX graph gives it, so the precision of an engine is the precision of the ONNX it
+# is built from (fp32; fp16 inside with float32 in and out; INT8 Q/DQ), the same files
+# `edgeact export --format onnx [--fp16 | --int8]` writes and onnxruntime and OpenVINO run. No
+# precision builder flag and no implicit INT8 calibration is used: TensorRT 11 has neither, and
+# 10.x deprecates both. TF32 is turned off for every build, so float32 layers compute in full
+# float32 and an engine is held to the same bound as the ONNX it came from, against onnxruntime
+# on the CPU (which has no TF32) running that very ONNX.
 
-    Up to ``max_clips`` clips are taken, spread evenly over the split so every class shows up;
-    only full batches are served (TensorRT calibrates on a fixed batch size), except that a
-    split smaller than one batch is repeated to fill it. The dataset is opened only when
-    batches are first asked for: with a calibration cache present TensorRT never asks.
-    """
-
-    def __init__(self, cache_dir: str | Path, spec: InputSpec, *, batch_size: int, benchmark: Optional[str] = None,
-                 split: str = "train", max_clips: int = 256, cache_file: Optional[str | Path] = None):
-        if batch_size < 1 or max_clips < 1:
-            raise EdgeactError(f"calibration batch size and clip count must be >= 1 (got {batch_size}, {max_clips})")
-        self.cache_dir, self.spec, self.batch_size = Path(cache_dir), spec, int(batch_size)
-        self.benchmark, self.split, self.max_clips = benchmark, split, int(max_clips)
-        self.cache_file = Path(cache_file) if cache_file is not None else None
-
-    def _dataset(self):
-        from edgeact.data.cache import read_index
-        from edgeact.data.clips import ClipDataset
-
-        bench = self.benchmark
-        if bench is None:
-            listed = read_index(self.cache_dir)["meta"].get("benchmarks") or []
-            if not listed:
-                raise EdgeactError(f"{self.cache_dir}: the cache lists no benchmark; name one for calibration")
-            bench = listed[0]
-        return ClipDataset(self.cache_dir, bench, self.split, train=False, spec=self.spec, num_test_sets=1)
-
-    def indices(self, n: int) -> np.ndarray:
-        """Which of ``n`` samples are used, in order: evenly spaced, padded by repetition to one
-        full batch when ``n`` is smaller than a batch."""
-        take = min(n, self.max_clips)
-        idx = np.unique(np.linspace(0, n - 1, take).round().astype(np.int64))
-        if len(idx) < self.batch_size:
-            idx = np.resize(idx, self.batch_size)
-        return idx[: len(idx) - len(idx) % self.batch_size]
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        ds = self._dataset()
-        idx = self.indices(len(ds))
-        for start in range(0, len(idx), self.batch_size):
-            clips = [ds[int(i)][0][0] for i in idx[start:start + self.batch_size]]   # (1, 3, T, S, S) -> first set
-            yield torch.stack(clips).numpy().astype(np.float32, copy=False)
-
-    def read_cache(self) -> Optional[bytes]:
-        """The calibration cache from an earlier build, reused so INT8 rebuilds skip calibration."""
-        if self.cache_file is not None and self.cache_file.is_file():
-            return self.cache_file.read_bytes()
-        return None
-
-    def write_cache(self, data: bytes) -> None:
-        if self.cache_file is not None:
-            atomic_write_bytes(self.cache_file, bytes(data))
+GRAPH_PRECISION_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
 
-def _trt_calibrator(trt, source: CalibrationSource, device: torch.device):
-    """An ``IInt8EntropyCalibrator2`` feeding ``source``'s batches from a torch CUDA buffer."""
+def onnx_precision(proto) -> str:
+    """What an ONNX graph computes in, read from the graph: ``int8`` when it holds Q/DQ nodes,
+    ``fp16`` when a weight is float16 or a Cast makes float16, else ``fp32``."""
+    from onnx import TensorProto
 
-    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self):
-            trt.IInt8EntropyCalibrator2.__init__(self)   # pybind11 trampolines need the explicit call
-            self._batches: Optional[Iterator[np.ndarray]] = None
-            self._buffer: Optional[torch.Tensor] = None  # kept alive: TensorRT reads it after we return
+    nodes = list(proto.graph.node)
+    if any(n.op_type in GRAPH_PRECISION_OPS for n in nodes):
+        return "int8"
+    if any(i.data_type == TensorProto.FLOAT16 for i in proto.graph.initializer):
+        return "fp16"
+    casts = (a.i for n in nodes if n.op_type == "Cast" for a in n.attribute if a.name == "to")
+    return "fp16" if TensorProto.FLOAT16 in set(casts) else "fp32"
 
-        def get_batch_size(self) -> int:
-            return source.batch_size
 
-        def get_batch(self, names):
-            if self._batches is None:
-                self._batches = iter(source)
-            batch = next(self._batches, None)
-            if batch is None:
-                return None
-            self._buffer = torch.from_numpy(batch).to(device).contiguous()
-            return [int(self._buffer.data_ptr())]
+def precision_onnx(model: nn.Module, meta: dict, spec: InputSpec, precision: str, *, batch: int, opset: int,
+                   tolerance: float, source: str, calib_data: Optional[str | Path] = None,
+                   calib_clips: Optional[int] = None, calib_method: Optional[str] = None,
+                   log: Log = None) -> tuple[bytes, dict]:
+    """The ONNX model a ``precision`` engine is built from, as bytes, with its metadata: exactly
+    what ``edgeact export --format onnx`` (``--fp16`` / ``--int8``) writes, checked against
+    PyTorch the same way, so an engine and the ONNX file of one precision hold one network."""
+    with tempfile.TemporaryDirectory(prefix="edgeact-engine-") as tmp:
+        path = Path(tmp) / f"model.{precision}.onnx"
+        if precision == "fp32":
+            res = _export_onnx(model, meta, spec, path, batch=batch, opset=opset, tolerance=tolerance, source=source,
+                               log=log)
+        else:
+            from edgeact.quantize import DEFAULT_CALIB_CLIPS, DEFAULT_CALIB_METHOD, export_reduced_onnx
 
-        def read_calibration_cache(self):
-            return source.read_cache()
+            res = export_reduced_onnx(model, meta, spec, path, precision=precision, batch=batch, opset=opset,
+                                      tolerance=tolerance, source=source, calib_data=calib_data,
+                                      calib_clips=calib_clips or DEFAULT_CALIB_CLIPS,
+                                      calib_method=calib_method or DEFAULT_CALIB_METHOD, log=log)
+        return path.read_bytes(), res.meta
 
-        def write_calibration_cache(self, cache) -> None:
-            source.write_cache(bytes(cache))
 
-    return EntropyCalibrator()
+def network_flags(trt, what: str | Path = "engine") -> int:
+    """``create_network`` flags of a strongly typed network: the ``STRONGLY_TYPED`` bit where the
+    flag exists (10.x; 11.x still accepts it), none where it is gone (11.x networks are always
+    strongly typed). TensorRT before 10 is refused: it cannot build from the Q/DQ and fp16 ONNX."""
+    from edgeact.runtime.tensorrt_backend import trt_major
+
+    major = trt_major(trt)
+    if major < 10:
+        raise EdgeactError(f"{what}: TensorRT {trt.__version__} is too old: edgeact builds strongly typed engines with "
+                           "TensorRT 10 or 11 (JetPack 6.1+); run the .onnx with onnxruntime instead")
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if flag is None:
+        if major >= 11:
+            return 0
+        raise EdgeactError(f"{what}: TensorRT {trt.__version__} has no strongly typed networks")
+    return 1 << int(flag)
+
+
+def _builder(trt, logger, what: str | Path):
+    """``trt.Builder`` or a one-line error: without a usable CUDA driver or GPU the binding returns
+    no builder (pybind11 turns the null pointer into a TypeError, older bindings return None)."""
+    try:
+        builder = trt.Builder(logger)
+    except TypeError:
+        builder = None
+    if builder is None:
+        raise EdgeactError(f"{what}: TensorRT {trt.__version__} could not create a builder: no usable CUDA GPU or "
+                           "driver here (engines are built on the GPU that runs them)")
+    return builder
 
 
 def build_engine(onnx_model: bytes, spec: InputSpec, *, in_channels: int = 3, batch: int = 1,
-                 max_batch: Optional[int] = None, fp16: bool = False, int8: bool = False,
-                 calibration: Optional[CalibrationSource] = None, workspace_gb: float = 4.0,
-                 device: Optional[torch.device] = None, what: str | Path = "engine") -> bytes:
-    """Build a serialized TensorRT engine from ONNX bytes (TensorRT 10 API).
+                 max_batch: Optional[int] = None, workspace_gb: float = 4.0, device: Optional[torch.device] = None,
+                 what: str | Path = "engine") -> bytes:
+    """Build a serialized TensorRT engine (10.x or 11.x) from ONNX bytes, strongly typed, TF32 off.
 
-    One optimization profile over the batch axis: min 1, opt ``batch``, max ``max_batch``
-    (default ``batch``). ``fp16`` / ``int8`` set the builder flags; INT8 calibrates with
-    ``calibration`` on the opt batch (or reuses its cache file).
+    The engine computes in the types of ``onnx_model`` (see the comment above): pass the fp16 or
+    the Q/DQ ONNX for an fp16 or INT8 engine. One optimization profile over the batch axis of the
+    input ``clips`` ``(B, C, T, S, S)``: min 1, opt ``batch``, max ``max_batch`` (default ``batch``).
+    Built on ``device`` (default: the current CUDA device).
     """
+    import contextlib
+
     from edgeact.runtime.tensorrt_backend import import_tensorrt
 
     trt = import_tensorrt(what)
     max_batch = max_batch or batch
     if not 1 <= batch <= max_batch:
         raise EdgeactError(f"--batch {batch} must be between 1 and --max-batch {max_batch}")
+    flags = network_flags(trt, what)
     logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    major = int(trt.__version__.split(".")[0])
-    flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_model):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise EdgeactError(f"{what}: TensorRT could not parse the ONNX graph ({errors[:300]})")
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
-    rest = (in_channels, spec.frames, spec.size, spec.size)
-    profile = builder.create_optimization_profile()
-    profile.set_shape(INPUT_NAME, (1, *rest), (batch, *rest), (max_batch, *rest))
-    config.add_optimization_profile(profile)
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
-    if int8:
-        if calibration is None:
-            raise EdgeactError("--int8 needs --calib-data: a cache made by `edgeact prep` to calibrate on")
-        config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = _trt_calibrator(trt, calibration, device or torch.device("cuda"))
-        config.set_calibration_profile(profile)
-    plan = builder.build_serialized_network(network, config)
+    on_device = torch.cuda.device(device) if device is not None and device.type == "cuda" else contextlib.nullcontext()
+    with on_device:
+        builder = _builder(trt, logger, what)
+        network = builder.create_network(flags)
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse(onnx_model):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise EdgeactError(f"{what}: TensorRT could not parse the ONNX graph ({errors[:300]})")
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
+        tf32 = getattr(trt.BuilderFlag, "TF32", None)
+        if tf32 is not None:
+            config.clear_flag(tf32)          # float32 layers in full float32: the parity bound assumes it
+        rest = (in_channels, spec.frames, spec.size, spec.size)
+        profile = builder.create_optimization_profile()
+        profile.set_shape(INPUT_NAME, (1, *rest), (batch, *rest), (max_batch, *rest))
+        config.add_optimization_profile(profile)
+        plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise EdgeactError(f"{what}: TensorRT failed to build the engine (see its log above)")
     return bytes(plan)
 
 
-def _export_engine(model, meta, spec, out, *, batch, max_batch, fp16, int8, calib_data, opset, tolerance, device,
-                   source, log) -> ExportResult:
+def _engine_from_onnx(onnx_bytes: bytes, meta: dict, out: Path, *, batch: int, max_batch: Optional[int],
+                      tolerance: float, device: torch.device, source: str, log: Log, start: float) -> ExportResult:
+    """Build ``out`` from an edgeact ONNX (bytes and their metadata), check it against onnxruntime
+    running the same ONNX on the CPU, then write the engine and its sidecar."""
+    from edgeact.runtime.onnx_backend import OnnxRuntime
     from edgeact.runtime.tensorrt_backend import TensorRTRuntime, import_tensorrt, write_sidecar
+
+    trt = import_tensorrt(out)
+    if device.type != "cuda":
+        raise EdgeactError(f"--format engine: building a TensorRT engine needs a CUDA device (got --device {device})")
+    max_batch = max_batch or batch
+    onnx_export = meta["export"]
+    precision, names = onnx_export["precision"], list(onnx_export["outputs"])
+    spec, in_ch = InputSpec.from_dict(meta["input"]), int(meta["model"].get("in_channels", 3))
+    made = {k: onnx_export[k] for k in ("precision", "conversion", "opset", "max_abs_diff", "source") if k in onnx_export}
+    engine_meta = _export_meta({k: v for k, v in meta.items() if k != "export"}, spec, "engine", precision, names,
+                               batch=batch, max_batch=max_batch, dynamic_batch=max_batch > 1, device=str(device),
+                               via="onnx", source=source, gpu=torch.cuda.get_device_name(device),
+                               tensorrt_version=str(trt.__version__), strongly_typed=True, tf32=False, onnx=made,
+                               reference="onnxruntime (CPU) on the ONNX the engine was built from")
+    if log:
+        log(f"building a strongly typed TensorRT {trt.__version__} {precision} engine (batch 1..{max_batch}, "
+            f"opt {batch}); this takes a while")
+    plan = build_engine(onnx_bytes, spec, in_channels=in_ch, batch=batch, max_batch=max_batch, device=device, what=out)
+    rt = TensorRTRuntime(out, str(device), meta=engine_meta, engine_bytes=plan)
+    reference = OnnxRuntime(out, "cpu", model_bytes=onnx_bytes)
+    n = min(batch + 1, max_batch)
+    x = random_clips(n, spec, in_ch, seed=1)
+    diff, limit = _check(out, "engine", precision, reference(x.numpy()), rt(x), tolerance, log,
+                         against="onnxruntime on its ONNX")
+    engine_meta["export"]["max_abs_diff"] = diff
+    atomic_write_bytes(out, plan)
+    side = write_sidecar(out, engine_meta)
+    return ExportResult(out, "engine", precision, diff, limit, n, time.perf_counter() - start, sidecar=side,
+                        meta=engine_meta)
+
+
+def _export_engine(model, meta, spec, out, *, batch, max_batch, fp16, int8, calib_data, calib_clips, calib_method,
+                   opset, tolerance, device, source, log) -> ExportResult:
+    """A checkpoint -> the ONNX of the asked precision (:func:`precision_onnx`) -> an engine."""
+    from edgeact.runtime.tensorrt_backend import import_tensorrt
 
     start = time.perf_counter()
     import_tensorrt(out)
     if device.type != "cuda":
         raise EdgeactError(f"--format engine: building a TensorRT engine needs a CUDA device (got --device {device})")
-    max_batch = max_batch or batch
-    precision = _precision(fp16, int8)
-    names = head_output_names(model)
-    meta = _export_meta(meta, spec, "engine", precision, names, opset=opset, batch=batch, max_batch=max_batch,
-                        dynamic_batch=max_batch > 1, device=str(device), via="onnx", source=source,
-                        gpu=torch.cuda.get_device_name(device))
-    calibration = None
-    if int8:
-        if calib_data is None:
-            raise EdgeactError("--int8 needs --calib-data: a cache made by `edgeact prep` to calibrate on")
-        calibration = CalibrationSource(calib_data, spec, batch_size=batch, benchmark=meta.get("benchmark"),
-                                        cache_file=out.with_name(out.name + ".calib"))
-    if log:
-        log(f"building a TensorRT {precision} engine (batch 1..{max_batch}, opt {batch}); this takes a while")
-    plan = build_engine(onnx_model(model, spec, batch=batch, opset=opset).SerializeToString(), spec, in_channels=model.config.in_channels,
-                        batch=batch, max_batch=max_batch, fp16=fp16, int8=int8, calibration=calibration,
-                        device=device, what=out)
-    rt = TensorRTRuntime(out, str(device), meta=meta, engine_bytes=plan)
-    n = min(batch + 1, max_batch)
-    x = random_clips(n, spec, model.config.in_channels, seed=1)
-    ref = _torch_ref(model.to(device), x.to(device))
-    diff, limit = _check(out, "engine", precision, ref, rt(x), tolerance, log)
-    meta["export"]["max_abs_diff"] = diff
-    atomic_write_bytes(out, plan)
-    side = write_sidecar(out, meta)
-    return ExportResult(out, "engine", precision, diff, limit, n, time.perf_counter() - start, sidecar=side, meta=meta)
+    onnx_bytes, onnx_meta = precision_onnx(model, meta, spec, _precision(fp16, int8), batch=batch, opset=opset,
+                                           tolerance=tolerance, source=source, calib_data=calib_data,
+                                           calib_clips=calib_clips, calib_method=calib_method, log=log)
+    return _engine_from_onnx(onnx_bytes, onnx_meta, out, batch=batch, max_batch=max_batch, tolerance=tolerance,
+                             device=device, source=source, log=log, start=start)
+
+
+def read_engine_onnx(path: Path, *, fp16: bool, int8: bool, **fixed) -> tuple[bytes, dict]:
+    """An edgeact ONNX file to build an engine from: its bytes and metadata, its precision read
+    from the graph and agreeing with its metadata and with ``--fp16`` / ``--int8`` when given.
+    ``fixed``: options an ONNX has already fixed (frames, size, compact, calibration); any given
+    is refused."""
+    import onnx
+
+    from edgeact.runtime.loader import read_meta
+
+    given = [f"--{k.replace('_', '-')}" for k, v in fixed.items() if v not in (None, False)]
+    if given:
+        raise EdgeactError(f"{path}: {', '.join(given)} cannot change an exported ONNX; export the ONNX again "
+                           "with them, then build the engine from it")
+    data = path.read_bytes()
+    meta = read_meta(path)
+    graph = onnx_precision(onnx.load_from_string(data))
+    stated = (meta.get("export") or {}).get("precision", "fp32")
+    if graph != stated:
+        raise EdgeactError(f"{path}: its metadata says {stated} but the graph computes in {graph}; export it again")
+    asked = _precision(fp16, int8)
+    if (fp16 or int8) and asked != graph:
+        raise EdgeactError(f"{path}: an {graph} ONNX cannot make an {asked} engine (the engine computes in the ONNX's "
+                           f"types); build from the {asked} ONNX (edgeact export --format onnx --{asked})")
+    return data, meta
+
+
+def _export_engine_from_onnx(path: Path, out: Path, *, batch, max_batch, tolerance, device, log,
+                             **options) -> ExportResult:
+    start = time.perf_counter()
+    data, meta = read_engine_onnx(path, **options)
+    return _engine_from_onnx(data, meta, out, batch=batch, max_batch=max_batch, tolerance=tolerance, device=device,
+                             source=str(path), log=log, start=start)
+
+
+# ----------------------------------------------------------------------------- torch-tensorrt
+
+FP16_SHARE = 0.1     # an fp16 module's error to the fp32 model is of the order of fp16 arithmetic's own
+
+
+@contextmanager
+def full_fp32():
+    """PyTorch's CUDA float32 convolutions and matmuls in full float32 while inside: cuDNN uses
+    TF32 for float32 convolutions by default on Ampere and later (Orin included), which puts an
+    fp32 reference itself 1e-3 off."""
+    cudnn_conv = getattr(torch.backends.cudnn, "conv", None)
+    if cudnn_conv is not None and hasattr(cudnn_conv, "fp32_precision"):
+        matmul = torch.backends.cuda.matmul
+        saved = (cudnn_conv.fp32_precision, matmul.fp32_precision)
+        cudnn_conv.fp32_precision, matmul.fp32_precision = "ieee", "ieee"
+        try:
+            yield
+        finally:
+            cudnn_conv.fp32_precision, matmul.fp32_precision = saved
+        return
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def torch_tensorrt_options(settings: set[str], trt_major: int, fp16: bool, version: str) -> dict:
+    """``torch_tensorrt.compile`` keyword arguments for an fp32 or fp16 module, from the names of
+    the installed version's ``CompilationSettings`` fields and its TensorRT's major version.
+
+    fp32: TF32 off (``disable_tf32``). fp16: rule-based autocast (``enable_autocast`` on explicit
+    typing) where the version has it; else ``enabled_precisions`` on a weakly typed build, which
+    only TensorRT before 11 honours; else an :class:`EdgeactError` (nothing would make it fp16).
+    """
+    opts: dict = {"disable_tf32": True} if "disable_tf32" in settings else {}
+    if not fp16:
+        return opts
+    if "enable_autocast" in settings:
+        opts.update(use_explicit_typing=True, enable_autocast=True)
+        if "autocast_low_precision_type" in settings:
+            opts["autocast_low_precision_type"] = torch.float16
+        return opts
+    if trt_major < 11:
+        if "use_explicit_typing" in settings:
+            opts["use_explicit_typing"] = False      # weak typing: the builder may pick fp16 kernels
+        opts["enabled_precisions"] = {torch.float32, torch.float16}
+        return opts
+    raise EdgeactError(f"--via torch-tensorrt --fp16: torch-tensorrt {version} has no enable_autocast and its TensorRT "
+                       f"{trt_major}.x ignores enabled_precisions; build from the fp16 ONNX instead (--via onnx --fp16)")
+
+
+def observed_precision(got: tuple, ref32: tuple, ref16: tuple) -> tuple[str, float, float]:
+    """What a compiled module computed in, read from its outputs: ``fp16`` when its largest
+    difference to the fp32 model (``ref32``, full float32) is at least :data:`FP16_SHARE` of the
+    difference fp16 arithmetic makes (``ref16``: the model run in half precision), else ``fp32``.
+    The two are orders of magnitude apart (float32 rounding ~1e-6 of the logits, float16 ~1e-3).
+    Returns ``(precision, difference, fp16 difference)``."""
+    err, _ = max_abs_diff(ref32, got)
+    err16, _ = max_abs_diff(ref32, ref16)
+    return ("fp16" if err16 > 0 and err >= FP16_SHARE * err16 else "fp32"), err, err16
 
 
 def _export_torch_tensorrt(model, meta, spec, out, *, batch, max_batch, fp16, tolerance, device, source,
                            log) -> ExportResult:
     """torch-tensorrt's dynamo path, saved as TorchScript (meta in its extra files); loading it
-    needs ``torch_tensorrt`` imported, which :class:`TorchScriptRuntime` does."""
+    needs ``torch_tensorrt`` imported, which :class:`TorchScriptRuntime` does. The precision in
+    the metadata is the one its outputs show (:func:`observed_precision`), not the one asked for."""
+    import copy
+    import dataclasses
+
+    from edgeact.runtime.tensorrt_backend import import_tensorrt, trt_major
+
     start = time.perf_counter()
     try:
         import torch_tensorrt
@@ -439,28 +551,41 @@ def _export_torch_tensorrt(model, meta, spec, out, *, batch, max_batch, fp16, to
         raise EdgeactError("--via torch-tensorrt needs the torch-tensorrt package (pip install torch-tensorrt)") from None
     if device.type != "cuda":
         raise EdgeactError(f"--via torch-tensorrt needs a CUDA device (got --device {device})")
+    trt = import_tensorrt(out)
+    version = str(torch_tensorrt.__version__)
+    settings = {f.name for f in dataclasses.fields(torch_tensorrt.dynamo.CompilationSettings)}
+    opts = torch_tensorrt_options(settings, trt_major(trt), fp16, version)
     max_batch = max_batch or batch
-    precision = _precision(fp16, False)
     names = head_output_names(model)
-    meta = _export_meta(meta, spec, "torchscript", precision, names, batch=batch, max_batch=max_batch,
-                        dynamic_batch=max_batch > 1, device=str(device), via="torch-tensorrt", source=source,
-                        gpu=torch.cuda.get_device_name(device))
     model = model.to(device).eval()
     rest = (model.config.in_channels, spec.frames, spec.size, spec.size)
     inputs = [torch_tensorrt.Input(min_shape=(1, *rest), opt_shape=(batch, *rest), max_shape=(max_batch, *rest),
                                    dtype=torch.float32)]
-    precisions = {torch.float32, torch.float16} if fp16 else {torch.float32}
     if log:
-        log(f"compiling with torch-tensorrt ({precision}, batch 1..{max_batch})")
-    trt_module = torch_tensorrt.compile(model, ir="dynamo", inputs=inputs, enabled_precisions=precisions)
+        log(f"compiling with torch-tensorrt {version} ({'fp16' if fp16 else 'fp32'}, batch 1..{max_batch}; "
+            f"{', '.join(sorted(opts)) or 'defaults'})")
+    trt_module = torch_tensorrt.compile(model, ir="dynamo", inputs=inputs, **opts)
     x = random_clips(batch, spec, model.config.in_channels).to(device)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(trt_module, x, strict=False)
     n = min(batch + 1, max_batch)
     x_check = random_clips(n, spec, model.config.in_channels, seed=1).to(device)
-    diff, limit = _check(out, "torch-tensorrt", precision, _torch_ref(model, x_check), _torch_ref(traced, x_check),
-                         tolerance, log)
+    with full_fp32():
+        ref32 = _torch_ref(model, x_check)
+    got = _torch_ref(traced, x_check)
+    ref16 = _torch_ref(_Fp16(copy.deepcopy(model)), x_check)
+    precision, err, err16 = observed_precision(got, ref32, ref16)
+    if precision != _precision(fp16, False):
+        raise EdgeactError(f"{out}: torch-tensorrt {version} built a {precision} module for "
+                           f"{'--fp16' if fp16 else 'fp32'} (difference to the fp32 model {err:.2g}, fp16 arithmetic's "
+                           f"{err16:.2g}); nothing written" + ("; use --via onnx --fp16" if fp16 else ""))
+    meta = _export_meta(meta, spec, "torchscript", precision, names, batch=batch, max_batch=max_batch,
+                        dynamic_batch=max_batch > 1, device=str(device), via="torch-tensorrt", source=source,
+                        gpu=torch.cuda.get_device_name(device), torch_tensorrt_version=version,
+                        tensorrt_version=str(trt.__version__), compile_options=sorted(opts),
+                        precision_read_back={"max_abs_diff_fp32_model": err, "fp16_arithmetic_diff": err16})
+    diff, limit = _check(out, "torch-tensorrt", precision, ref32, got, tolerance, log)
     meta["export"]["max_abs_diff"] = diff
     atomic_write_bytes(out, _jit_bytes(traced, meta))
     return ExportResult(out, "torchscript", precision, diff, limit, n, time.perf_counter() - start, meta=meta)
@@ -485,16 +610,13 @@ def default_output(checkpoint: Path, fmt: str, via: str = "onnx", precision: str
 
 
 def refuse_outputs_over_input(out: Path, fmt: str, via: str, int8: bool, checkpoint: Path) -> None:
-    """Every file the export writes (the artifact; an engine's ``.json`` sidecar and INT8
-    ``.calib`` cache) is refused when it is the checkpoint it reads."""
+    """Every file the export writes (the artifact; an engine's ``.json`` sidecar) is refused when
+    it is the checkpoint (or ONNX) it reads."""
     from edgeact.runtime.tensorrt_backend import sidecar_path
 
     refuse_output_over_input(out, [checkpoint], option="--out")
     if fmt == "engine" and via == "onnx":
         refuse_output_over_input(sidecar_path(out), [checkpoint], option="--out's engine sidecar")
-        if int8:
-            refuse_output_over_input(out.with_name(out.name + ".calib"), [checkpoint],
-                                     option="--out's INT8 calibration cache")
 
 
 def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = None, *, fp16: bool = False,
@@ -512,9 +634,9 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
         fp16: half precision (ONNX: float16 inside, float32 in and out; engine; TorchScript on CUDA).
             int8: ONNX with Q/DQ on every Conv (:mod:`edgeact.quantize`), calibrated on
             ``calib_clips`` train clips of ``calib_data`` with ``calib_method`` (minmax, entropy,
-            percentile); or an INT8 engine calibrated on the
-            clips of ``calib_data`` (a prepared cache); the calibration cache ``<out>.calib`` is
-            reused when present.
+            percentile); an fp16 / INT8 engine is built from that fp16 / Q/DQ ONNX (strongly
+            typed, :func:`build_engine`). ``checkpoint`` may also be an edgeact ``.onnx`` for
+            ``fmt="engine"``: the engine is built from it, in its precision.
         batch: batch traced / the engine profile's optimum. max_batch: the engine's largest
             batch (default ``batch``); ONNX and TorchScript have a dynamic batch axis.
         frames, size: input ``T`` and ``S`` (default: the checkpoint's input spec).
@@ -538,28 +660,36 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
         raise EdgeactError(f"--via {via!r}: choose one of {', '.join(VIAS)}")
     if via != "onnx" and fmt != "engine":
         raise EdgeactError(f"--via {via} applies to --format engine only")
+    from edgeact.runtime.loader import detect_kind, resolve_model
+
+    from_onnx = fmt == "engine" and via == "onnx" and detect_kind(checkpoint) == "onnx"   # its precision is fixed
     if fmt == "torchscript" and int8:
         raise EdgeactError("--int8 applies to --format onnx (Q/DQ) and engine, not torchscript")
     if fp16 and int8:
         raise EdgeactError("--fp16 and --int8: choose one (the INT8 Q/DQ graph keeps its other layers float32)")
-    if fmt != "onnx" and (calib_clips is not None or calib_method is not None):
-        raise EdgeactError("--calib-clips and --calib-method apply to --format onnx --int8")
-    if int8 and calib_data is None:
+    if fmt == "torchscript" and (calib_clips is not None or calib_method is not None):
+        raise EdgeactError("--calib-clips and --calib-method apply to --int8 ONNX and engines")
+    if int8 and calib_data is None and not from_onnx:
         raise EdgeactError("--int8 needs --calib-data: a cache made by `edgeact prep` whose train clips calibrate the "
                            "INT8 ranges")
     if not int8 and (calib_data is not None or calib_clips is not None or calib_method is not None):
         raise EdgeactError("--calib-data, --calib-clips and --calib-method apply to --int8 only")
     if int8 and via == "torch-tensorrt":
-        raise EdgeactError("--int8 needs --via onnx (INT8 calibration is built on TensorRT's ONNX parser)")
+        raise EdgeactError("--int8 needs --via onnx (the INT8 engine is built from the Q/DQ ONNX)")
     if batch < 1:
         raise EdgeactError(f"--batch must be >= 1, got {batch}")
     if max_batch is not None and max_batch < batch:
         raise EdgeactError(f"--max-batch {max_batch} is smaller than --batch {batch}")
     if not tolerance > 0:
         raise EdgeactError(f"--tolerance must be > 0, got {tolerance}")
-    from edgeact.runtime.loader import resolve_model
-
     checkpoint = resolve_model(checkpoint)
+    if from_onnx:
+        out = Path(out) if out is not None else checkpoint.with_suffix(".engine")
+        refuse_outputs_over_input(out, fmt, via, int8, checkpoint)
+        return _export_engine_from_onnx(checkpoint, out, batch=batch, max_batch=max_batch, tolerance=tolerance,
+                                        device=resolve_device(device), log=log, fp16=fp16, int8=int8, frames=frames,
+                                        size=size, compact=compact, calib_data=calib_data, calib_clips=calib_clips,
+                                        calib_method=calib_method)
     out = Path(out) if out is not None else default_output(checkpoint, fmt, via, _precision(fp16, int8))
     refuse_outputs_over_input(out, fmt, via, int8, checkpoint)
     dev = resolve_device(device)
@@ -582,4 +712,5 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
         return _export_torch_tensorrt(model, meta, spec, out, batch=batch, max_batch=max_batch, fp16=fp16,
                                       device=dev, **common)
     return _export_engine(model, meta, spec, out, batch=batch, max_batch=max_batch, fp16=fp16, int8=int8,
-                          calib_data=calib_data, opset=opset, device=dev, **common)
+                          calib_data=calib_data, calib_clips=calib_clips, calib_method=calib_method, opset=opset,
+                          device=dev, **common)

@@ -2,10 +2,13 @@
 
 An engine cannot carry metadata, so ``edgeact export --format engine`` writes
 ``<engine>.json`` beside it (the same meta dict an ONNX file carries, with ``export.outputs``
-naming the output tensors in head order). Written for the TensorRT 10 named-tensor API
-(``set_input_shape`` / ``set_tensor_address`` / ``execute_async_v3``); torch CUDA tensors serve
-as the I/O buffers, so no pycuda is needed. ``tensorrt`` is imported only when an engine is
-loaded.
+naming the output tensors in head order and ``export.tensorrt_version`` the TensorRT that built
+it). An engine only deserializes in the TensorRT version that built it, so another version is
+refused up front in one line instead of failing inside TensorRT.
+
+Written for the named-tensor API that TensorRT 10 and 11 share (``set_input_shape`` /
+``set_tensor_address`` / ``execute_async_v3``); torch CUDA tensors serve as the I/O buffers, so
+no pycuda is needed. ``tensorrt`` is imported only when an engine is built or loaded.
 """
 
 from __future__ import annotations
@@ -61,6 +64,34 @@ def import_tensorrt(what: str | Path):
     return trt
 
 
+def trt_major(trt) -> int:
+    """The major version of an imported ``tensorrt`` module (10 for ``10.3.0.30``)."""
+    return int(str(trt.__version__).split(".")[0])
+
+
+def check_engine_version(meta: dict, trt, path: str | Path) -> None:
+    """Refuse an engine whose sidecar says another TensorRT version built it. A sidecar without
+    ``tensorrt_version`` (written before edgeact recorded it) is left to TensorRT's own check."""
+    built = (meta.get("export") or {}).get("tensorrt_version")
+    if built is not None and str(built) != str(trt.__version__):
+        raise EdgeactError(f"{path}: built by TensorRT {built}, but this is TensorRT {trt.__version__}; an engine "
+                           "only loads in the TensorRT that built it: rebuild it here (edgeact export --format engine)")
+
+
+_TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT8": "int8", "UINT8": "uint8",
+                 "INT32": "int32", "INT64": "int64", "BOOL": "bool"}
+
+
+def torch_dtype(trt_dtype):
+    """A ``tensorrt.DataType`` -> the torch dtype of a buffer for it (by name: bf16 has no numpy type)."""
+    import torch
+
+    name = getattr(trt_dtype, "name", str(trt_dtype).rsplit(".", 1)[-1])
+    if name not in _TORCH_DTYPES:
+        raise EdgeactError(f"engine tensor of TensorRT type {name}: not one edgeact can feed or read")
+    return getattr(torch, _TORCH_DTYPES[name])
+
+
 class TensorRTRuntime(Runtime):
     """A deserialized TensorRT engine with one execution context and its own CUDA stream.
 
@@ -80,6 +111,7 @@ class TensorRTRuntime(Runtime):
             raise EdgeactError(f"{path}: an fp32 engine; TensorRT precision is fixed at build time "
                                "(edgeact export --format engine --fp16)")
         trt = import_tensorrt(path)
+        check_engine_version(meta, trt, path)
         import torch
 
         if device == "cpu" or not torch.cuda.is_available():
@@ -94,8 +126,8 @@ class TensorRTRuntime(Runtime):
         with torch.cuda.device(self._dev):      # the engine lives on the GPU current at deserialization
             self.engine = self._runtime.deserialize_cuda_engine(data)
         if self.engine is None:
-            raise EdgeactError(f"{path}: TensorRT could not deserialize the engine (built with another TensorRT "
-                               "version or for another GPU? rebuild it on this device)")
+            raise EdgeactError(f"{path}: TensorRT {trt.__version__} could not deserialize the engine (built for "
+                               "another GPU or TensorRT? rebuild it on this device)")
         with torch.cuda.device(self._dev):
             self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
@@ -104,8 +136,7 @@ class TensorRTRuntime(Runtime):
             raise EdgeactError(f"{path}: engine lacks the tensors {missing} its metadata names (has {names})")
         _, _, max_shape = self.engine.get_tensor_profile_shape(INPUT_NAME, 0)
         self.max_batch = int(max_shape[0])
-        self._dtypes = {n: torch.from_numpy(np.empty(0, dtype=trt.nptype(self.engine.get_tensor_dtype(n)))).dtype
-                        for n in [INPUT_NAME, *self.output_names]}
+        self._dtypes = {n: torch_dtype(self.engine.get_tensor_dtype(n)) for n in [INPUT_NAME, *self.output_names]}
         with torch.cuda.device(self._dev):
             self._stream = torch.cuda.Stream(self._dev)
 
