@@ -2,6 +2,11 @@
 # Build the two TensorRT engines that `edgeact live` runs (action classifier + pose model) on the
 # machine that will run them, then benchmark both. An engine only loads on the GPU model and the
 # TensorRT version that built it, so copy checkpoints between machines, never engines.
+#
+# Precision lives in the ONNX graph: the classifier is first exported to the ONNX of the asked
+# precision (fp32, fp16 inside, or INT8 Q/DQ), then a strongly typed engine is built from that
+# file (TensorRT 10.x and 11.x alike; 11.x has no other way). The ONNX stays in OUT_DIR: onnxruntime
+# and OpenVINO run the same file.
 set -euo pipefail
 
 prog=${0##*/}
@@ -11,7 +16,8 @@ usage() {
 Usage: $prog [options] CHECKPOINT POSE_MODEL OUT_DIR
 
 Builds TensorRT engines on this machine's NVIDIA GPU (a Jetson, or a desktop GPU):
-  OUT_DIR/<checkpoint name>.engine (+ .engine.json metadata)  with  edgeact export --format engine
+  OUT_DIR/<checkpoint name>.<precision>.onnx                  with  edgeact export --format onnx [--fp16|--int8]
+  OUT_DIR/<checkpoint name>.engine (+ .engine.json metadata)  with  edgeact export --format engine, from that ONNX
   OUT_DIR/<pose name>.engine                                  with  yolo export format=engine
 then benchmarks them into OUT_DIR/bench-model.json and OUT_DIR/bench-pose.json
 (edgeact bench model / edgeact bench pose).
@@ -22,9 +28,10 @@ Arguments:
   OUT_DIR             folder for the engines and reports (created if missing)
 
 Options:
-  --fp16              FP16 classifier engine (the default)
+  --fp16              FP16 classifier engine, from the fp16 ONNX (the default)
   --no-fp16           FP32 classifier engine
-  --int8              INT8 classifier engine, calibrated on --calib-data (the pose engine stays FP16)
+  --int8              INT8 classifier engine, from the Q/DQ ONNX calibrated on --calib-data
+                      (the pose engine stays FP16)
   --calib-data CACHE  clips to calibrate --int8 on: a cache made by edgeact prep
   --max-batch N       largest batch the classifier engine accepts (default 8; 1 needs the least memory)
   --frames T          clip length T of the classifier input (default: the checkpoint's)
@@ -113,6 +120,16 @@ fi
 command -v edgeact >/dev/null 2>&1 || die "no 'edgeact' on PATH (activate the venv it is installed in)"
 command -v yolo >/dev/null 2>&1 || die "no 'yolo' on PATH (ultralytics is not installed in this environment)"
 
+# TensorRT 11 has no FP16 builder flag: ultralytics bakes FP16 into the pose ONNX with NVIDIA ModelOpt
+# first, and must not pip-install it mid-build (YOLO_AUTOINSTALL=false on devices and in the image).
+python=${EDGEACT_PYTHON:-python3}
+trt_version=$("$python" -c 'import tensorrt; print(tensorrt.__version__)' 2>/dev/null || true)
+if [[ ${trt_version%%.*} =~ ^[0-9]+$ ]] && (( ${trt_version%%.*} >= 11 )) \
+    && ! "$python" -c 'import modelopt.onnx' >/dev/null 2>&1; then
+  die "TensorRT $trt_version: the FP16 pose engine needs NVIDIA ModelOpt; install it first:
+  pip install 'nvidia-modelopt[onnx]'"
+fi
+
 # TensorRT builds for the GPU it runs on, so building anywhere else only yields engines that fail to load.
 gpu=""
 if [[ -r /etc/nv_tegra_release ]]; then
@@ -139,15 +156,21 @@ mkdir -p "$out"
 # --- classifier ------------------------------------------------------------------------------
 ckpt_name=${ckpt##*/}
 engine="$out/${ckpt_name%.*}.engine"
-export_cmd=(edgeact export --model "$ckpt" --format engine --out "$engine" --max-batch "$max_batch")
-if (( int8 )); then
-  export_cmd+=(--int8 --calib-data "$calib")
-elif (( fp16 )); then
-  export_cmd+=(--fp16)
-fi
-[[ -n $frames ]] && export_cmd+=(--frames "$frames")
-[[ -n $size ]] && export_cmd+=(--size "$size")
-(( compact )) && export_cmd+=(--compact)
+if (( int8 )); then precision=int8; elif (( fp16 )); then precision=fp16; else precision=fp32; fi
+onnx="$out/${ckpt_name%.*}.$precision.onnx"
+onnx_cmd=(edgeact export --model "$ckpt" --format onnx --out "$onnx")
+case $precision in
+  int8) onnx_cmd+=(--int8 --calib-data "$calib") ;;
+  fp16) onnx_cmd+=(--fp16) ;;
+esac
+[[ -n $frames ]] && onnx_cmd+=(--frames "$frames")
+[[ -n $size ]] && onnx_cmd+=(--size "$size")
+(( compact )) && onnx_cmd+=(--compact)
+echo "+ ${onnx_cmd[*]}"
+"${onnx_cmd[@]}"
+[[ -f $onnx ]] || die "edgeact export did not write $onnx"
+# The engine takes its precision, input shape and metadata from the ONNX.
+export_cmd=(edgeact export --model "$onnx" --format engine --out "$engine" --max-batch "$max_batch")
 echo "+ ${export_cmd[*]}"
 "${export_cmd[@]}"
 [[ -f $engine && -f $engine.json ]] || die "edgeact export did not write $engine and its metadata $engine.json"
@@ -160,8 +183,8 @@ pose_pt="$out/$pose_name"
 pose_engine="$out/${pose_name%.pt}.engine"
 # Recent ultralytics releases replace half=True with quantize=16 (half= still works, with a warning).
 yolo_cfg=$(yolo cfg 2>/dev/null || true)
-if grep -q '^quantize:' <<<"$yolo_cfg"; then precision=quantize=16; else precision=half=True; fi
-pose_cmd=(yolo export "model=$pose_pt" format=engine "$precision" "imgsz=$pose_imgsz" device=0)
+if grep -q '^quantize:' <<<"$yolo_cfg"; then pose_precision=quantize=16; else pose_precision=half=True; fi
+pose_cmd=(yolo export "model=$pose_pt" format=engine "$pose_precision" "imgsz=$pose_imgsz" device=0)
 [[ -n $pose_workspace ]] && pose_cmd+=("workspace=$pose_workspace")
 echo "+ ${pose_cmd[*]}"
 "${pose_cmd[@]}"
@@ -181,8 +204,8 @@ fi
 
 cat <<EOF
 
-Engines built on: $gpu${power:+ ($power)}
-  classifier: $engine
+Engines built on: $gpu${power:+ ($power)}${trt_version:+ with TensorRT $trt_version}
+  classifier: $engine ($precision, built from $onnx)
               $engine.json (metadata: keep it beside the engine)
   pose:       $pose_engine
 EOF

@@ -78,8 +78,9 @@ EDGEACT_STUB = """
 def value(flag):
     return args[args.index(flag) + 1]
 if args[0] == 'export':
-    Path(value('--out')).write_bytes(b'engine')
-    Path(value('--out') + '.json').write_text('{}')
+    Path(value('--out')).write_bytes(b'artifact')
+    if value('--format') == 'engine':
+        Path(value('--out') + '.json').write_text('{}')
 elif args[0] == 'bench':
     Path(value('--json')).write_text('{}')
 """
@@ -324,9 +325,11 @@ def test_build_engines_default_run(stubs, inputs):
     proc = run_script(DEPLOY / "build_engines.sh", str(ckpt), str(pose), str(out), env=dict(env, STUB_QUANTIZE="1"))
     assert proc.returncode == 0, proc.stderr
     engine, pose_engine = out / "best.engine", out / "yolo11n-pose.engine"
+    onnx = out / "best.fp16.onnx"
     assert read_log(log) == [
-        ["edgeact", "export", "--model", str(ckpt), "--format", "engine", "--out", str(engine),
-         "--max-batch", "8", "--fp16"],
+        # FP16 lives in the ONNX graph; the strongly typed engine is built from that file
+        ["edgeact", "export", "--model", str(ckpt), "--format", "onnx", "--out", str(onnx), "--fp16"],
+        ["edgeact", "export", "--model", str(onnx), "--format", "engine", "--out", str(engine), "--max-batch", "8"],
         ["yolo", "cfg"],
         ["yolo", "export", f"model={out / 'yolo11n-pose.pt'}", "format=engine", "quantize=16", "imgsz=640",
          "device=0"],
@@ -353,31 +356,43 @@ def test_build_engines_int8_fp32_and_old_ultralytics(stubs, inputs, tmp_path):
                       str(ckpt), str(pose), str(out), env=env)
     assert proc.returncode == 0, proc.stderr
     calls = read_log(log)
-    assert calls[0] == ["edgeact", "export", "--model", str(ckpt), "--format", "engine", "--out",
-                        str(out / "best.engine"), "--max-batch", "1", "--int8", "--calib-data", str(cache),
-                        "--frames", "8", "--size", "160", "--compact"]
+    qdq = out / "best.int8.onnx"
+    assert calls[0] == ["edgeact", "export", "--model", str(ckpt), "--format", "onnx", "--out", str(qdq),
+                        "--int8", "--calib-data", str(cache), "--frames", "8", "--size", "160", "--compact"]
+    assert calls[1] == ["edgeact", "export", "--model", str(qdq), "--format", "engine", "--out",
+                        str(out / "best.engine"), "--max-batch", "1"]
     # ultralytics without `quantize` (8.3 and older) gets half=True; INT8 applies to the classifier only.
-    assert calls[2] == ["yolo", "export", f"model={out / 'yolo11n-pose.pt'}", "format=engine", "half=True",
+    assert calls[3] == ["yolo", "export", f"model={out / 'yolo11n-pose.pt'}", "format=engine", "half=True",
                         "imgsz=320", "device=0", "workspace=1.5"]
-    assert calls[3][:6] == ["edgeact", "bench", "model", "--model", str(out / "best.engine"), "--batch"]
-    assert calls[3][6] == "1"
+    assert calls[4][:6] == ["edgeact", "bench", "model", "--model", str(out / "best.engine"), "--batch"]
+    assert calls[4][6] == "1"
 
     log.unlink()
     proc = run_script(DEPLOY / "build_engines.sh", "--no-fp16", "--no-bench", str(ckpt), str(pose), str(out), env=env)
     assert proc.returncode == 0, proc.stderr
     calls = read_log(log)
-    assert calls[0][-2:] == ["--max-batch", "8"]  # neither --fp16 nor --int8: an FP32 engine
-    assert [c[:2] for c in calls] == [["edgeact", "export"], ["yolo", "cfg"], ["yolo", "export"]]
+    assert calls[0] == ["edgeact", "export", "--model", str(ckpt), "--format", "onnx", "--out",
+                        str(out / "best.fp32.onnx")]  # neither --fp16 nor --int8: the fp32 ONNX and engine
+    assert calls[1][-2:] == ["--max-batch", "8"]
+    assert [c[:2] for c in calls] == [["edgeact", "export"], ["edgeact", "export"], ["yolo", "cfg"], ["yolo", "export"]]
 
 
 def test_build_engines_fails_when_export_writes_nothing(stubs, inputs):
     bin_dir, env, log = stubs
-    write_stub(bin_dir, "edgeact", "")  # exits 0 without writing the engine
+    write_stub(bin_dir, "edgeact", "")  # exits 0 without writing the ONNX
     ckpt, pose, out = inputs
     proc = run_script(DEPLOY / "build_engines.sh", str(ckpt), str(pose), str(out), env=env)
     assert proc.returncode == 1
-    assert f"edgeact export did not write {out / 'best.engine'}" in proc.stderr
-    assert [c[0] for c in read_log(log)] == ["edgeact"]  # stopped before the pose build
+    assert f"edgeact export did not write {out / 'best.fp16.onnx'}" in proc.stderr
+    assert [c[0] for c in read_log(log)] == ["edgeact"]  # stopped before the engine and the pose build
+    # an export that writes the ONNX but no engine stops there too
+    write_stub(bin_dir, "edgeact", "if '--format' in args and args[args.index('--format') + 1] == 'onnx':\n"
+                                   "    Path(args[args.index('--out') + 1]).write_bytes(b'onnx')\n")
+    log.unlink()
+    proc = run_script(DEPLOY / "build_engines.sh", str(ckpt), str(pose), str(out), env=env)
+    assert proc.returncode == 1
+    assert f"edgeact export did not write {out / 'best.engine'} and its metadata" in proc.stderr
+    assert [c[:2] for c in read_log(log)] == [["edgeact", "export"], ["edgeact", "export"]]
 
 
 def test_docker_run_script(tmp_path):
@@ -637,3 +652,74 @@ def test_readme_install_paths_match_the_unit():
     assert "/etc/systemd/system/edgeact-live.service" in readme
     venv = dict(item.split("=", 1) for item in shlex.split(unit["Service"]["Environment"]))["VIRTUAL_ENV"]
     assert f"python3 -m venv --system-site-packages {venv}" in readme
+
+
+# ---------------------------------------------------------------------------------------------
+# TensorRT 10/11 routes: the Dockerfile's package index, ModelOpt for TensorRT 11 pose engines
+
+
+def _pip_index_seen_by_run_steps(path: Path, base_env: dict[str, str]) -> list[str]:
+    """The index each ``RUN ... pip install`` of the Dockerfile uses, as the classic Docker builder
+    resolves it (the strictest case): the base image's ``ENV`` (``base_env``) takes precedence over
+    an ``ARG`` of the same name, in RUN steps and in ``${...}`` expansion alike, until an ``ENV`` of
+    this Dockerfile sets it from something else; pip's ``--index-url`` beats both."""
+    args, env, seen = {}, dict(base_env), []
+
+    def expand(value: str) -> str:
+        return re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), args.get(m.group(1), "")), value)
+
+    for word, rest in dockerfile_instructions(path):
+        if word == "ARG":
+            name, _, default = rest.partition("=")
+            args[name] = default
+        elif word == "ENV":
+            for item in shlex.split(rest):
+                key, _, value = item.partition("=")
+                env[key] = expand(value)
+        elif word == "RUN" and "pip install" in rest:
+            explicit = re.search(r"--index-url[= ]+(\S+)", rest)
+            seen.append(expand(explicit.group(1)) if explicit else env.get("PIP_INDEX_URL", args.get("PIP_INDEX_URL", "")))
+    return seen
+
+
+def test_dockerfile_pip_reaches_its_own_index_not_the_base_images():
+    dead = "https://pypi.jetson-ai-lab.dev/jp6/cu126"       # what an older base image sets with ENV
+    seen = _pip_index_seen_by_run_steps(DEPLOY / "Dockerfile", {"PIP_INDEX_URL": dead})
+    assert seen and set(seen) == {"https://pypi.org/simple"}, seen
+
+
+def test_build_engines_needs_modelopt_for_tensorrt_11_pose_engines(stubs, inputs):
+    """ultralytics builds FP16 engines on TensorRT 11 through nvidia-modelopt; the script stops
+    before building anything when it is missing, and goes ahead when it is there (or on 10.x)."""
+    bin_dir, env, log = stubs
+    ckpt, pose, out = inputs
+    write_stub(bin_dir, "python3", """
+code = args[args.index('-c') + 1]
+if 'tensorrt' in code:
+    print(os.environ['STUB_TRT'])
+elif 'modelopt' in code:
+    sys.exit(0 if os.environ.get('STUB_MODELOPT') == '1' else 1)
+""", log=False)
+    proc = run_script(DEPLOY / "build_engines.sh", str(ckpt), str(pose), str(out), env=dict(env, STUB_TRT="11.4.0"))
+    assert proc.returncode == 1
+    assert "TensorRT 11.4.0: the FP16 pose engine needs NVIDIA ModelOpt" in proc.stderr
+    assert "pip install 'nvidia-modelopt[onnx]'" in proc.stderr
+    assert read_log(log) == [] and not out.exists()
+    for trt, modelopt in (("11.4.0", "1"), ("10.3.0", "0")):
+        proc = run_script(DEPLOY / "build_engines.sh", "--no-bench", str(ckpt), str(pose), str(out),
+                          env=dict(env, STUB_TRT=trt, STUB_MODELOPT=modelopt))
+        assert proc.returncode == 0, proc.stderr
+        assert f"with TensorRT {trt}" in proc.stdout
+
+
+def test_deploy_readme_covers_the_supported_tensorrt_routes():
+    readme = (DEPLOY / "README.md").read_text()
+    rows = {row.split("|")[1].strip(): [c.strip() for c in row.split("|")[2:-1]]
+            for row in readme.splitlines() if row.startswith("| JetPack") or row.startswith("| desktop")}
+    jp62 = next(v for k, v in rows.items() if k.startswith("JetPack 6.2"))
+    jp72 = next(v for k, v in rows.items() if k.startswith("JetPack 7.2"))
+    assert jp62[1:4] == ["12.6", "10.3", "3.10"] and jp62[-1] == "**supported**"
+    assert jp72[1:4] == ["13.2", "10.16", "3.12"] and "Ubuntu 24.04" in next(k for k in rows if k.startswith("JetPack 7.2"))
+    assert any(k.startswith("desktop") and "11.x" in v[2] for k, v in rows.items())
+    text = " ".join(readme.split())
+    assert "pip install \"nvidia-modelopt[onnx]\"" in text and "**strongly typed**" in text
