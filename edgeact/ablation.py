@@ -9,15 +9,14 @@ Every number is top-1 on the test split (minus the validation part), 5-clip aver
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Optional
 
 from edgeact.checkpoint import load_checkpoint
 from edgeact.fileio import atomic_write_json, atomic_write_text
-from edgeact.recipe import Recipe
-from edgeact.training import Trainer
+from edgeact.recipe import Recipe, save_recipe
+from edgeact.training import Trainer, read_state, reset_run
 
 
 def _test_top1(trainer: Trainer, phase: str) -> float:
@@ -26,8 +25,9 @@ def _test_top1(trainer: Trainer, phase: str) -> float:
     return trainer.evaluate(ck.model.to(trainer.device), "test", hierarchy, sets=trainer.recipe.test_sets)["top1"]
 
 
-def _seed_layer_run(src: Path, dst: Path) -> None:
-    """Give the layer-scope run the global run's pass 1, superclasses and pass 2."""
+def _seed_layer_run(src: Path, dst: Path, recipe: Recipe) -> None:
+    """Give the layer-scope run (``recipe``) the global run's pass 1, superclasses and pass 2,
+    and the record of the cache they were trained on."""
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("pass1", "pass2"):
         if (src / name).is_dir() and not (dst / name).exists():
@@ -35,16 +35,23 @@ def _seed_layer_run(src: Path, dst: Path) -> None:
     for name in ("hierarchy.json", "pass1_confusion.npy"):
         if (src / name).is_file() and not (dst / name).exists():
             shutil.copy2(src / name, dst / name)
-    state = json.loads((src / "state.json").read_text())
+    state = read_state(src / "state.json")
     phases = {k: v for k, v in state["phases"].items() if k in ("pass1", "pass2")}
     if not (dst / "state.json").is_file():
-        atomic_write_json(dst / "state.json", {"phases": phases})
+        data = {"data": state["data"]} if "data" in state else {}
+        atomic_write_json(dst / "state.json", {"phases": phases, **data})
+    if not (dst / "recipe.yaml").is_file():
+        save_recipe(dst / "recipe.yaml", recipe)
 
 
 def run_ablation(recipe: Recipe, cropped: Path, uncropped: Optional[Path], out: Path, *, device: str = "auto",
-                 console=None, progress: bool = True) -> dict:
-    """Train what the table needs (resumable, like ``train``) and return its rows."""
+                 console=None, progress: bool = True, restart: bool = False) -> dict:
+    """Train what the table needs (resumable, like ``train``: each run refuses another recipe or
+    cache) and return its rows. ``restart`` first deletes the runs' own files (:func:`reset_run`)."""
     out = Path(out)
+    if restart:
+        for name in ("uncropped", "cropped-global", "cropped-layer"):
+            reset_run(out / name)
     rows: dict[str, dict[str, Optional[float]]] = {}
     if uncropped is not None:
         base = Trainer(recipe, uncropped, out / "uncropped", device=device, console=console, progress=progress,
@@ -55,10 +62,10 @@ def run_ablation(recipe: Recipe, cropped: Path, uncropped: Optional[Path], out: 
     runs = {}
     for scope in ("global", "layer"):
         run_dir = out / f"cropped-{scope}"
+        scoped = recipe.replace(prune_scope=scope)
         if scope == "layer":
-            _seed_layer_run(out / "cropped-global", run_dir)
-        t = Trainer(recipe.replace(prune_scope=scope), cropped, run_dir, device=device, console=console,
-                    progress=progress)
+            _seed_layer_run(out / "cropped-global", run_dir, scoped)
+        t = Trainer(scoped, cropped, run_dir, device=device, console=console, progress=progress)
         t.run()
         runs[scope] = t
     for label, phase in (("baseline + cropping", "pass1"), ("full model", "pass2")):

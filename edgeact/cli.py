@@ -34,6 +34,9 @@ err_console = Console(stderr=True)
 
 BACKEND_HELP = ("auto (the artifact's own runtime) or openvino for an .onnx (fp32, fp16 or INT8 Q/DQ from "
                 "`edgeact export --format onnx`; Intel CPUs/GPUs, --device cpu or gpu; pip install 'edgeact[openvino]').")
+RESTART_HELP = ("Delete the run's own files (recipe.yaml, state.json, log.csv, hierarchy, phase checkpoints, "
+                "best.pt; nothing else in the folder) and train from the start. Without it a rerun resumes, and "
+                "refuses another recipe or cache (only --workers may change).")
 COMPILE_HELP = ("torch.compile a .pt checkpoint: default, reduce-overhead (adds CUDA graphs; CUDA only) or "
                 "max-autotune. Compiles once at start (a minute or more); pays off on GPUs, measure with "
                 "`edgeact bench model --backends torch,torch-compile`.")
@@ -464,6 +467,7 @@ def train(
                                             "(N-UCLA starts from the NTU60 cross-subject model)."),
     superclass_restarts: Optional[int] = typer.Option(None, "--superclass-restarts", help="Greedy restarts (paper: 1000)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+    restart: bool = typer.Option(False, "--restart", help=RESTART_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Two-pass hierarchical training and iterative pruning from a recipe.
@@ -472,7 +476,9 @@ def train(
     the superclasses of each level; pass 2 trains with the weighted hierarchical loss; then
     pruning passes zero 10 % of the alive filters and retrain until two passes in a row fail
     to beat the best validation top-1. Every epoch is checkpointed: rerun the same command to
-    resume. Multi-GPU: `torchrun --nproc-per-node 8 -m edgeact train ...`.
+    resume. A run folder belongs to one recipe and cache: a rerun with others is refused, naming
+    what changed (only --workers may), and --restart starts it over. Multi-GPU:
+    `torchrun --nproc-per-node 8 -m edgeact train ...`.
     """
     from edgeact.recipe import load_recipe
     from edgeact.training import Trainer
@@ -483,7 +489,7 @@ def train(
                     pretrained_2d=pretrained_2d, init_from=init_from, superclass_restarts=superclass_restarts,
                     seed=seed)
     out = out or Path("runs") / r.benchmark
-    trainer = Trainer(r, data, out, device=device, console=console, progress=not quiet)
+    trainer = Trainer(r, data, out, device=device, console=console, progress=not quiet, restart=restart)
     summary = trainer.run()
     if trainer.dist.main:
         _print_summary(summary, out)
@@ -529,18 +535,21 @@ def eval_(
     """Evaluate a trained artifact on a benchmark split: top-1/top-5, superclass levels, per class."""
     from rich.table import Table
 
-    from edgeact.evaluate import EvalOptions, evaluate_artifact, save_report
+    from edgeact.evaluate import EvalOptions, evaluate_artifact, refuse_report_over_inputs, save_report
     from edgeact.runtime import read_meta
 
     if benchmark is None:       # any artifact: checkpoint, ONNX, TorchScript, engine sidecar
         benchmark = read_meta(model).get("benchmark")
         if not benchmark:
             raise EdgeactError(f"{model}: names no benchmark; pass --benchmark")
+    if plots is None and out is not None:
+        plots = out.parent
+    refuse_report_over_inputs(model, data, out, plots)     # before minutes of scoring, not after
     report = evaluate_artifact(model, data, EvalOptions(benchmark=benchmark, split=split, device=device,
                                                         batch_size=batch_size, workers=workers, test_sets=test_sets,
                                                         fp16=fp16, compile=compile_mode, backend=backend))
-    if plots is None and out is not None:
-        plots = out.parent
+    for note in report.get("notes", []):
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
     written = save_report(report, out, plots)
     table = Table(title=f"{model} on {benchmark} ({split}, {report['clips']} clips)", title_justify="left")
     table.add_column("metric")
@@ -568,6 +577,7 @@ def ablate(
     device: str = typer.Option("auto", "--device"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per pass (recipe: 20)."),
     max_prune_passes: Optional[int] = typer.Option(None, "--max-prune-passes"),
+    restart: bool = typer.Option(False, "--restart", help=RESTART_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Produce the paper's ablation table (Table 8): baseline, + cropping, + hierarchical loss, + each pruning pass."""
@@ -575,7 +585,8 @@ def ablate(
     from edgeact.recipe import load_recipe
 
     r = load_recipe(recipe, epochs=epochs, max_prune_passes=max_prune_passes)
-    table = run_ablation(r, data, uncropped, out, device=device, console=console, progress=not quiet)
+    table = run_ablation(r, data, uncropped, out, device=device, console=console, progress=not quiet,
+                         restart=restart)
     console.print(ablation_markdown(table))
     console.print(f"wrote {out / 'ablation.md'} and {out / 'ablation.json'}", markup=False)
 

@@ -22,7 +22,7 @@ from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset
 from edgeact.engine import confusion_matrix, level_accuracies, levels_from_fine, predict_with, topk_accuracy
 from edgeact.errors import EdgeactError
-from edgeact.fileio import atomic_write_bytes, atomic_write_json
+from edgeact.fileio import atomic_write_bytes, atomic_write_json, refuse_output_over_input
 from edgeact.runtime import Runtime, load_runtime
 
 
@@ -66,8 +66,10 @@ def evaluate_artifact(model_path: str | Path, cache: str | Path, opts: EvalOptio
                            f"{len(ds.classes)} classes of {cache}")
     loader = DataLoader(ds, batch_size=opts.batch_size, num_workers=opts.workers)
     probs, labels = predict_runtime(runtime, loader)
-    return build_report(probs, labels, classes, runtime.hierarchy, artifact=str(model_path), benchmark=benchmark,
-                        split=opts.split, backend=runtime.backend, precision=runtime.precision)
+    # the report keeps how its clips were read (a cache resized on load says so)
+    return build_report(probs, labels, classes, runtime.hierarchy, artifact=str(model_path), data=str(cache),
+                        benchmark=benchmark, split=opts.split, backend=runtime.backend, precision=runtime.precision,
+                        notes=[ds.scale_note] if ds.scale_note else [])
 
 
 def build_report(probs: list[np.ndarray], labels: np.ndarray, classes: ClassList, hierarchy: Optional[dict],
@@ -92,8 +94,31 @@ def build_report(probs: list[np.ndarray], labels: np.ndarray, classes: ClassList
             "confusion": cm.tolist(), "classes": list(classes.names), "hierarchy": hierarchy}
 
 
+def report_files(out_json: Optional[Path], plots_dir: Optional[Path]) -> list[Path]:
+    """The files :func:`save_report` may write."""
+    plots = [Path(plots_dir) / n for n in ("confusion.png", "superclasses.png")] if plots_dir is not None else []
+    return ([Path(out_json)] if out_json is not None else []) + plots
+
+
+def refuse_report_over_inputs(model_path: str | Path, cache: str | Path, out_json: Optional[Path],
+                              plots_dir: Optional[Path]) -> None:
+    """No report file may land on what ``eval`` reads: the artifact (and an engine's sidecar), the
+    cache's ``index.json`` or one of its frame packs; nor on a folder."""
+    from edgeact.runtime.tensorrt_backend import sidecar_path
+
+    inputs = [model_path, sidecar_path(model_path), Path(cache) / "index.json"]
+    for path in report_files(out_json, plots_dir):
+        option = "--out" if path == out_json else "--plots"
+        if path.is_dir():
+            raise EdgeactError(f"{option} {path}: is a folder; name a file")
+        refuse_output_over_input(path, [*inputs, Path(cache) / "frames" / path.name], option=option)
+
+
 def save_report(report: dict, out_json: Optional[Path], plots_dir: Optional[Path]) -> list[Path]:
-    """Write the JSON report and the figures; returns the files written."""
+    """Write the JSON report and the figures; returns the files written. Refused before anything
+    is written when one of them would replace an input the report names (:func:`refuse_report_over_inputs`)."""
+    if report.get("artifact") and report.get("data"):
+        refuse_report_over_inputs(report["artifact"], report["data"], out_json, plots_dir)
     written = []
     if out_json is not None:
         atomic_write_json(out_json, report)

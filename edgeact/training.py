@@ -10,7 +10,10 @@ Phases, each a folder of the run directory::
 
 Every epoch ends with an atomic ``<phase>/last.pt`` (weights, masks, optimizer, scheduler,
 history); a finished phase writes ``<phase>/final.pt`` and is recorded in ``state.json``. A run
-started again with the same ``--out`` continues after the last finished epoch. Under ``torchrun``
+started again with the same ``--out`` continues after the last finished epoch; a run folder belongs
+to one recipe and one cache (``recipe.yaml``, and the cache's fingerprint in ``state.json``), so
+continuing it with others is refused (:func:`check_same_run`) and ``restart`` deletes the run's own
+files first (:func:`reset_run`). Under ``torchrun``
 each process trains on its shard (DDP); every process evaluates the (small) validation set itself
 so all reach the same decisions without messages, and only rank 0 writes files.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,17 +35,17 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
 from edgeact.checkpoint import build_meta, load_checkpoint, read_checkpoint, save_checkpoint
-from edgeact.data.cache import read_index
+from edgeact.data.cache import cache_fingerprint, read_index
 from edgeact.data.classes import ClassList
-from edgeact.data.clips import ClipDataset
+from edgeact.data.clips import ClipDataset, frame_scale_note
 from edgeact.engine import (EpochStats, confusion_matrix, level_accuracies, level_targets, nll, predict,
                             resolve_device, topk_accuracy, train_epoch)
 from edgeact.errors import EdgeactError
-from edgeact.fileio import atomic_write_json
+from edgeact.fileio import atomic_write_json, refuse_output_over_input
 from edgeact.hierarchy import Hierarchy, build_hierarchy, hierarchical_loss, level_labels
 from edgeact.models import HierarchicalI3D, create_model, inflate_2d_weights, load_2d_state_dict
 from edgeact.pruning import keep_pruned, mask_baked, prune_filters, pruning_report
-from edgeact.recipe import Recipe
+from edgeact.recipe import RESUME_SAFE_KEYS, Recipe, load_recipe, save_recipe
 from edgeact.types import InputSpec
 
 # NTU RGB+D (and edgeact synth) videos are 30 fps; N-UCLA states no frame rate and is assumed the same
@@ -138,6 +142,95 @@ def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
     return Dist(rank, world, local), torch.device("cpu")
 
 
+# --------------------------------------------------------------------------- the run folder
+
+RUN_FILES = ("recipe.yaml", "state.json", "log.csv", "hierarchy.json", "pass1_confusion.npy", "summary.json",
+             "best.pt")
+PHASE_FILES = ("last.pt", "final.pt")
+PHASE_DIR = re.compile(r"^(pass1|pass2|prune[1-9][0-9]*)$")
+RESTART_HINT = "add --restart to delete this run's files and train from the start"
+
+
+def read_state(path: Path) -> dict:
+    """A run's ``state.json`` (``{"phases": {...}, ...}``), or a fresh state when there is none."""
+    if not path.is_file():
+        return {"phases": {}}
+    try:
+        state = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise EdgeactError(f"{path}: corrupt run state (invalid JSON{where}): restore it from a backup, or "
+                           f"{RESTART_HINT}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("phases"), dict):
+        raise EdgeactError(f"{path}: not a run state (no 'phases' mapping): restore it, or {RESTART_HINT}")
+    return state
+
+
+def data_record(cache: Path, benchmark: str) -> dict:
+    """What ``state.json`` keeps of the cache a run trains on."""
+    return {"cache": str(cache.resolve()), "fingerprint": cache_fingerprint(cache, benchmark)}
+
+
+def check_same_run(out: Path, recipe: Recipe, state: dict, data: dict) -> None:
+    """Refuse to continue the run in ``out`` with another recipe or cache.
+
+    Only :data:`edgeact.recipe.RESUME_SAFE_KEYS` may differ from the run's ``recipe.yaml``; a cache
+    may move, but not change (same fingerprint). A fresh folder passes.
+    """
+    saved = out / "recipe.yaml"
+    if not saved.is_file():
+        if state["phases"]:
+            raise EdgeactError(f"{out}: a run without its recipe.yaml: cannot tell what it was trained with; "
+                               f"train into another --out, or {RESTART_HINT}")
+        return
+    try:
+        before = load_recipe(saved).to_dict()
+    except EdgeactError as exc:
+        raise EdgeactError(f"{exc}: the run's recipe cannot be read; restore it, or {RESTART_HINT}") from None
+    now = recipe.to_dict()
+    changes = [f"{k} {before.get(k)!r} -> {now[k]!r}" for k in now
+               if k not in RESUME_SAFE_KEYS and before.get(k) != now[k]]
+    old_data = state.get("data")
+    if old_data and old_data.get("fingerprint") != data["fingerprint"]:
+        changes.append(f"data {old_data.get('cache')} -> {data['cache']}"
+                       + (" (re-prepared since)" if old_data.get("cache") == data["cache"] else ""))
+    if changes:
+        raise EdgeactError(f"{out}: this run was trained with other settings: {', '.join(changes)}; its recipe.yaml "
+                           f"is left as it was. Repeat the run's settings (only {', '.join(sorted(RESUME_SAFE_KEYS))} "
+                           f"may change), train into another --out, or {RESTART_HINT}")
+
+
+def run_files(out: Path, recipe: Recipe) -> list[Path]:
+    """Every file a run of ``recipe`` writes in ``out``."""
+    phases = ["pass1", "pass2", *(f"prune{k}" for k in range(1, recipe.max_prune_passes + 1))]
+    return [out / f for f in RUN_FILES] + [out / p / f for p in phases for f in PHASE_FILES]
+
+
+def reset_run(out: Path) -> list[Path]:
+    """Delete the files of the edgeact run in ``out`` (:data:`RUN_FILES`, and :data:`PHASE_FILES`
+    of its phase folders, which go when left empty); anything else there (a report, notes) stays.
+    Returns the files deleted. A folder without ``state.json`` or ``recipe.yaml`` is not a run:
+    refused, untouched."""
+    if not out.exists():
+        return []
+    if not out.is_dir() or not any((out / f).is_file() for f in ("state.json", "recipe.yaml")):
+        raise EdgeactError(f"{out}: not an edgeact run folder (no state.json or recipe.yaml): --restart deletes "
+                           "nothing there; choose the run's folder or another --out")
+    gone = []
+    for phase in sorted(d for d in out.iterdir() if d.is_dir() and PHASE_DIR.match(d.name)):
+        for f in PHASE_FILES:
+            if (phase / f).is_file():
+                (phase / f).unlink()
+                gone.append(phase / f)
+        if not any(phase.iterdir()):
+            phase.rmdir()
+    for f in RUN_FILES:
+        if (out / f).is_file():
+            (out / f).unlink()
+            gone.append(out / f)
+    return gone
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -156,11 +249,17 @@ class PhaseResult:
 
 
 class Trainer:
-    """Runs a recipe on a prepared cache into ``out``; see the module docstring."""
+    """Runs a recipe on a prepared cache into ``out``; see the module docstring.
+
+    Before anything is trained or written: the cache's frames are checked against the recipe's
+    ``resize`` (:func:`edgeact.data.clips.frame_scale_note`: a note, or a refusal), no run file
+    may be one of the run's inputs, and an existing run must have this recipe and cache
+    (:func:`check_same_run`) unless ``restart`` deletes it first.
+    """
 
     def __init__(self, recipe: Recipe, cache: str | Path, out: str | Path, *, device: str = "auto",
                  console=None, progress: bool = True, max_epochs: Optional[int] = None,
-                 stop_after: Optional[str] = None):
+                 stop_after: Optional[str] = None, restart: bool = False):
         self.recipe, self.cache, self.out = recipe, Path(cache), Path(out)
         self.dist, self.device = init_distributed(resolve_device(device))
         self.console = console
@@ -170,13 +269,29 @@ class Trainer:
         self.stop_after = stop_after  # "pass1": the flat baseline only (ablation)
         self.spec = InputSpec(frames=recipe.frames, size=recipe.size, resize=recipe.resize)
         self.splits = make_splits(self.cache, recipe)
+        self.scale_note = frame_scale_note(self.cache, self.spec)
+        inputs = [recipe.init_from, recipe.pretrained_2d, self.cache / "index.json"]
+        for f in run_files(self.out, recipe):
+            refuse_output_over_input(f, inputs, option="--out")
+        if restart and self.dist.main:
+            gone = reset_run(self.out)
+            self.log(f"--restart: deleted {len(gone)} file(s) of the previous run in {self.out}" if gone
+                     else f"--restart: no previous run in {self.out}")
+        self.dist.barrier()
         self.state_path = self.out / "state.json"
-        self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {"phases": {}}
+        self.state = read_state(self.state_path)
+        data = data_record(self.cache, recipe.benchmark)
+        check_same_run(self.out, recipe, self.state, data)
         if self.dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            from edgeact.recipe import save_recipe
-
-            save_recipe(self.out / "recipe.yaml", recipe)
+            # written once, when the run starts: it is the recipe the run was trained with
+            if not (self.out / "recipe.yaml").is_file():
+                save_recipe(self.out / "recipe.yaml", recipe)
+            if "data" not in self.state:
+                self.state["data"] = data
+                self._save_state()
+        if self.scale_note and self.dist.main and self.console is not None:
+            self.console.print(self.scale_note, markup=False, highlight=False, soft_wrap=True)
 
     # ------------------------------------------------------------------ helpers
 
@@ -305,7 +420,8 @@ class Trainer:
                 raise Interrupted(f"stopped after {self._epochs_run} epoch(s) as asked")
             if isinstance(train_loader.sampler, DistributedSampler):
                 train_loader.sampler.set_epoch(epoch)
-            torch.manual_seed(r.seed * 1000 + epoch)  # each epoch's shuffling and augmentation
+            torch.manual_seed(r.seed * 1000 + epoch)  # each epoch's shuffling
+            train_loader.dataset.set_epoch(epoch)     # and its augmentations
             stats = self._run_epoch(net, train_loader, loss_fn, optimizer, scaler, f"{name} {epoch + 1}/{epochs}")
             if self.dist.world > 1:
                 # batch-norm statistics drift apart per shard; take rank 0's so that every rank

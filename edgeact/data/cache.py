@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from edgeact.errors import EdgeactError
+from edgeact.geometry import crop_resize
 
 MAGIC = b"EDGEPACK"
 VERSION = 1
@@ -85,12 +86,20 @@ class FramePack:
     def __len__(self) -> int:
         return self.num_frames
 
-    def read(self, indices: Sequence[int] | None = None) -> np.ndarray:
-        """Decode frames ``indices`` (default all) -> ``(len(indices), H, W, 3)`` uint8 RGB."""
+    def read(self, indices: Sequence[int] | None = None, *, size: Optional[int] = None) -> np.ndarray:
+        """Decode frames ``indices`` (default all) -> ``(len(indices), H, W, 3)`` uint8 RGB, or
+        ``(len(indices), size, size, 3)`` when ``size`` is given: frames stored larger are shrunk
+        to it as ``prep --size`` would have (area interpolation); smaller ones are refused, since
+        enlarging them cannot restore the detail a model trained at ``size`` expects."""
         if indices is None:
             indices = range(self.num_frames)
         indices = [int(i) for i in indices]
-        out = np.empty((len(indices), self.height, self.width, 3), dtype=np.uint8)
+        resize = size is not None and (self.height, self.width) != (size, size)
+        if resize and min(self.height, self.width) < size:
+            raise EdgeactError(f"{self.path}: frames are {self.width}x{self.height} px, smaller than the "
+                               f"{size} px asked for")
+        h, w = (size, size) if resize else (self.height, self.width)
+        out = np.empty((len(indices), h, w, 3), dtype=np.uint8)
         cache: dict[int, np.ndarray] = {}
         with open(self.path, "rb") as f:
             for k, i in enumerate(indices):
@@ -102,7 +111,9 @@ class FramePack:
                     img = cv2.imdecode(np.frombuffer(buf, dtype=np.uint8), cv2.IMREAD_COLOR)
                     if img is None:
                         raise EdgeactError(f"{self.path}: frame {i} is corrupt")
-                    cache[i] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+                    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+                    cache[i] = crop_resize(img, (0.0, 0.0, float(self.width), float(self.height)), size) \
+                        if resize else img
                 out[k] = cache[i]
         return out
 
@@ -112,8 +123,36 @@ def pack_path(cache_dir: str | Path, name: str) -> Path:
 
 
 def load_frames(cache_dir: str | Path, sample_name: str) -> np.ndarray:
-    """All cropped frames of a cached sample, ``(T, 256, 256, 3)`` uint8 RGB."""
+    """All cropped frames of a cached sample, ``(T, S, S, 3)`` uint8 RGB (``S``: the cache's size)."""
     return FramePack(pack_path(cache_dir, sample_name)).read()
+
+
+def cache_frame_size(cache_dir: str | Path, index: Optional[dict] = None) -> int:
+    """Side in pixels of the cache's (square) frames: ``prep --size``, as ``index.json`` records
+    it, else read from the first sample's pack."""
+    index = index if index is not None else read_index(cache_dir)
+    size = index["meta"].get("size")
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size
+    if not index["samples"]:
+        raise EdgeactError(f"{Path(cache_dir) / 'index.json'}: lists no samples")
+    pack = FramePack(pack_path(cache_dir, index["samples"][0]["name"]))
+    return pack.height
+
+
+def cache_fingerprint(cache_dir: str | Path, benchmark: str, index: Optional[dict] = None) -> str:
+    """A digest of what a run on ``benchmark`` learns from in this cache: the frame settings, the
+    classes and every sample of the benchmark (name, label, length, split). A cache that moved
+    keeps it; one re-prepared with other settings or other samples does not."""
+    import hashlib
+
+    index = index if index is not None else read_index(cache_dir)
+    meta = index["meta"]
+    samples = sorted((s["name"], s.get("label"), s.get("num_frames"), s.get("splits", {}).get(benchmark))
+                     for s in index["samples"] if s.get("splits", {}).get(benchmark))
+    what = {"size": cache_frame_size(cache_dir, index), "margin": meta.get("margin"), "cropped": meta.get("cropped"),
+            "classes": meta.get("classes"), "samples": samples}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def read_index(cache_dir: str | Path) -> dict:

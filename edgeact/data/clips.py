@@ -6,7 +6,8 @@ Training draws ``s`` at random; testing uses 5 starts spread evenly over the fir
 ``s = (i + 0.5) / 5 * L``, and averages the 5 predictions. Clips shorter than 8 frames repeat
 frames (``L < 1``), never index past the end.
 
-Pixels: training takes a random ``224²`` crop of the ``256²`` cached frames and flips
+Pixels: frames are read at the model's ``resize`` (``256²``; a cache of another size is resized
+on load or refused, :func:`frame_scale_note`); training takes a random ``224²`` crop and flips
 horizontally with p = 0.5, mapping the label through the class list's declared mirror pairs
 (classes whose mirror is not in the list are never flipped); testing takes the centre crop.
 :func:`clip_tensor` is the one function that turns sampled frames into network input; the live
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edgeact.data.cache import FramePack, pack_path, read_index
+from edgeact.data.cache import FramePack, cache_frame_size, pack_path, read_index
 from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
 from edgeact.geometry import DEFAULT_MARGIN, Box, center_crop_offsets, crop_at, crop_box, crop_resize, random_crop_offsets
@@ -102,12 +103,51 @@ def window_clips(frames: Sequence[np.ndarray], points: np.ndarray, spec: InputSp
     return clips, box
 
 
+def frame_scale_note(cache_dir: str | Path, spec: InputSpec, index: Optional[dict] = None) -> Optional[str]:
+    """Compare the cache's frame size with the ``spec.resize`` a model was trained on; every
+    reader of a cache (train, eval, INT8 calibration) goes through it in :class:`ClipDataset`.
+
+    The ``spec.size`` crop is a fixed share of the person box only at ``spec.resize``: 64 px of
+    72 px frames span 89 % of the box's side, 64 px of 256 px a quarter of it, a view of the
+    person the model never saw.
+    So frames of another size are never cropped as they are:
+
+    * larger frames are shrunk to ``spec.resize`` on load (what ``prep --size`` would have stored:
+      the same box, area interpolation), and the returned one-line note says so and how to avoid
+      the per-frame cost. Refusing would send the user to re-prepare a cache whose pixels already
+      hold everything needed;
+    * smaller frames are refused with the ``prep`` command that makes the right cache: enlarging
+      them would feed the model blurrier people than it learned on and understate it.
+
+    Returns ``None`` when the sizes agree.
+    """
+    index = index if index is not None else read_index(cache_dir)
+    have, want = cache_frame_size(cache_dir, index), spec.resize
+    if have == want:
+        return None
+    meta = index["meta"]
+    if have < want:
+        prep = (f"edgeact prep --dataset {meta.get('dataset', '<dataset>')} --root {meta.get('root', '<root>')} "
+                f"--out {Path(cache_dir)}-{want} --size {want}" + ("" if meta.get("cropped", True) else " --no-crop"))
+        raise EdgeactError(f"{cache_dir}: cache frames are {have} px but the model takes {want} px frames "
+                           f"(resize {want}, crop {spec.size}); enlarging would blur them: make a cache at that "
+                           f"size: {prep}")
+    return (f"note: {cache_dir}: cache frames are {have} px, the model was trained on {want} px: resizing on "
+            f"load (prep --size {want} makes a cache that needs none)")
+
+
 class ClipDataset(Dataset):
     """Clips of one benchmark split of a prepared cache.
 
     Training items are ``(clip (3, T, S, S) float32, label)``; test items are
     ``(clips (num_sets, 3, T, S, S), label)``. ``names`` restricts the samples (e.g. a
-    validation subset). Each worker gets its own random stream via ``torch.initial_seed``.
+    validation subset). Frames are read at ``spec.resize``² whatever size the cache holds
+    (:func:`frame_scale_note`; ``scale_note`` keeps its note).
+
+    A training clip's frames, crop and flip come from a random stream of its own, seeded by
+    ``(seed, epoch, index)``: they do not depend on the number of DataLoader workers, on which
+    worker loads the clip or on when, so a run computes the same numbers however it is loaded.
+    Call :meth:`set_epoch` before each epoch for new augmentations.
     """
 
     def __init__(self, cache_dir: str | Path, benchmark: str, split: str, *, train: bool,
@@ -127,7 +167,8 @@ class ClipDataset(Dataset):
                                f"(available benchmarks: {', '.join(index['meta'].get('benchmarks', [])) or 'none'})")
         self.samples = samples
         self.seed = seed
-        self._rng_state: tuple[int, Optional[np.random.Generator]] = (-1, None)
+        self.epoch = 0
+        self.scale_note = frame_scale_note(cache_dir, spec, index)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -136,29 +177,29 @@ class ClipDataset(Dataset):
     def labels(self) -> np.ndarray:
         return np.array([s["label"] for s in self.samples], dtype=np.int64)
 
-    def _rng(self) -> np.random.Generator:
-        # DataLoader seeds every worker of every epoch differently through torch; numpy's stream
-        # follows it, so workers never repeat each other's augmentations.
-        seed = (torch.initial_seed() + self.seed) % 2**63
-        if self._rng_state[0] != seed:
-            self._rng_state = (seed, np.random.default_rng(seed))
-        return self._rng_state[1]
+    def set_epoch(self, epoch: int) -> None:
+        """Training clips of ``epoch`` (workers started after this call see it)."""
+        self.epoch = int(epoch)
+
+    def _rng(self, i: int) -> np.random.Generator:
+        # masked: SeedSequence takes non-negative integers only, and a recipe's seed may be negative
+        return np.random.default_rng([self.seed & (2**64 - 1), self.epoch, i])
 
     def __getitem__(self, i: int):
         sample = self.samples[i]
         pack = FramePack(pack_path(self.cache_dir, sample["name"]))
         label = int(sample["label"])
-        k = self.spec.frames
+        k, size = self.spec.frames, self.spec.resize
         if self.train:
-            rng = self._rng()
-            frames = pack.read(train_indices(len(pack), rng, k))
+            rng = self._rng(i)
+            frames = pack.read(train_indices(len(pack), rng, k), size=size)
             offset = random_crop_offsets(frames.shape[1], frames.shape[2], self.spec.size, rng)
             flip = bool(rng.random() < self.flip_p) and self.classes.can_flip(label)
             if flip:
                 label = int(self._flip_map[label])
             return clip_tensor(frames, self.spec, offset=offset, flip=flip), label
         sets = test_indices(len(pack), self.num_test_sets, k)
-        frames = pack.read(sets.reshape(-1))
+        frames = pack.read(sets.reshape(-1), size=size)
         frames = frames.reshape(*sets.shape, *frames.shape[1:])
         return torch.stack([clip_tensor(f, self.spec) for f in frames]), label
 
