@@ -22,10 +22,18 @@ import numpy as np
 from edgeact import __version__
 from edgeact.errors import EdgeactError
 
-MODEL_BACKENDS = ("torch", "torch-compile", "torch-cudagraphs", "onnx", "torchscript", "tensorrt")
+MODEL_BACKENDS = ("torch", "torch-compile", "torch-cudagraphs", "onnx", "openvino", "torchscript", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# What each backend times at each precision: torch and its compiled variants, TorchScript and
+# TensorRT as today (fp16 on CUDA); onnxruntime runs the fp32, fp16 and INT8 Q/DQ ONNX; OpenVINO
+# those and the fp32 ONNX as bf16 (its INFERENCE_PRECISION_HINT).
+_TORCH = ("fp32", "fp16")
+BACKEND_PRECISIONS = {"torch": _TORCH, "torch-compile": _TORCH, "torch-cudagraphs": _TORCH, "torchscript": _TORCH,
+                      "tensorrt": _TORCH, "onnx": ("fp32", "fp16", "int8"), "openvino": ("fp32", "bf16", "fp16", "int8")}
+CUDA_FP16 = ("torch", "torch-compile", "torch-cudagraphs", "torchscript", "tensorrt")
 # the torch.compile variants of the eager torch backend: bench label -> torch.compile mode
 COMPILED = {"torch-compile": "default", "torch-cudagraphs": "reduce-overhead"}
-RATIO_NAMES = {"onnx": "onnxruntime"}
+RATIO_NAMES = {"onnx": "onnxruntime", "openvino": "OpenVINO"}
 Log = Optional[Callable[[str], None]]
 
 
@@ -53,7 +61,8 @@ def parse_int_list(text: str, option: str) -> tuple[int, ...]:
 def parse_backends(text: Optional[str]) -> Optional[tuple[str, ...]]:
     if text is None or not text.strip():
         return None
-    names = {"onnxruntime": "onnx", "ort": "onnx", "trt": "tensorrt", "engine": "tensorrt", "ts": "torchscript"}
+    names = {"onnxruntime": "onnx", "ort": "onnx", "trt": "tensorrt", "engine": "tensorrt", "ts": "torchscript",
+             "ov": "openvino"}
     out = []
     for part in text.split(","):
         b = names.get(part.strip().lower(), part.strip().lower())
@@ -61,6 +70,13 @@ def parse_backends(text: Optional[str]) -> Optional[tuple[str, ...]]:
             raise EdgeactError(f"--backends: unknown backend {part.strip()!r}; choose from {', '.join(MODEL_BACKENDS)}")
         out.append(b)
     return tuple(dict.fromkeys(out))
+
+
+def parse_precisions(text: Optional[str]) -> Optional[tuple[str, ...]]:
+    """``"fp32,fp16"`` -> ``("fp32", "fp16")``; ``None`` or empty: the device's default."""
+    if text is None or not text.strip():
+        return None
+    return tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
 
 
 def latency_stats(seconds: Sequence[float], batch: int) -> dict:
@@ -155,9 +171,81 @@ def _source(model: Optional[Path], arch: Optional[str], num_classes: int, levels
     return "arch", net, meta, spec, desc
 
 
+def _applies(backend: str, precision: str, cuda: bool) -> Optional[str]:
+    """Why ``backend`` cannot time ``precision`` here (``None``: it can)."""
+    if precision not in BACKEND_PRECISIONS[backend]:
+        return f"{backend} has no {precision} rows (it runs {', '.join(BACKEND_PRECISIONS[backend])})"
+    if precision == "fp16" and backend in CUDA_FP16 and not cuda:
+        return f"{backend} fp16 needs a CUDA device (--device cuda)"
+    return None
+
+
+def _onnx_files(net, meta: dict, spec, tmp: Path, calib_data: Optional[Path], log: Log) -> Callable[[str], Path]:
+    """``precision -> .onnx`` exported once each into ``tmp``: fp32, fp16, INT8 Q/DQ calibrated on
+    ``calib_data``'s train clips or, without it, on random clips (timing only: latency does not
+    depend on the ranges)."""
+    from edgeact.export import MIN_OPSET, export_model
+    from edgeact.quantize import DEFAULT_CALIB_CLIPS, calibration_clips, export_reduced_onnx, random_calibration
+
+    made: dict = {}
+
+    def get(precision: str) -> Path:
+        if precision in made:
+            return made[precision]
+        out = tmp / ("model.onnx" if precision == "fp32" else f"model.{precision}.onnx")
+        if log:
+            log(f"exporting a {precision} ONNX to a temporary folder")
+        if precision == "fp32":
+            export_model(tmp / "model.pt", "onnx", out, frames=spec.frames, size=spec.size, device="cpu")
+        else:
+            calib = None
+            if precision == "int8":
+                if calib_data is not None:
+                    calib = calibration_clips(calib_data, spec, tuple(meta["classes"]["names"]),
+                                              benchmark=meta.get("benchmark") or "", clips=DEFAULT_CALIB_CLIPS)
+                else:
+                    if log:
+                        log("int8: calibrated on random clips (no --calib-data): right for timing, not for accuracy")
+                    calib = random_calibration(16, spec, int(meta["model"].get("in_channels", 3)))
+            export_reduced_onnx(net, meta, spec, out, precision=precision, batch=1, opset=MIN_OPSET, tolerance=1e-3,
+                                source="bench", calib_data=calib_data, calibration=calib)
+        made[precision] = out
+        return out
+
+    return get
+
+
+def _artifact_runtimes(kind: str, meta: dict, model: Path, backends: Sequence[str], precisions, dev: str,
+                       threads: Optional[int], log: Log) -> dict:
+    """An exported artifact runs as its own backend (an ONNX file also on OpenVINO), at its own
+    precision (an fp32 ONNX also as bf16 on OpenVINO)."""
+    from edgeact.runtime import load_runtime
+
+    own = {"onnx": "onnx", "torchscript": "torchscript", "engine": "tensorrt"}[kind]
+    allowed = (own, "openvino") if kind == "onnx" else (own,)
+    extra = [b for b in backends if b not in allowed]
+    if extra:
+        raise EdgeactError(f"--backends {','.join(extra)}: {model} is an exported {kind} artifact and runs only as "
+                           f"{' or '.join(allowed)}; pass the .pt checkpoint to compare backends")
+    stored = (meta.get("export") or {}).get("precision", "fp32")
+    out: dict = {}
+    for backend in backends:
+        for p in precisions or (stored,):
+            if p == stored or (backend == "openvino" and stored == "fp32" and p == "bf16"):
+                rt = load_runtime(model, dev, threads=threads, backend=backend,
+                                  precision=p if backend == "openvino" else None)
+                out[(backend, p)] = rt
+            elif log:
+                log(f"skipped {backend} {p}: {model} is a {stored} artifact")
+    return out
+
+
 def _runtimes(kind: str, net, meta: dict, spec, model: Optional[Path], backends: Sequence[str], device: str,
-              batches: Sequence[int], tmp: Path, threads: Optional[int], log: Log) -> dict:
-    """``{(backend, precision): Runtime}`` for every backend that applies; fp16 on CUDA only."""
+              batches: Sequence[int], tmp: Path, threads: Optional[int], log: Log,
+              precisions: Optional[Sequence[str]] = None, calib_data: Optional[Path] = None) -> dict:
+    """``{(backend, precision): Runtime}`` for every backend x precision that applies
+    (:data:`BACKEND_PRECISIONS`; default precisions: fp32, plus fp16 on CUDA). A pair that cannot
+    run here is skipped with a log line; a precision no backend can run is an error."""
     from edgeact.checkpoint import save_checkpoint
     from edgeact.engine import resolve_device
     from edgeact.export import export_model
@@ -166,55 +254,76 @@ def _runtimes(kind: str, net, meta: dict, spec, model: Optional[Path], backends:
 
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
-    precisions = ("fp32", "fp16") if cuda else ("fp32",)
-    out: dict = {}
+    bad = [p for p in precisions or () if p not in PRECISIONS]
+    if bad or (precisions is not None and not precisions):
+        raise EdgeactError(f"--precision: {bad[0] if bad else 'nothing'!r} is not one of {', '.join(PRECISIONS)}")
     if kind not in ("checkpoint", "arch"):
-        own = {"onnx": "onnx", "torchscript": "torchscript", "engine": "tensorrt"}[kind]
-        extra = [b for b in backends if b != own]
-        if extra:
-            raise EdgeactError(f"--backends {','.join(extra)}: {model} is an exported {kind} artifact and runs only as {own}; "
-                               "pass the .pt checkpoint to compare backends")
-        rt = load_runtime(model, str(dev), threads=threads)
-        return {(rt.backend, rt.precision): rt}
-    ckpt = model if kind == "checkpoint" else tmp / "model.pt"
-    if kind == "arch" and any(b != "torch" and b not in COMPILED for b in backends):
-        save_checkpoint(ckpt, net, meta)
+        out = _artifact_runtimes(kind, meta, model, backends, precisions, str(dev), threads, log)
+        if not out:
+            raise EdgeactError(f"--precision {','.join(precisions)}: {model} runs none of them")
+        return out
+    if precisions is None:
+        precisions = ("fp32", "fp16") if cuda else ("fp32",)
+    if "torch-cudagraphs" in backends and not cuda:
+        raise EdgeactError("--backends torch-cudagraphs needs a CUDA device (--device cuda)")
+    if "tensorrt" in backends and not cuda:
+        raise EdgeactError("--backends tensorrt needs a CUDA device (--device cuda)")
+    pairs = []
     for backend in backends:
+        for p in precisions:
+            why = _applies(backend, p, cuda)
+            if why is None:
+                pairs.append((backend, p))
+            elif log:
+                log(f"skipped {backend} {p}: {why}")
+    missing = [p for p in precisions if not any(q == p for _, q in pairs)]
+    if missing:
+        raise EdgeactError(f"--precision {missing[0]}: none of --backends {','.join(backends)} runs it here "
+                           f"({'; '.join(filter(None, (_applies(b, missing[0], cuda) for b in backends)))})")
+    ckpt = model if kind == "checkpoint" else tmp / "model.pt"
+    if any(b != "torch" and b not in COMPILED for b, _ in pairs):
+        save_checkpoint(tmp / "model.pt", net, meta)              # the exports read it (a copy for a checkpoint)
+    onnx_file = _onnx_files(net, meta, spec, tmp, calib_data, log)
+    out: dict = {}
+    for backend, p in pairs:
         if backend == "torch" or backend in COMPILED:
-            if backend == "torch-cudagraphs" and not cuda:
-                raise EdgeactError("--backends torch-cudagraphs needs a CUDA device (--device cuda)")
-            for p in precisions:
-                # TorchRuntime converts the module in place (device, half): one copy per precision
-                out[(backend, p)] = TorchRuntime(copy.deepcopy(net), meta, dev, fp16=p == "fp16", path=model,
-                                                 compile=COMPILED.get(backend))
+            # TorchRuntime converts the module in place (device, half): one copy per precision
+            out[(backend, p)] = TorchRuntime(copy.deepcopy(net), meta, dev, fp16=p == "fp16", path=model,
+                                             compile=COMPILED.get(backend))
         elif backend == "onnx":
-            if log:
-                log("exporting ONNX to a temporary folder")
-            res = export_model(ckpt, "onnx", tmp / "model.onnx", frames=spec.frames, size=spec.size, device="cpu")
-            rt = load_runtime(res.path, str(dev), threads=threads)
-            out[("onnx", rt.precision)] = rt
+            out[(backend, p)] = load_runtime(onnx_file(p), str(dev), threads=threads)
+        elif backend == "openvino":
+            file = onnx_file("fp32" if p == "bf16" else p)
+            out[(backend, p)] = load_runtime(file, "cpu", threads=threads, backend="openvino",
+                                             precision=p if p in ("fp32", "bf16") else None)
         elif backend == "torchscript":
-            for p in precisions:
-                res = export_model(ckpt, "torchscript", tmp / f"model_{p}.ts", fp16=p == "fp16", frames=spec.frames,
-                                   size=spec.size, device=str(dev))
-                out[("torchscript", p)] = load_runtime(res.path, str(dev))
+            res = export_model(ckpt, "torchscript", tmp / f"model_{p}.ts", fp16=p == "fp16", frames=spec.frames,
+                               size=spec.size, device=str(dev))
+            out[(backend, p)] = load_runtime(res.path, str(dev))
         elif backend == "tensorrt":
-            if not cuda:
-                raise EdgeactError("--backends tensorrt needs a CUDA device (--device cuda)")
-            for p in precisions:
-                if log:
-                    log(f"building a TensorRT {p} engine in a temporary folder")
-                res = export_model(ckpt, "engine", tmp / f"model_{p}.engine", fp16=p == "fp16", batch=min(batches),
-                                   max_batch=max(batches), frames=spec.frames, size=spec.size, device=str(dev))
-                out[("tensorrt", p)] = load_runtime(res.path, str(dev))
+            if log:
+                log(f"building a TensorRT {p} engine in a temporary folder")
+            res = export_model(ckpt, "engine", tmp / f"model_{p}.engine", fp16=p == "fp16", batch=min(batches),
+                               max_batch=max(batches), frames=spec.frames, size=spec.size, device=str(dev))
+            out[(backend, p)] = load_runtime(res.path, str(dev))
     return out
+
+
+def _computes_in(rt) -> str:
+    """What a runtime's network computes in, as the runtime reports it: OpenVINO reads it back
+    from the compiled model (an INT8 graph's float layers run in the device's default)."""
+    inner = getattr(rt, "inference_precision", None)
+    if inner is None:
+        return rt.precision
+    return f"int8+{inner}" if rt.precision == "int8" else inner
 
 
 def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = None, num_classes: int = 60,
                 levels: Sequence[Optional[int]] = (2, 6, 20), width: float = 1.0,
                 backends: Optional[Sequence[str]] = None, batches: Sequence[int] = (1, 8),
                 frames: Optional[int] = None, size: Optional[int] = None, device: str = "auto", warmup: int = 3,
-                iters: int = 20, threads: Optional[int] = None, seed: int = 0, log: Log = None) -> dict:
+                iters: int = 20, threads: Optional[int] = None, precisions: Optional[Sequence[str]] = None,
+                calib_data: Optional[str | Path] = None, seed: int = 0, log: Log = None) -> dict:
     """Latency of the classifier per backend x precision x batch, measured side by side.
 
     Args:
@@ -228,6 +337,12 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
             compiling happens) is made before the warm-up and not timed.
         batches: batch sizes; clips are ``(B, 3, frames, size, size)`` random float32.
         device: ``auto``, ``cpu``, ``cuda``; fp16 rows are added on CUDA only.
+        precisions: :data:`PRECISIONS` to time (default: fp32, plus fp16 on CUDA); each backend
+            times those it has (:data:`BACKEND_PRECISIONS`: fp16/int8 ONNX rows come from the
+            exported fp16 / Q/DQ files, bf16 from OpenVINO's precision hint), the rest are skipped
+            with a log line. One precision halves what ``torch.compile`` has to build.
+        calib_data: a prepared cache whose train clips calibrate the int8 rows (default: random
+            clips, which time the same but say nothing about accuracy).
         threads: CPU threads for torch and ONNX Runtime (default: torch's current setting).
 
     Returns:
@@ -261,7 +376,8 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
     in_ch = int(meta["model"].get("in_channels", 3))
     with tempfile.TemporaryDirectory(prefix="edgeact-bench-") as tmp:
         runtimes = _runtimes(kind, net, meta, spec, model, backends, dev, batches, Path(tmp),
-                             threads or torch.get_num_threads(), log)
+                             threads or torch.get_num_threads(), log, precisions,
+                             Path(calib_data) if calib_data is not None else None)
         rows = []
         for b in batches:
             x = rng.standard_normal((b, in_ch, spec.frames, spec.size, spec.size), dtype=np.float32)
@@ -280,7 +396,8 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
                 rt = runtimes[(backend, precision)]
                 # the first call at this batch size: a cold start (compiling, for torch.compile)
                 rows.append({"backend": backend, "precision": precision, "batch": b, "device": rt.device,
-                             **latency_stats(secs, b), "first_call_s": round(first[(backend, precision)], 3)})
+                             "computes_in": _computes_in(rt), **latency_stats(secs, b),
+                             "first_call_s": round(first[(backend, precision)], 3)})
     ref = {r["batch"]: r["p50_ms"] for r in rows if r["backend"] == "torch" and r["precision"] == "fp32"}
     for r in rows:
         r["vs_torch"] = ref[r["batch"]] / r["p50_ms"] if r["batch"] in ref else None
@@ -379,6 +496,13 @@ def bench_pose(pose_model: str = "yolo11n-pose.yaml", *, imgsz: int = 640, devic
 
 # ----------------------------------------------------------------------------- reports
 
+def precision_label(row: dict) -> str:
+    """A row's precision, and what it really computed in where that differs (``fp16 (computes
+    fp32)``: a CPU without float16 arithmetic; ``int8 (computes int8+bf16)``)."""
+    inner = row.get("computes_in")
+    return row["precision"] if inner in (None, row["precision"]) else f"{row['precision']} (computes {inner})"
+
+
 def bench_markdown(report: dict) -> str:
     """A report as a Markdown section: header line, the table, and the ratios."""
     host = report.get("host", {})
@@ -395,7 +519,7 @@ def bench_markdown(report: dict) -> str:
         for r in report["rows"]:
             vs = f"{r['vs_torch']:.2f}x" if r.get("vs_torch") else "-"
             first = f"{r['first_call_s']:.2f}" if r.get("first_call_s") is not None else "-"
-            lines.append(f"| {r['backend']} | {r['precision']} | {r['batch']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
+            lines.append(f"| {r['backend']} | {precision_label(r)} | {r['batch']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
                          f"| {r['clips_per_s']:.2f} | {vs} | {first} |")
         for q in report.get("ratios", []):
             lines.append(f"\n{q['name']} p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}")

@@ -143,7 +143,8 @@ def bench_model_cmd(
     levels: str = typer.Option("2,6,20", "--levels", help="Superclass heads of the --arch model (none,2,5; empty: none)."),
     width: float = typer.Option(1.0, "--width", help="Channel width multiplier of the --arch model."),
     backends: Optional[str] = typer.Option(None, "--backends", help="Comma list of torch, torch-compile, "
-                                           "torch-cudagraphs (CUDA), onnx, torchscript, tensorrt (default: torch,onnx)."),
+                                           "torch-cudagraphs (CUDA), onnx, openvino, torchscript, tensorrt "
+                                           "(default: torch,onnx)."),
     batch: str = typer.Option("1,8", "--batch", help="Comma list of batch sizes."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Input frames T (default: the model's, or 8)."),
     size: Optional[int] = typer.Option(None, "--size", help="Input size S (default: the model's, or 224)."),
@@ -151,6 +152,12 @@ def bench_model_cmd(
     warmup: int = typer.Option(3, "--warmup", help="Untimed calls per runtime and batch."),
     iters: int = typer.Option(20, "--iters", help="Timed calls per runtime and batch (interleaved)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and ONNX Runtime."),
+    precisions: Optional[str] = typer.Option(None, "--precision", "--precisions", help="Comma list of fp32, fp16, "
+                                             "bf16, int8 (default: fp32, plus fp16 on CUDA). Each backend times those "
+                                             "it has: fp16/int8 ONNX files for onnx and openvino, bf16 on openvino; "
+                                             "torch/torchscript/tensorrt fp16 on CUDA. Others are skipped."),
+    calib_data: Optional[Path] = typer.Option(None, "--calib-data", help="Cache whose train clips calibrate the int8 "
+                                              "rows (default: random clips: same speed, no accuracy)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON."),
     md_out: Optional[Path] = typer.Option(None, "--md", help="Write the report as a Markdown table."),
 ) -> None:
@@ -161,9 +168,12 @@ def bench_model_cmd(
     temporary folder on the fly.
 
     * `edgeact bench model --arch i3d_r18 --frames 8 --size 112 --batch 1 --device cpu --threads 2`
+    * OpenVINO on a CPU, fp32 / bf16 / INT8 (Q/DQ) beside torch eager:
+      `edgeact bench model --arch i3d_r50 --batch 1 --device cpu --threads 2 --backends torch,onnx,openvino
+      --precision fp32,bf16,int8`
     * `edgeact bench model --model best.pt --backends torch,onnx,tensorrt --batch 1,8 --device cuda --json b.json`
     """
-    from edgeact.bench import bench_model, parse_backends, parse_int_list
+    from edgeact.bench import bench_model, parse_backends, parse_int_list, parse_precisions, precision_label
     from edgeact.types import parse_levels
 
     if model is not None and arch is not None:
@@ -173,7 +183,7 @@ def bench_model_cmd(
                          levels=parse_levels(levels), width=width, backends=parse_backends(backends),
                          batches=parse_int_list(batch, "--batch"), frames=frames, size=size, device=device,
                          warmup=warmup, iters=iters, threads=threads,
-                         log=_dim)
+                         precisions=parse_precisions(precisions), calib_data=calib_data, log=_dim)
     from rich.table import Table
 
     inp = report["input"]
@@ -184,7 +194,7 @@ def bench_model_cmd(
                       ("first call s", "right")):
         table.add_column(col, justify=just)
     for r in report["rows"]:
-        table.add_row(r["backend"], r["precision"], str(r["batch"]), f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
+        table.add_row(r["backend"], precision_label(r), str(r["batch"]), f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
                       f"{r['clips_per_s']:.2f}", f"{r['vs_torch']:.2f}x" if r.get("vs_torch") else "-",
                       f"{r['first_call_s']:.2f}")
     console.print(table)

@@ -102,39 +102,25 @@ def to_fp16(proto, *, log: Log = None):
 
 # ----------------------------------------------------------------------------- calibration data
 
-def cache_frame_size(cache: Path, index: dict) -> Optional[int]:
-    """The side of the cache's square frames: ``index.json`` meta ``size``, else the first pack's."""
-    from edgeact.data.cache import FramePack, pack_path
-
-    size = index["meta"].get("size")
-    if size is not None:
-        return int(size)
-    if index["samples"]:
-        pack = FramePack(pack_path(cache, index["samples"][0]["name"]))
-        return int(pack.height)
-    return None
-
-
-def check_calibration_cache(cache: Path, index: dict, spec: InputSpec, class_names: tuple[str, ...]) -> None:
-    """Refuse a cache whose clips would not look like the model's: other classes, or frames of
-    another size than the model's ``resize`` (its crop would then see another scale)."""
+def check_calibration_classes(cache: Path, index: dict, class_names: tuple[str, ...]) -> None:
+    """Refuse a cache of other classes than the model's (the rule ``edgeact eval`` applies: the
+    model's classes are the cache's first ones). The scale (cache frame size against the model's
+    ``resize``) is :class:`~edgeact.data.clips.ClipDataset`'s own check, shared with train and eval."""
     from edgeact.data.classes import ClassList
 
     cached = ClassList.from_dict(index["meta"]["classes"]).names
     if tuple(cached[: len(class_names)]) != tuple(class_names):
         raise EdgeactError(f"--calib-data {cache}: its {len(cached)} classes differ from the model's "
                            f"{len(class_names)} ({', '.join(class_names[:3])}, ...)")
-    size = cache_frame_size(cache, index)
-    if size is not None and size != spec.resize:
-        raise EdgeactError(f"--calib-data {cache}: frames are {size}x{size} but the model resizes crops to "
-                           f"{spec.resize}x{spec.resize} (prepare the cache with --size {spec.resize})")
 
 
 def calibration_clips(cache: str | Path, spec: InputSpec, class_names: tuple[str, ...], *, benchmark: str,
-                      clips: int = DEFAULT_CALIB_CLIPS, split: str = CALIB_SPLIT) -> np.ndarray:
+                      clips: int = DEFAULT_CALIB_CLIPS, split: str = CALIB_SPLIT, log: Log = None) -> np.ndarray:
     """``clips`` clips of ``split`` of ``benchmark`` in ``cache`` -> ``(clips, 3, T, S, S)`` float32,
     preprocessed as at test time (:class:`~edgeact.data.clips.ClipDataset` with ``train=False``
-    and one frame set), spread evenly over the split so every class shows up."""
+    and one frame set), spread evenly over the split so every class shows up. A cache of larger
+    frames than the model's ``resize`` is resized on load (its note goes to ``log``), a smaller
+    one refused, as for training and eval."""
     from edgeact.data.cache import read_index
     from edgeact.data.clips import ClipDataset
 
@@ -142,8 +128,10 @@ def calibration_clips(cache: str | Path, spec: InputSpec, class_names: tuple[str
     if clips < 1:
         raise EdgeactError(f"--calib-clips must be >= 1, got {clips}")
     index = read_index(cache)
-    check_calibration_cache(cache, index, spec, class_names)
+    check_calibration_classes(cache, index, class_names)
     ds = ClipDataset(cache, benchmark, split, train=False, spec=spec, num_test_sets=1)
+    if log and ds.scale_note:
+        log(ds.scale_note)
     if len(ds) < clips:
         raise EdgeactError(f"--calib-data {cache}: the {split} split of {benchmark} has {len(ds)} clips, "
                            f"fewer than --calib-clips {clips}")
@@ -304,7 +292,7 @@ def export_reduced_onnx(model, meta: dict, spec: InputSpec, out: Path, *, precis
         if not benchmark:
             raise EdgeactError(f"{source}: the checkpoint names no benchmark, so no train split to calibrate on")
         calibration = calibration_clips(calib_data, spec, tuple(meta["classes"]["names"]), benchmark=benchmark,
-                                        clips=calib_clips)
+                                        clips=calib_clips, log=log)
     fp32 = onnx_model(model, spec, batch=batch, opset=opset)
     x = random_clips(batch + 1, spec, in_ch, seed=1)
     _check(out, "onnx", "fp32", _torch_ref(model, x), _run(_ort(fp32.SerializeToString()), x.numpy(), names),

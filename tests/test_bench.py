@@ -48,8 +48,9 @@ def test_option_parsers():
         parse_int_list("1,x", "--batch")
     with pytest.raises(EdgeactError, match="--batch: 0 must be >= 1"):
         parse_int_list("0", "--batch")
-    with pytest.raises(EdgeactError, match="--backends: unknown backend 'openvino'"):
-        parse_backends("torch,openvino")
+    assert parse_backends("ov,onnx") == ("openvino", "onnx")
+    with pytest.raises(EdgeactError, match="--backends: unknown backend 'tflite'"):
+        parse_backends("torch,tflite")
 
 
 def test_bench_model_side_by_side_report():

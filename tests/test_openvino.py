@@ -151,3 +151,102 @@ def test_live_on_openvino_decides_as_the_checkpoint(tmp_path):
         labels[name] = [(r["clip"], r["fine"][0]["label"], r["fine"][0]["p"]) for r in rows]
     assert labels["pt"] and [r[:2] for r in labels["ov"]] == [r[:2] for r in labels["pt"]]
     assert [r[2] for r in labels["ov"]] == pytest.approx([r[2] for r in labels["pt"]], abs=1e-3)
+
+
+# ----------------------------------------------------------------------------- bench model rows
+
+def test_bench_rows_per_backend_and_precision_side_by_side():
+    from edgeact.bench import bench_markdown, bench_model
+
+    logs = []
+    report = bench_model(arch="i3d_r18", num_classes=4, levels=(2, None, None), width=0.125, batches=(1, 2), frames=4,
+                         size=32, device="cpu", warmup=0, iters=2, threads=1, backends=("torch", "onnx", "openvino"),
+                         precisions=("fp32", "fp16", "bf16", "int8"), log=logs.append)
+    keys = [(r["backend"], r["precision"], r["batch"]) for r in report["rows"]]
+    per_batch = [("torch", "fp32"), ("onnx", "fp32"), ("onnx", "fp16"), ("onnx", "int8"), ("openvino", "fp32"),
+                 ("openvino", "fp16"), ("openvino", "bf16"), ("openvino", "int8")]
+    assert keys == [(b, p, n) for n in (1, 2) for b, p in per_batch]
+    assert all({"backend", "precision", "batch", "p50_ms", "computes_in"} <= set(r) and r["p50_ms"] > 0
+               for r in report["rows"])
+    rows = {k: r for k, r in zip(keys, report["rows"])}
+    assert rows[("openvino", "int8", 1)]["computes_in"].startswith("int8+")
+    assert rows[("openvino", "fp32", 1)]["computes_in"] == "fp32"
+    assert any("skipped torch fp16: torch fp16 needs a CUDA device" in line for line in logs)
+    assert any("skipped onnx bf16: onnx has no bf16 rows" in line for line in logs)
+    assert any("int8: calibrated on random clips" in line for line in logs)
+    assert "torch / OpenVINO p50 (fp32, batch 2)" in bench_markdown(report)
+
+
+def test_cli_bench_an_onnx_file_on_both_runtimes(onnx_files, tmp_path):
+    out = tmp_path / "b.json"
+    cli_ok(["bench", "model", "--model", onnx_files["int8"], "--backends", "onnx,openvino", "--batch", "1",
+            "--device", "cpu", "--threads", "1", "--warmup", "0", "--iters", "2", "--json", out])
+    report = json.loads(out.read_text())
+    assert [(r["backend"], r["precision"]) for r in report["rows"]] == [("onnx", "int8"), ("openvino", "int8")]
+    result = runner.invoke(app, ["bench", "model", "--model", str(onnx_files["int8"]), "--backends", "openvino",
+                                 "--precision", "bf16", "--device", "cpu"])
+    assert isinstance(result.exception, EdgeactError) and "runs none of them" in str(result.exception)
+
+
+def test_bench_precision_errors(onnx_files, monkeypatch, tmp_path):
+    from edgeact.bench import bench_model
+
+    tiny = dict(arch="i3d_r18", num_classes=4, levels=(None, None, None), width=0.125, batches=(1,), frames=4, size=32,
+                device="cpu", warmup=0, iters=1)
+    with pytest.raises(EdgeactError, match="--precision int8: none of --backends torch runs it here"):
+        bench_model(backends=("torch",), precisions=("int8",), **tiny)
+    with pytest.raises(EdgeactError, match="--precision: 'fp8' is not one of fp32, fp16, bf16, int8"):
+        bench_model(backends=("torch",), precisions=("fp8",), **tiny)
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    out = tmp_path / "b.json"
+    result = runner.invoke(app, ["bench", "model", "--model", str(onnx_files["fp32"]), "--backends", "openvino",
+                                 "--device", "cpu", "--iters", "1", "--json", str(out)])
+    assert isinstance(result.exception, EdgeactError) and "pip install 'edgeact[openvino]'" in str(result.exception)
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- the pose stage
+
+@pytest.fixture(scope="module")
+def ov_pose(tmp_path_factory):
+    """ultralytics' own OpenVINO export folder of the untrained yolo11n-pose (built offline from its YAML)."""
+    import os
+    from pathlib import Path
+
+    from ultralytics import YOLO
+
+    here, where = os.getcwd(), tmp_path_factory.mktemp("pose")
+    os.chdir(where)                                     # the export lands in the current folder
+    try:
+        folder = Path(YOLO("yolo11n-pose.yaml").export(format="openvino", imgsz=64, verbose=False))
+    finally:
+        os.chdir(here)
+    return folder if folder.is_absolute() else where / folder
+
+
+def test_bench_pose_and_live_pose_take_an_openvino_export(ov_pose):
+    from edgeact.bench import bench_markdown, bench_pose
+    from edgeact.live.frames import Frame
+    from edgeact.live.pose import UltralyticsPose
+
+    folder = ov_pose
+    report = bench_pose(str(folder), imgsz=64, device="cpu", warmup=1, iters=2)
+    (row,) = report["rows"]
+    assert row["model"] == str(folder) and row["p50_ms"] > 0
+    assert row["precision"] in ("fp32", "bf16")                  # read back from the compiled model
+    assert f"| {row['precision']} |" in bench_markdown(report)
+    pose = UltralyticsPose(folder, device="cpu", imgsz=64, tracker="iou")
+    people = pose(Frame(index=0, t=0.0, image=np.zeros((64, 64, 3), np.uint8)))
+    assert isinstance(people, list) and pose.num_joints == 17
+
+
+def test_pose_openvino_errors(ov_pose, tmp_path, monkeypatch):
+    from edgeact.bench import bench_pose
+
+    empty = tmp_path / "empty_openvino_model"
+    empty.mkdir()
+    with pytest.raises(EdgeactError, match="a folder without an OpenVINO model"):
+        bench_pose(str(empty), imgsz=64, device="cpu")
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(EdgeactError, match=r"an OpenVINO pose model needs the openvino package \(pip install 'edgeact\[openvino\]'\)"):
+        bench_pose(str(ov_pose), imgsz=64, device="cpu")

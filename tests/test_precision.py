@@ -261,11 +261,18 @@ def test_calibration_cache_of_another_class_set(trained, tmp_path_factory, tmp_p
 
 @pytest.mark.parametrize("write_size", [True, False])
 def test_calibration_cache_of_another_scale(trained, tmp_path_factory, tmp_path, write_size):
-    """A cache prepared at 64² for a model that resizes to 40²: its centre crops would show a
-    zoomed-in person. Found from index.json's size, or from the frames when the index lacks it."""
-    other = toy_cache(tmp_path_factory.mktemp("scale"), size=64, write_size=write_size)
-    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--calib-data", other,
-            "--out", tmp_path / "m.onnx"], "frames are 64x64 but the model resizes crops to 40x40", tmp_path)
+    """The model crops 32 of 40 px frames. A 32² cache would have to be enlarged (blurred): refused.
+    A 64² cache is resized to 40² on load, as train and eval do (ClipDataset's one check), with a
+    one-line note. The size comes from index.json, or from the frames when the index lacks it."""
+    small = toy_cache(tmp_path_factory.mktemp("small"), size=32, write_size=write_size)
+    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--calib-data", small,
+            "--calib-clips", "4", "--out", tmp_path / "m.onnx"], "cache frames are 32 px but the model takes 40 px",
+           tmp_path)
+    large = toy_cache(tmp_path_factory.mktemp("large"), size=64, write_size=write_size)
+    out = cli_ok(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--calib-data", large,
+                  "--calib-clips", "4", "--out", tmp_path / "m.onnx"])
+    assert "cache frames are 64 px, the model was trained on 40 px: resizing on load" in out
+    assert read_meta(tmp_path / "m.onnx")["export"]["precision"] == "int8"
 
 
 @pytest.mark.parametrize("module, flag, extra", [("onnxconverter_common", "--fp16", "onnx"),
