@@ -77,6 +77,10 @@ def export(
       with onnxruntime or `--backend openvino`):
       `edgeact export --model best.pt --format onnx --fp16`,
       `edgeact export --model best.pt --format onnx --int8 --calib-data cache/ntu60`
+    * FP16 and INT8 (Q/DQ) ONNX, one file per precision (`best.fp16.onnx`, `best.int8.onnx`; run them
+      with onnxruntime or `--backend openvino`):
+      `edgeact export --model best.pt --format onnx --fp16`,
+      `edgeact export --model best.pt --format onnx --int8 --calib-data cache/ntu60`
     * INT8 engine calibrated on prepared clips (the calibration cache `best.engine.calib` is
       reused by later builds):
       `edgeact export --model best.pt --format engine --int8 --calib-data cache/ntu60`
@@ -250,6 +254,8 @@ def bench_live_cmd(
     height: int = typer.Option(480, "--height"),
     stride: str = typer.Option("0.5s", "--stride", help="Decision period (frames, or seconds like 0.5s)."),
     device: str = typer.Option("auto", "--device"),
+    backend: str = typer.Option("auto", "--backend", help="Classifier runtime: auto (the artifact's own) or openvino "
+                                "for an .onnx."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON."),
 ) -> None:
     """The live pipeline's cost beyond its models, on a synthetic recording.
@@ -260,13 +266,15 @@ def bench_live_cmd(
 
     * `edgeact bench live --model demo --pose skeleton`
     * `edgeact bench live --model model.onnx --pose yolo --pose-model yolo11n-pose.pt`
+    * CPU box, all OpenVINO: `edgeact bench live --model best.int8.onnx --backend openvino --pose yolo
+      --pose-model yolo11n-pose_int8_openvino_model --device cpu`
     """
     from edgeact.fileio import atomic_write_json
     from edgeact.live.bench import run_live_bench
 
     check_outputs({"--json": json_out}, [model, pose_model])
     row = run_live_bench(model=model, pose=pose, pose_model=pose_model, seconds=seconds, width=width, height=height,
-                         stride=stride, device=device)
+                         stride=stride, device=device, backend=backend)
     for k, v in row.items():
         say(f"{k:>28}: {v}")
     verdict = "met" if row["overhead"] <= 1.10 else "NOT met"

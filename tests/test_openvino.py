@@ -153,6 +153,16 @@ def test_live_on_openvino_decides_as_the_checkpoint(tmp_path):
     assert [r[2] for r in labels["ov"]] == pytest.approx([r[2] for r in labels["pt"]], abs=1e-3)
 
 
+def test_bench_live_runs_the_classifier_on_openvino(tmp_path):
+    from edgeact.live.bench import run_live_bench
+    from edgeact.runtime.loader import DEMO_MODEL
+
+    onnx = export_model(DEMO_MODEL, "onnx", tmp_path / "demo.onnx", device="cpu").path
+    row = run_live_bench(model=str(onnx), backend="openvino", pose="skeleton", seconds=1.0, width=160, height=120,
+                         device="cpu")
+    assert (row["backend"], row["precision"]) == ("openvino", "fp32") and row["decisions"] > 0
+
+
 # ----------------------------------------------------------------------------- bench model rows
 
 def test_bench_rows_per_backend_and_precision_side_by_side():

@@ -100,7 +100,7 @@ def _random_artifact(arch: str, size: int, out: Path) -> Path:
 
 def run_live_bench(*, model: str = "demo", arch: Optional[str] = None, size: int = 224, pose: str = "skeleton",
                    pose_model: str = "yolo11n-pose.yaml", seconds: float = 10.0, width: int = 640,
-                   height: int = 480, stride: str = "0.5s", device: str = "auto") -> dict:
+                   height: int = 480, stride: str = "0.5s", device: str = "auto", backend: str = "auto") -> dict:
     """Render a recording, warm up once, time one run; returns a JSON-ready row.
 
     ``arch`` builds a random-weight classifier of that architecture at ``size``² instead of
@@ -115,12 +115,13 @@ def run_live_bench(*, model: str = "demo", arch: Optional[str] = None, size: int
         tmp = Path(tmp)
         video, skel = render_recording(tmp, seconds, width, height)
         path = _random_artifact(arch, size, tmp) if arch else resolve_model(model)
-        runtime = load_runtime(path, device=device)
+        runtime = load_runtime(path, device=device, backend=backend)
         backend = (SkeletonReplay(skel) if pose == "skeleton" else
                    UltralyticsPose(pose_model, device=device, conf=1e-4, imgsz=640, tracker="iou"))
         opts = LiveOptions(realtime=False, quiet=True, stride=stride)
         bench_live(video, runtime, backend, opts)               # warm-up: first calls, allocator
         result = bench_live(video, runtime, backend, opts)
     return {"device": str(runtime.device), "cpu": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(), "model": arch or model, "backend": runtime.backend, "pose": pose,
+            "threads": torch.get_num_threads(), "model": arch or model, "backend": runtime.backend,
+            "precision": runtime.precision, "pose": pose,
             "video": f"{width}x{height}, {seconds:g} s", **result.to_dict()}
