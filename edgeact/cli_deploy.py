@@ -32,7 +32,8 @@ def _dim(line: str) -> None:
 
 def export(
     model: str = typer.Option(..., "--model", help="Checkpoint to export (`best.pt` from `edgeact train`), or "
-                              "`demo` for the bundled model (written to ./demo.onnx etc.)."),
+                              "`demo` for the bundled model (written to ./demo.onnx etc.); for --format engine also "
+                              "an exported .onnx, built in its precision."),
     fmt: str = typer.Option("onnx", "--format", help="onnx, engine (TensorRT) or torchscript."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: beside --model with .onnx / "
                                        ".engine / .ts)."),
@@ -77,13 +78,9 @@ def export(
       with onnxruntime or `--backend openvino`):
       `edgeact export --model best.pt --format onnx --fp16`,
       `edgeact export --model best.pt --format onnx --int8 --calib-data cache/ntu60`
-    * FP16 and INT8 (Q/DQ) ONNX, one file per precision (`best.fp16.onnx`, `best.int8.onnx`; run them
-      with onnxruntime or `--backend openvino`):
-      `edgeact export --model best.pt --format onnx --fp16`,
-      `edgeact export --model best.pt --format onnx --int8 --calib-data cache/ntu60`
-    * INT8 engine calibrated on prepared clips (the calibration cache `best.engine.calib` is
-      reused by later builds):
-      `edgeact export --model best.pt --format engine --int8 --calib-data cache/ntu60`
+    * INT8 engine, built (strongly typed) from the Q/DQ ONNX calibrated on prepared clips:
+      `edgeact export --model best.pt --format engine --int8 --calib-data cache/ntu60`, or from an
+      exported ONNX in its own precision: `edgeact export --model best.fp16.onnx --format engine`
     * Pruned model with its zeroed filters physically removed (fewer FLOPs):
       `edgeact export --model best.pt --format onnx --compact`
     """
