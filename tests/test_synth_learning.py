@@ -25,6 +25,19 @@ from edgeact.pruning import prunable_units
 from edgeact.recipe import Recipe, load_recipe, save_recipe
 from edgeact.training import Interrupted, Trainer
 
+# Float sums split over threads round differently, so the numbers training reaches (and the
+# superclasses it finds) depend on the thread count; this process may have been left at another
+# one by a test before (the benchmarks set their own). Clip loading does not depend on the
+# DataLoader workers, their scheduling or the machine's load (ClipDataset's per-clip streams).
+THREADS = 2
+
+
+@pytest.fixture(autouse=True)
+def _fixed_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +70,15 @@ def test_synthetic_actions_are_learned_grouped_pruned_and_resumable(cache, tmp_p
     _ok(["eval", "--model", tmp_path / "run" / "best.pt", "--data", cache, "--out", tmp_path / "eval.json",
          "--workers", "0", "--device", "cpu"])
     report = json.loads((tmp_path / "eval.json").read_text())
-    # performers 3, 6, 7 (324 clips), never trained on; chance is 1/9. Measured when written: 0.438
+    # performers 3, 6, 7 (324 clips), never trained on; chance is 1/9. Measured at 2 threads: 0.623
     assert report["clips"] == 324
     assert report["top1"] >= 0.3, report["top1"]
     assert report["top1"] <= report["top5"] <= 1.0
 
     # the coarsest level (2 superclasses of 4-5 actions) keeps each confusable pair together; a
     # random balanced split would keep both pairs together about 1 time in 5. The 5-superclass
-    # level, built from 54 validation clips, pairs them in some runs and not in others (it varies
-    # with the thread count), so it is not asserted
+    # level, built from 54 validation clips, pairs them or not depending on float rounding (other
+    # thread counts or CPU kernels), so it is not asserted
     coarse = json.loads((tmp_path / "run" / "hierarchy.json").read_text())["assignments"][0]
     assert len(set(coarse)) == 2
     for a, b in CONFUSABLE:
