@@ -13,6 +13,7 @@ import copy
 import platform
 import tempfile
 import time
+import functools
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -318,6 +319,25 @@ def _computes_in(rt) -> str:
     return f"int8+{inner}" if rt.precision == "int8" else inner
 
 
+def _restores_torch_threads(fn: Callable) -> Callable:
+    """``--threads`` binds this benchmark only: torch's thread count is put back afterwards, so a
+    later caller in the same process (a test, a notebook) is not left at another count (float
+    rounding, and so trained weights, follow the thread count)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import torch
+
+        before = torch.get_num_threads()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return wrapper
+
+
+@_restores_torch_threads
 def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = None, num_classes: int = 60,
                 levels: Sequence[Optional[int]] = (2, 6, 20), width: float = 1.0,
                 backends: Optional[Sequence[str]] = None, batches: Sequence[int] = (1, 8),
@@ -435,6 +455,7 @@ def _pose_precision(yolo, half: bool) -> str:
     return _compiled_precision(compiled)
 
 
+@_restores_torch_threads
 def bench_pose(pose_model: str = "yolo11n-pose.yaml", *, imgsz: int = 640, device: str = "auto", half: bool = False,
                warmup: int = 3, iters: int = 20, threads: Optional[int] = None, seed: int = 0, log: Log = None) -> dict:
     """Speed of an ultralytics pose model on random ``(imgsz, imgsz, 3)`` uint8 images.

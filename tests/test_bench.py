@@ -54,8 +54,12 @@ def test_option_parsers():
 
 
 def test_bench_model_side_by_side_report():
+    import torch
+
+    torch.set_num_threads(2)
     report = bench_model(arch="i3d_r18", num_classes=4, levels=(2, None, None), width=0.125, batches=(1, 2),
                          frames=4, size=32, device="cpu", warmup=1, iters=3, threads=1)
+    assert torch.get_num_threads() == 2     # --threads binds the benchmark only, not the process after it
     assert report["kind"] == "model" and report["device"] == "cpu" and report["threads"] == 1
     assert report["input"] == {"frames": 4, "size": 32} and report["model"]["arch"] == "i3d_r18"
     keys = [(r["backend"], r["precision"], r["batch"]) for r in report["rows"]]
