@@ -34,7 +34,7 @@ from typing import Optional
 import numpy as np
 
 from edgeact.errors import EdgeactError
-from edgeact.fileio import refuse_output_over_input
+from edgeact.fileio import refuse_output_over_input, require_regular_file
 from edgeact.geometry import (Calibration, ROBUST_FLOOR_PX, ROBUST_K, check_calibration, in_front,
                               reprojection_errors, robust_fit, save_calibration)
 
@@ -64,11 +64,9 @@ def pairs_from_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     Returns ``points_3d`` ``(N, 3)`` and ``pixels`` ``(N, 2)`` float64. A bad row raises
     :class:`EdgeactError` naming ``file:LINE``.
     """
-    p = Path(path)
+    p = require_regular_file(path, "CSV file")
     try:
         text = p.read_text(encoding="utf-8-sig")  # utf-8-sig: spreadsheets like to add a BOM
-    except FileNotFoundError:
-        raise EdgeactError(f"{p}: no such CSV file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise EdgeactError(f"{p}: cannot read CSV file ({exc})") from None
     rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines()))
@@ -129,17 +127,23 @@ def ntu_skeleton_files(path: str | Path, *, camera: Optional[int] = None,
                        max_files: Optional[int] = None) -> tuple[list[Path], tuple[str, ...]]:
     """The ``.skeleton`` files of ``path`` (one file, or a folder's files in name order), those of
     ``camera`` only when given, then the first ``max_files``. Returns ``(files, notes)``; a note
-    says how many files were passed over because their name carries no camera id."""
+    says how many files were passed over because their name carries no camera id, or because
+    they are no regular files (a FIFO would block the reader; a single such path is refused)."""
     path = Path(path)
+    notes: list[str] = []
     if path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() == ".skeleton" and f.is_file())
+        named = sorted(f for f in path.iterdir() if f.suffix.lower() == ".skeleton")
+        files = [f for f in named if f.is_file()]
+        if len(files) < len(named):   # FIFOs, devices, folders: reading them would block or fail
+            odd = [f for f in named if not f.is_file()]
+            notes.append(f"{len(odd)} .skeleton name(s) in the folder are not regular files (a folder, FIFO or "
+                         f"device) and were passed over (e.g. {odd[0].name})")
         if not files:
-            raise EdgeactError(f"{path}: no .skeleton files in this folder")
-    elif path.is_file():
-        files = [path]
+            raise EdgeactError(f"{path}: no .skeleton files in this folder" + (f"; {notes[0]}" if notes else ""))
+    elif path.exists():
+        files = [require_regular_file(path, ".skeleton file")]
     else:
         raise EdgeactError(f"{path}: no such .skeleton file or folder")
-    notes: list[str] = []
     if camera is not None:
         unnamed = [f for f in files if camera_of(f) is None]
         files = [f for f in files if camera_of(f) == camera]
@@ -279,9 +283,7 @@ def intrinsics_from_realsense(bag: str | Path | None = None, *, width: int = 0, 
     where = str(bag) if bag is not None else "RealSense camera"
     cfg = rs.config()
     if bag is not None:
-        bag = Path(bag)
-        if not bag.is_file():
-            raise EdgeactError(f"{bag}: no such RealSense recording")
+        bag = require_regular_file(bag, "RealSense recording")
         try:
             cfg.enable_device_from_file(str(bag), repeat_playback=False)
         except RuntimeError as exc:

@@ -6,6 +6,7 @@ an output from landing on one of the command's own inputs.
   the mode an ordinary ``open(path, "w")`` would give (``0o666`` less the umask), not ``mkstemp``'s
   private ``0o600``: a model or report written for a service user stays readable by it.
 * :func:`refuse_output_over_input` is the one check every command runs before it writes.
+* :func:`require_regular_file` is the one check every reader runs before it opens a file.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterable, Optional
@@ -85,6 +87,23 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return a.resolve() == b.resolve()
+
+
+def require_regular_file(path: str | Path, what: str) -> Path:
+    """``path`` as a :class:`Path` when it names a regular file (through links); otherwise an
+    :class:`EdgeactError`: ``"PATH: no such WHAT"``, or ``"PATH: not a regular file (a folder, FIFO
+    or device); WHAT expected"``. Every reader calls it before opening: reading a FIFO blocks
+    until something writes to it, which for a command means forever."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise EdgeactError(f"{path}: no such {what}") from None
+    except OSError as exc:     # a looping link, a folder we may not enter: reading would fail too
+        raise EdgeactError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise EdgeactError(f"{path}: not a regular file (a folder, FIFO or device); {what} expected")
+    return path
 
 
 def refuse_output_over_input(out: Optional[str | Path], inputs: Iterable[Optional[str | Path]], *,

@@ -27,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 from edgeact.errors import EdgeactError
+from edgeact.fileio import require_regular_file
 
 Box = tuple[float, float, float, float]
 
@@ -341,12 +342,11 @@ def save_calibration(path: str | Path, calib: Calibration, *, extra: Optional[di
 
 def load_calibration(path: str | Path) -> Calibration:
     """Read and check a calibration JSON (see :meth:`Calibration.from_dict`): the one loader of
-    ``prep``, ``live`` and ``calibrate``; errors name the file and the key."""
-    p = Path(path)
+    ``prep``, ``live`` and ``calibrate``; errors name the file and the key. Only a regular file
+    is read (a FIFO would block)."""
+    p = require_regular_file(path, "calibration file")
     try:
         text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EdgeactError(f"{p}: no such calibration file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise EdgeactError(f"{p}: cannot read calibration file ({exc})") from None
     try:

@@ -133,10 +133,12 @@ def test_a_fifo_as_skeleton_or_calibration_is_refused_instead_of_blocking(synth_
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     _, exc = _within(60, lambda: _live("--video", video, "--skeleton", fifo, "--model", tiny_model, *FAST))
-    assert isinstance(exc, EdgeactError) and str(exc).startswith(f"{fifo}: not a regular file")
+    assert isinstance(exc, EdgeactError) and str(exc) == (f"{fifo}: not a regular file (a folder, FIFO or device); "
+                                                          "skeleton file expected")
     _, exc = _within(60, lambda: _live("--bag", tmp_path / "room.db3", "--calibration", fifo, "--model",
                                        tiny_model, "--quiet"))
-    assert isinstance(exc, EdgeactError) and str(exc).startswith(f"--calibration {fifo}: not a regular file")
+    assert isinstance(exc, EdgeactError) and str(exc) == (f"{fifo}: not a regular file (a folder, FIFO or device); "
+                                                          "calibration file expected")
 
 
 # --------------------------------------------------------------------------- the JSONL log

@@ -34,7 +34,7 @@ import numpy as np
 
 from edgeact.data.names import NTU60_CLASSES, NTU120_CLASSES, NTU_ACTION_NAMES
 from edgeact.errors import EdgeactError
-from edgeact.fileio import atomic_write_bytes
+from edgeact.fileio import atomic_write_bytes, require_regular_file
 
 NUM_JOINTS = 25
 _VALUES_PER_JOINT = 12
@@ -243,16 +243,14 @@ def read_skeleton(path: str | Path, *, max_bodies: int = 4, strict: bool = False
     file raises :class:`EdgeactError` naming ``path:LINE``. Lines after the T frames are ignored
     and reported (``report.trailing_lines`` / ``trailing_frames``, ``report.damaged``); with
     ``strict`` they raise instead, for callers that must not use a file whose header disagrees
-    with its content.
+    with its content. Only a regular file is read (a FIFO would block).
     """
     if max_bodies < 1:
         raise EdgeactError(f"max_bodies must be at least 1, got {max_bodies}")
-    path = Path(path)
+    path = require_regular_file(path, "skeleton file")
     p = str(path)
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise EdgeactError(f"{p}: no such skeleton file") from None
     except OSError as exc:
         raise EdgeactError(f"{p}: cannot read skeleton file ({exc.strerror})") from None
     lines = decode_text(data).splitlines()

@@ -40,6 +40,7 @@ import numpy as np
 from edgeact.data.names import NUCLA_ACTION_IDS, NUCLA_ACTIONS, NUCLA_CLASSES
 from edgeact.data.ntu import decode_text
 from edgeact.errors import EdgeactError
+from edgeact.fileio import require_regular_file
 
 NUM_JOINTS = 20
 BENCHMARKS: tuple[str, ...] = ("nucla-view1", "nucla-view2", "nucla-view3")
@@ -92,7 +93,7 @@ def split_of_nucla(view: int, benchmark: str) -> str:
 def read_nucla_skeleton_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Bodies of one ``*_skeletons.txt``: joints ``(K, 20, 3)`` float32 and confidence ``(K, 20)``
     float32 (NaN where the file has no confidence column). K = 0 for an empty file."""
-    path = Path(path)
+    path = require_regular_file(path, "skeleton file")   # a FIFO would block
     try:
         text = decode_text(path.read_bytes())
     except OSError as exc:

@@ -430,10 +430,7 @@ class SkeletonReplay(PoseBackend):
 
         self.path = Path(path)
         self.name = f"skeleton {self.path.name}"
-        if self.path.exists() and not self.path.is_file():
-            raise EdgeactError(f"{self.path}: not a regular file (a folder, FIFO or device); "
-                               "--skeleton needs the .skeleton file itself")
-        self.skeleton = read_skeleton(self.path, max_bodies=max_bodies)
+        self.skeleton = read_skeleton(self.path, max_bodies=max_bodies)   # refuses a FIFO or device
         sk = self.skeleton
         color = sk.color_xy.astype(np.float32).copy()
         color[(color == 0).all(axis=-1)] = np.nan
