@@ -133,19 +133,10 @@ def check_pose_options(opts: LiveOptions) -> tuple[str, Optional["Calibration"]]
         uses = ("the recording's own skeleton pixels" if kind == "skeleton" else "the keypoints as YOLO finds them")
         raise EdgeactError(f"--calibration {opts.calibration}: only the depth pose projects with it (--realsense "
                            f"or --bag with --pose auto or depth); --pose {kind} uses {uses}")
-    return kind, read_calibration(opts.calibration)
-
-
-def read_calibration(path: Path) -> "Calibration":
-    """``--calibration``, through :func:`edgeact.geometry.load_calibration` (which refuses
-    degenerate coefficients); a FIFO or device is refused first, as reading one blocks forever."""
+    # the one loader: it refuses degenerate coefficients, and a FIFO or device before reading it
     from edgeact.geometry import load_calibration
 
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise EdgeactError(f"--calibration {path}: not a regular file (a folder, FIFO or device); pass the "
-                           "JSON file from `edgeact calibrate`")
-    return load_calibration(path)
+    return kind, load_calibration(opts.calibration)
 
 
 def open_pose(opts: LiveOptions, kind: str, calibration: Optional["Calibration"] = None):
