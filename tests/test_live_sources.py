@@ -223,10 +223,12 @@ def _depth(i):
     return d
 
 
-def _record_realsense(path, *, depth=True, color_format="bgr8", frames=N_RS):
+def _record_realsense(path, *, depth=True, color_format="bgr8", frames=N_RS, missing_depth=()):
     """Record a software device: colour frame i is (B, G, R) = (10 i, 100, 200) (as bgr8 or rgb8),
     depth frame i is 1000 + 100 i units of 1 mm with a 5x5 hole at the top left; colour and depth
-    share intrinsics and identity extrinsics, so depth aligned to colour is the depth itself."""
+    share intrinsics and identity extrinsics, so depth aligned to colour is the depth itself.
+    Depth frames whose numbers are in ``missing_depth`` are not recorded (a depth frame the camera
+    lost)."""
     rs = pytest.importorskip("pyrealsense2", reason="pyrealsense2 (and libusb-1.0) not installed")
 
     def intrinsics():
@@ -266,6 +268,8 @@ def _record_realsense(path, *, depth=True, color_format="bgr8", frames=N_RS):
         if color_format == "rgb8":
             pixels[-1] = np.ascontiguousarray(bgr[..., ::-1])
         for s, p, px in zip(sensors, profiles, pixels):
+            if px.ndim == 2 and i in missing_depth:
+                continue
             f = rs.software_video_frame()
             bpp = px.itemsize * (px.shape[2] if px.ndim == 3 else 1)
             f.pixels, f.bpp, f.stride, f.timestamp = px, bpp, bpp * W, i * 1000 / 30
@@ -305,6 +309,7 @@ def _check_rs_frames(frames, src):
         assert f.depth_scale == pytest.approx(0.001)
         assert f.intrinsics == Intrinsics(fx=FX, fy=FY, ppx=PPX, ppy=PPY, width=W, height=H)
     assert src.dropped == ids[-1] - ids[0] + 1 - len(ids)
+    assert src.corrupt == 0                          # every colour frame came with its own depth
 
 
 def test_realsense_playback_colour_depth_intrinsics(rs_recording):
@@ -313,6 +318,19 @@ def test_realsense_playback_colour_depth_intrinsics(rs_recording):
         frames = list(src)
         assert src.read() is None
     _check_rs_frames(frames, src)
+
+
+def test_realsense_colour_without_its_depth_is_skipped_not_paired_with_another(tmp_path):
+    """Depth frame 3 was lost: the pipeline hands colour 3 on with depth 2 (the last it saw); that
+    pair is of two instants, so colour 3 is skipped and counted, never shown with depth 2."""
+    path = _record_realsense(tmp_path / "gap.db3", missing_depth=(3,))
+    with RealSenseSource(playback=path, realtime=False) as src:
+        frames = list(src)
+    ids = [int(round(f.image[0, 0, 0] / 10)) for f in frames]
+    assert ids == [0, 1, 2, 4, 5] and [f.index for f in frames] == ids
+    for f, i in zip(frames, ids):
+        assert np.all(f.depth[f.depth > 0] == 1000 + 100 * i)
+    assert src.corrupt == 1 and src.dropped == 0     # colour 3 arrived, with no depth of its instant
 
 
 def test_realsense_playback_in_real_time(rs_recording):

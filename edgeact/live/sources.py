@@ -4,7 +4,8 @@ recording (colour + depth aligned to colour).
 Every source is a :class:`Source`: ``read()`` blocks until the next :class:`Frame` and returns None
 at the end of the source; ``close()`` releases the device (and joins any reader thread); sources
 are context managers and iterables. Counters: ``dropped`` (frames skipped or overwritten before
-anyone read them) and ``corrupt`` (frames that could not be decoded and were skipped).
+anyone read them) and ``corrupt`` (frames that could not be decoded, or RealSense colour frames
+that came with no depth of their instant, and were skipped).
 
 Opening a source checks it (the file exists and decodes, the camera opens, the recording holds a
 colour stream); it starts running at the first ``read()``, so models loaded in between cost no
@@ -28,6 +29,7 @@ from typing import Callable, Iterator, Optional, Union
 import numpy as np
 
 from edgeact.errors import EdgeactError, SourceLost
+from edgeact.fileio import require_regular_file
 from edgeact.live.frames import Frame, Intrinsics
 
 StatusCallback = Callable[[str], None]
@@ -428,6 +430,15 @@ class RealSenseSource(Source):
     Opening resolves the streams (the file or camera, its modes, the intrinsics) without starting
     them; the pipeline starts at the first ``read()``, so a recording played in real time loses
     nothing to the time between open and the first read.
+
+    Colour and depth of one instant, or nothing: the pipeline fills a set whose depth its syncer
+    did not match with the last depth frame it saw, so a set whose two timestamps (same clock)
+    differ by more than half a frame period is no pair. It is skipped; a later set that pairs the
+    same colour frame with its own depth is used, and a colour frame that never finds its depth
+    counts in ``corrupt`` (``dropped`` counts colour frames that never arrived). A recording is
+    started paused and resumed once every stream runs: started playing, it hands on the first
+    stream's frames before the others start, and without a pause (``realtime=False``) that can be
+    every depth frame of a short recording before its first colour frame.
     """
 
     live = True
@@ -441,11 +452,7 @@ class RealSenseSource(Source):
         self.exit_on_disconnect = bool(exit_on_disconnect)
         if self.playback is not None:   # checked before the import: a wrong path is the first thing to fix
             self.name = str(self.playback)
-            if not self.playback.exists():
-                raise EdgeactError(f"{self.playback}: no such RealSense recording")
-            if not self.playback.is_file():
-                raise EdgeactError(f"{self.playback}: not a regular file (a folder, FIFO or device); "
-                                   "pass the recording itself")
+            require_regular_file(self.playback, "RealSense recording")
         rs = _import_realsense()
         self._rs = rs
         if self.playback is None:
@@ -459,6 +466,7 @@ class RealSenseSource(Source):
                                                               bool(realtime))
         self._setup(profile)
         self._started = False
+        self._unpaired: set[int] = set()   # colour frame numbers seen only in mismatched sets
         self._last_number: Optional[int] = None
         self._index = -1
         self._t0: Optional[float] = None
@@ -478,6 +486,10 @@ class RealSenseSource(Source):
         self._format = color.format()
         self.depth_scale = float(dev.first_depth_sensor().get_depth_scale()) if self.has_depth else 0.0
         self._align = rs.align(rs.stream.color) if self.has_depth else None
+        self._playback_dev = dev.as_playback() if self.playback is not None else None
+        rates = [color.fps()] + ([profile.get_stream(rs.stream.depth).fps()] if self.has_depth else [])
+        # the syncer's own criterion: two frames are of one instant within half the slower period
+        self._pair_tolerance_ms = 500.0 / min(rates) if min(rates) > 0 else math.inf
         supported = (rs.format.bgr8, rs.format.rgb8, rs.format.bgra8, rs.format.rgba8, rs.format.yuyv)
         if self._format not in supported:
             raise EdgeactError(f"{self.name}: colour format {self._format} is not supported "
@@ -555,13 +567,32 @@ class RealSenseSource(Source):
         return cv2.cvtColor(data.reshape(self.size[1], self.size[0], 2), cv2.COLOR_YUV2BGR_YUYV)  # yuyv
 
     def _begin(self) -> None:
+        playback = self._playback_dev
+        if playback is not None:
+            playback.pause()      # nothing plays until every stream has started (see the class doc)
         try:
-            profile = self._pipe.start(self._config)
+            self._pipe.start(self._config)
         except RuntimeError as exc:
             msg = str(exc).strip().replace("\n", " ")
             raise EdgeactError(f"{self.name}: cannot start streaming ({msg})") from None
         self._started = True
-        self._playback_dev = profile.get_device().as_playback() if self.playback is not None else None
+        if playback is not None:
+            playback.resume()
+
+    def _paired(self, color, depth) -> bool:
+        """True when ``color`` and ``depth`` are of one instant. Timestamps of different clocks
+        (domains) cannot be compared: the syncer paired those by frame numbers, trusted here."""
+        if color.get_frame_timestamp_domain() != depth.get_frame_timestamp_domain():
+            return True
+        return abs(float(color.get_timestamp()) - float(depth.get_timestamp())) <= self._pair_tolerance_ms
+
+    def _count_passed(self, number: Optional[int]) -> int:
+        """Count in ``corrupt`` the unpaired colour frames before ``number`` (all of them at the
+        end, ``number=None``): they will not be handed on. Returns how many."""
+        passed = {n for n in self._unpaired if number is None or n < number}
+        self._unpaired -= passed
+        self.corrupt += len(passed)
+        return len(passed)
 
     def read(self) -> Optional[Frame]:
         poll = 0.25
@@ -579,23 +610,28 @@ class RealSenseSource(Source):
                                and self._playback_dev.current_status() == self._rs.playback_status.stopped)
                     if stopped or (self._playback_dev is not None and waited >= self.timeout_s):
                         self._ended = True
+                        self._count_passed(None)
                         return None
                     if waited >= self.timeout_s:
                         raise SourceLost(f"{self.name}: no frames for {self.timeout_s:g} s (camera unplugged?)")
                     continue
                 waited = 0.0
-                if self._align is not None:
-                    frames = self._align.process(frames)
                 color = frames.get_color_frame()
-                depth = frames.get_depth_frame() if self.has_depth else None
-                if not color or (self.has_depth and not depth):
-                    self.corrupt += 1  # an incomplete set: the syncer could not pair it
-                    continue
+                if not color:
+                    continue  # depth alone: its colour frame, if it comes, is counted then
                 number = int(color.get_frame_number())
                 if self._last_number is not None and number == self._last_number:
                     continue  # the same frame handed on twice
+                depth = frames.get_depth_frame() if self.has_depth else None
+                if self.has_depth and not (depth and self._paired(color, depth)):
+                    self._unpaired.add(number)   # a later set may pair it with its own depth
+                    continue
+                if self._align is not None:
+                    frames = self._align.process(frames)
+                    color, depth = frames.get_color_frame(), frames.get_depth_frame()
                 gap = 1 if self._last_number is None or number < self._last_number else number - self._last_number
-                self.dropped += gap - 1
+                self.dropped += max(0, gap - 1 - self._count_passed(number))   # those arrived, unpaired
+                self._unpaired.discard(number)
                 self._last_number = number
                 self._index += gap if self._index >= 0 else 1
                 stamp = float(color.get_timestamp()) / 1000.0
