@@ -180,7 +180,7 @@ def live(
                       f"{s['windows_dropped']} windows dropped; latency p50 "
                       f"{_ms(s['latency_ms']['p50'])}, p95 {_ms(s['latency_ms']['p95'])}")
         if jsonl is not None:
-            console.print(f"appended {s['decisions']} decisions to {jsonl}")
+            console.print(f"appended {s['decisions']} decisions to {jsonl}", markup=False, highlight=False)
 
 
 def _ms(v: Optional[float]) -> str:
@@ -205,10 +205,11 @@ def _live_demo(opts) -> None:
     for r in results:
         mark = "[green]ok[/]" if r.correct and not r.uncertain else ("[yellow]uncertain[/]" if r.uncertain
                                                                      else "[red]wrong[/]")
-        table.add_row(r.clip.name, r.clip.action, r.decided or "-", f"{r.p:.2f}", mark)
+        table.add_row(Text(r.clip.name), Text(r.clip.action), Text(r.decided or "-"), f"{r.p:.2f}", mark)
     console.print(table)
     right = sum(r.correct for r in results)
-    console.print(f"{right}/{len(results)} clips recognized" + (f"; appended to {opts.jsonl}" if opts.jsonl else ""))
+    console.print(f"{right}/{len(results)} clips recognized" + (f"; appended to {opts.jsonl}" if opts.jsonl else ""),
+                  markup=False, highlight=False)
 
 
 @app.command()
@@ -291,14 +292,14 @@ def calibrate(
     for result, target in zip(results, targets):
         _print_calibration(result, exact=realsense or bag is not None)
         write_result(target, result)
-        console.print(f"wrote {target}", highlight=False, soft_wrap=True)
+        console.print(f"wrote {target}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_calibration(result, *, exact: bool) -> None:
     from rich.table import Table
 
     c = result.calibration
-    table = Table(title=f"calibration ({c.model}) from {result.source}", show_header=True)
+    table = Table(title=Text(f"calibration ({c.model}) from {result.source}", style="table.title"), show_header=True)
     table.add_column("quantity")
     table.add_column("value", justify="right")
     for name in ("cx", "cy", "bx", "by") + (("tx", "ty") if c.model == "offset" else ()):
@@ -315,7 +316,7 @@ def _print_calibration(result, *, exact: bool) -> None:
             table.add_row("dropped, Z <= 0", str(result.n_behind))
     console.print(table)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("note:", "yellow"), " ", note), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -353,7 +354,7 @@ def prep(
                      calib=calib, fallback_uncropped=fallback_uncropped, limit=limit, crop=not no_crop,
                      keep_damaged=keep_damaged)
     bar = Progress(TextColumn("[cyan]prep"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[last]}"), TimeRemainingColumn(), console=console)
+                   TextColumn("{task.fields[last]}", markup=False), TimeRemainingColumn(), console=console)
     task = bar.add_task("prep", total=None, last="")
 
     started = False
@@ -372,7 +373,8 @@ def prep(
             bar.stop()
     console.print(f"prepared {report.done} samples ({report.resumed} already done), {report.frames} frames in "
                   f"{report.seconds:.1f} s: {report.frames_per_second:.1f} frames/s "
-                  f"({report.frames_per_second / max(report.workers, 1):.1f} per worker) -> {out}")
+                  f"({report.frames_per_second / max(report.workers, 1):.1f} per worker) -> {out}",
+                  markup=False, highlight=False, soft_wrap=True)
     problems = report.excluded_before + report.problems
     rows = problems + [{"name": d["name"], "status": "damaged, kept", "reason": d["reason"]}
                        for d in report.damaged_kept]
@@ -384,16 +386,16 @@ def prep(
         for col in ("sample", "status", "reason"):
             table.add_column(col)
         for p in rows[:50]:
-            table.add_row(p["name"], p.get("status", ""), p.get("reason", ""))
+            table.add_row(Text(p["name"]), Text(p.get("status", "")), Text(p.get("reason", "")))
         console.print(table)
         if len(rows) > 50:
             console.print(f"... and {len(rows) - 50} more (all listed in {out / 'index.json'} under meta.excluded "
-                          "and meta.damaged_kept)")
+                          "and meta.damaged_kept)", markup=False, highlight=False, soft_wrap=True)
     if report.notes:
         console.print(f"{len(report.notes)} prepared sample(s) with notes (all in {out / 'index.json'} under "
-                      "meta.notes):")
+                      "meta.notes):", markup=False, highlight=False, soft_wrap=True)
         for n in report.notes[:10]:
-            console.print(f"  {n['name']}: {n['reason']}", highlight=False)
+            console.print(f"  {n['name']}: {n['reason']}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

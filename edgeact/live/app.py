@@ -236,14 +236,18 @@ def _inputs(opts: LiveOptions) -> list:
 
 def check_outputs(opts: LiveOptions) -> None:
     """``--jsonl`` and ``--save`` must not be the model, an input or each other (either would be
-    destroyed)."""
+    destroyed), and ``--save`` must have an extension OpenCV writes (found out at the end, the
+    whole run's overlay would be lost)."""
     from edgeact.fileio import refuse_output_over_input, same_file
+    from edgeact.live.output import check_video_output
 
     inputs = _inputs(opts)
     refuse_output_over_input(opts.jsonl, inputs, option="--jsonl")
     refuse_output_over_input(opts.save, inputs, option="--save")
     if opts.jsonl is not None and opts.save is not None and same_file(opts.jsonl, opts.save):
         raise EdgeactError(f"--jsonl {opts.jsonl} and --save {opts.save} name the same file; give each its own")
+    if opts.save is not None:
+        check_video_output(opts.save)
 
 
 # Opens and closes a window in a child process: OpenCV's Qt backend calls abort() when it cannot
@@ -314,7 +318,7 @@ def run_live(opts: LiveOptions, console=None) -> LiveStats:
 
     def status(message: str) -> None:   # camera unplugged / reconnected
         if console is not None:
-            console.log(message)
+            console.log(message, markup=False, highlight=False)   # it names the camera URL or file
 
     def warn(message: str) -> None:
         note(message, console, kind="warning")

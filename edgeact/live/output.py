@@ -7,6 +7,7 @@ is written to a temporary file and moved into place when the run ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -138,9 +139,11 @@ class RichView:
         self._live.stop()
 
     def _render(self, stats: LiveStats, latest: dict[int, Decision]):
+        # labels, source names and status lines are user text: Text cells, never parsed as markup
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=self.title, title_justify="left", expand=False)
+        table = Table(title=Text(self.title, style="table.title"), title_justify="left", expand=False)
         table.add_column("person", justify="right")
         table.add_column("action")
         for i in range(self.level_count):
@@ -151,23 +154,79 @@ class RichView:
                           *[""] * self.level_count, "")
         for tid in sorted(latest):
             d = latest[tid]
-            action = (f"[yellow]{decision_text(d)}[/]" if d.uncertain else
-                      f"[bold green]{d.fine[0].label}[/] {d.fine[0].p:.2f}")
-            levels = [f"{lv[0].label} {lv[0].p:.2f}" if lv else "" for lv in d.levels]
+            action = (Text(decision_text(d), style="yellow") if d.uncertain else
+                      Text.assemble((d.fine[0].label, "bold green"), f" {d.fine[0].p:.2f}"))
+            levels = [Text(f"{lv[0].label} {lv[0].p:.2f}") if lv else "" for lv in d.levels]
             levels += [""] * (self.level_count - len(levels))
             table.add_row(str(tid), action, *levels[: self.level_count], f"{d.t:.1f}")
         lat = stats.latencies_ms[-1] if stats.latencies_ms else float("nan")
-        table.caption = (f"input {stats.input_rate.rate:4.1f} fps | pose {stats.pose_rate.rate:4.1f} fps | "
-                         f"classifier {stats.decision_rate.rate:4.1f} Hz | latency {lat:5.0f} ms | "
-                         f"dropped {stats.frames_dropped} frames, {stats.windows_dropped} windows"
-                         + (f" | {stats.status}" if stats.status else ""))
+        table.caption = Text(f"input {stats.input_rate.rate:4.1f} fps | pose {stats.pose_rate.rate:4.1f} fps | "
+                             f"classifier {stats.decision_rate.rate:4.1f} Hz | latency {lat:5.0f} ms | "
+                             f"dropped {stats.frames_dropped} frames, {stats.windows_dropped} windows"
+                             + (f" | {stats.status}" if stats.status else ""), style="table.caption")
         table.caption_justify = "left"
         return table
 
 
+def _extension(path: Path) -> str:
+    return f"the extension {path.suffix}" if path.suffix else "no extension"
+
+
+def _fourcc(path: Path) -> int:
+    import cv2
+
+    return cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
+
+
+@contextlib.contextmanager
+def _quiet_cv2():
+    """OpenCV logs errors only, meanwhile: a failed probe is our one line, not its warnings."""
+    import cv2
+
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+def check_video_output(path: Path) -> None:
+    """Refuse a ``--save`` path whose extension OpenCV cannot write, before anything starts: a
+    writer of that extension writes one 16x16 frame to a temporary file in the target folder (the
+    system temp folder while the target folder does not exist yet), and a file must come out. The
+    extension decides the container, so the probe answers for the real video. A folder that cannot
+    be written is its own one line."""
+    import tempfile
+    import uuid
+
+    import cv2
+
+    path = Path(path)
+    folder = path.parent if path.parent.is_dir() else Path(tempfile.gettempdir())
+    if not os.access(folder, os.W_OK | os.X_OK):   # else a read-only folder would read as a bad extension
+        raise EdgeactError(f"--save {path}: cannot write into the folder {folder} (permission denied)")
+    # a fresh name, not a file: the writer must create it, or an empty placeholder would pass for output
+    probe = folder / f".{path.stem}.probe-{uuid.uuid4().hex[:12]}{path.suffix}"
+    try:
+        with _quiet_cv2():
+            writer = cv2.VideoWriter(str(probe), _fourcc(path), 30.0, (16, 16))
+            opened = writer.isOpened()
+            if opened:
+                writer.write(np.zeros((16, 16, 3), np.uint8))
+            writer.release()
+        written = probe.is_file() and probe.stat().st_size > 0
+    finally:
+        probe.unlink(missing_ok=True)
+    if not (opened and written):
+        raise EdgeactError(f"--save {path}: OpenCV cannot write a video with {_extension(path)}; "
+                           "use .mp4, .avi or .mkv")
+
+
 class OverlaySink:
     """Draws skeletons, crop boxes and labels on every posed frame; shows them in a window
-    (``show``; press q or Esc to stop) and/or writes them to a video (``save``, e.g. out.mp4)."""
+    (``show``; press q or Esc to stop) and/or writes them to a video (``save``, e.g. out.mp4;
+    :func:`check_video_output` checks its extension before the run)."""
 
     wants_frames = True
 
@@ -203,15 +262,20 @@ class OverlaySink:
 
         self.save.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.save.with_name(f".{self.save.stem}.partial{self.save.suffix}")
-        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.save.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
-        self._writer = cv2.VideoWriter(str(self._tmp), fourcc, float(self.fps), (w, h))
-        if not self._writer.isOpened():
-            raise EdgeactError(f"--save {self.save}: OpenCV cannot write this video format (try .mp4 or .avi)")
+        writer = cv2.VideoWriter(str(self._tmp), _fourcc(self.save), float(self.fps), (w, h))
+        if not writer.isOpened():
+            writer.release()
+            raise EdgeactError(f"--save {self.save}: OpenCV cannot write a {w}x{h} video with "
+                               f"{_extension(self.save)}; use .mp4, .avi or .mkv")
+        self._writer = writer
 
     def close(self, stats: LiveStats) -> None:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            if not self._tmp.is_file():   # the writer accepted frames yet wrote nothing: say so, keep no name
+                raise EdgeactError(f"--save {self.save}: OpenCV wrote no video with {_extension(self.save)}; "
+                                   "use .mp4, .avi or .mkv")
             os.replace(self._tmp, self.save)
         if self.show:
             import cv2
