@@ -38,6 +38,11 @@ KINECT_JOINTS: tuple[str, ...] = (
     "ThumbLeft", "HandTipRight", "ThumbRight",
 )
 POSE_KINDS = ("yolo", "skeleton", "depth")
+# The pose model every command and function defaults to: ultralytics downloads the named weights on
+# first use; the YAML builds the same network untrained and offline (benchmarks: speed does not
+# depend on the weights).
+DEFAULT_POSE_MODEL = "yolo11n-pose.pt"
+DEFAULT_POSE_YAML = "yolo11n-pose.yaml"
 
 
 class PoseBackend:
@@ -217,7 +222,7 @@ class UltralyticsPose(PoseBackend):
     between calls: call one instance from one thread, frames in order.
     """
 
-    def __init__(self, model: Union[str, Path] = "yolo11n-pose.pt", *, device: str = "auto", conf: float = 0.25,
+    def __init__(self, model: Union[str, Path] = DEFAULT_POSE_MODEL, *, device: str = "auto", conf: float = 0.25,
                  imgsz: int = 640, tracker: str = "bytetrack.yaml", half: bool = False, kpt_conf: float = 0.5,
                  iou: float = 0.7, classes: Optional[Sequence[int]] = None):
         if not (0 < conf <= 1):
@@ -472,7 +477,7 @@ def check_pose_kind(kind: str) -> str:
     return kind
 
 
-def open_pose(kind: str = "yolo", *, model: Union[str, Path] = "yolo11n-pose.pt", device: str = "auto",
+def open_pose(kind: str = "yolo", *, model: Union[str, Path] = DEFAULT_POSE_MODEL, device: str = "auto",
               conf: float = 0.25, imgsz: int = 640, tracker: str = "bytetrack.yaml", half: bool = False,
               skeleton: Union[str, Path, None] = None, calibration: Union[Calibration, str, Path, None] = None,
               patch: int = 5, max_bodies: int = 4) -> PoseBackend:
