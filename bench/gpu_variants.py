@@ -134,7 +134,7 @@ def bench_variants(arch: str, *, num_classes: int = 60, levels=(2, 6, 20), width
     """A ``bench model``-shaped report (``kind: model``, ``rows``) of :data:`VARIANTS` on random
     clips ``(B, 3, frames, size, size)``; ``vs_torch`` is each row's speed-up over ``fp32``."""
     from edgeact.bench import host_info, latency_stats, time_interleaved
-    from edgeact.engine import resolve_device
+    from edgeact.device import resolve_device
 
     dev = resolve_device(device)
     runtimes = build_runtimes(arch, num_classes=num_classes, levels=levels, width=width, frames=frames,

@@ -42,7 +42,8 @@ def bench_train_step(arch: str = "i3d_r50", *, width: float = 1.0, num_classes: 
     """``steps`` timed training steps after ``warmup`` untimed ones; clips/s and ms per step."""
     import numpy as np
 
-    from edgeact.engine import autocast_for, resolve_device, train_epoch
+    from edgeact.device import resolve_device
+    from edgeact.engine import autocast_for, train_epoch
     from edgeact.errors import EdgeactError
     from edgeact.hierarchy import hierarchical_loss, level_labels
     from edgeact.models import create_model

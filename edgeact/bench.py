@@ -248,7 +248,7 @@ def _runtimes(kind: str, net, meta: dict, spec, model: Optional[Path], backends:
     (:data:`BACKEND_PRECISIONS`; default precisions: fp32, plus fp16 on CUDA). A pair that cannot
     run here is skipped with a log line; a precision no backend can run is an error."""
     from edgeact.checkpoint import save_checkpoint
-    from edgeact.engine import resolve_device
+    from edgeact.device import resolve_device
     from edgeact.export import export_model
     from edgeact.runtime import load_runtime
     from edgeact.runtime.torch_backend import TorchRuntime
@@ -373,7 +373,7 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
     """
     import torch
 
-    from edgeact.engine import resolve_device
+    from edgeact.device import resolve_device
 
     if threads is not None:
         if threads < 1:
@@ -467,7 +467,7 @@ def bench_pose(pose_model: str = "yolo11n-pose.yaml", *, imgsz: int = 640, devic
     """
     import torch
 
-    from edgeact.engine import resolve_device
+    from edgeact.device import resolve_device
 
     if imgsz < 32 or imgsz % 32:
         raise EdgeactError(f"--imgsz must be a multiple of 32 and >= 32, got {imgsz}")

@@ -31,20 +31,6 @@ class EpochStats:
         return self.clips / self.seconds if self.seconds > 0 else 0.0
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as given (``cpu``, ``cuda:1``).
-    A name torch does not know, or CUDA on a machine without it, is an :class:`EdgeactError`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise EdgeactError(f"--device {name!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EdgeactError(f"--device {name}: CUDA is not available on this machine")
-    return dev
-
-
 def autocast_for(device: torch.device, enabled: bool):
     """Mixed precision on CUDA (bf16 where supported, else fp16); a no-op elsewhere."""
     if device.type != "cuda" or not enabled:

@@ -43,6 +43,7 @@ from torch import nn
 
 from edgeact import __version__
 from edgeact.errors import EdgeactError
+from edgeact.optional import require
 from edgeact.fileio import atomic_write_bytes, refuse_output_over_input
 from edgeact.runtime.base import INPUT_NAME, META_KEY, TS_META_FILE, output_names
 from edgeact.types import InputSpec
@@ -545,10 +546,7 @@ def _export_torch_tensorrt(model, meta, spec, out, *, batch, max_batch, fp16, to
     from edgeact.runtime.tensorrt_backend import import_tensorrt, trt_major
 
     start = time.perf_counter()
-    try:
-        import torch_tensorrt
-    except ImportError:
-        raise EdgeactError("--via torch-tensorrt needs the torch-tensorrt package (pip install torch-tensorrt)") from None
+    torch_tensorrt = require("torch_tensorrt", "tensorrt", "an export via torch-tensorrt")
     if device.type != "cuda":
         raise EdgeactError(f"--via torch-tensorrt needs a CUDA device (got --device {device})")
     trt = import_tensorrt(out)
@@ -650,7 +648,7 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
     Returns:
         An :class:`ExportResult`; an :class:`EdgeactError` when the export is beyond tolerance.
     """
-    from edgeact.engine import resolve_device
+    from edgeact.device import resolve_device
 
     fmt = {"tensorrt": "engine", "trt": "engine", "ts": "torchscript"}.get(fmt, fmt)
     via = {"tensorrt": "onnx", "trt": "onnx"}.get(via, via)     # the TensorRT Python API route parses the ONNX

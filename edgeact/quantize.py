@@ -39,6 +39,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from edgeact.errors import EdgeactError
+from edgeact.optional import require
 from edgeact.types import InputSpec
 
 CALIB_METHODS = ("minmax", "entropy", "percentile")
@@ -49,17 +50,6 @@ PERCENTILE = 99.999
 FP16_MAX = 65504.0
 QDQ_OPS = ("Conv",)
 Log = Optional[Callable[[str], None]]
-
-
-def require(module: str, extra: str, what: str):
-    """Import ``module`` or raise a one-line :class:`EdgeactError` naming the extra to install."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise EdgeactError(f"{what} needs the {module.split('.')[0]} package "
-                           f"(pip install 'edgeact[{extra}]')") from None
 
 
 def _version(dist: str) -> str:
@@ -82,7 +72,7 @@ def to_fp16(proto, *, log: Log = None):
     """
     from onnx import numpy_helper
 
-    float16 = require("onnxconverter_common.float16", "onnx", "--fp16 ONNX").convert_float_to_float16
+    float16 = require("onnxconverter_common.float16", "onnx", "an fp16 ONNX export").convert_float_to_float16
     big = tiny = 0
     for init in proto.graph.initializer:
         w = numpy_helper.to_array(init)
@@ -175,7 +165,7 @@ def quantize_qdq(proto, clips: np.ndarray, *, method: str = DEFAULT_CALIB_METHOD
     ``(N, C, T, S, S)`` float32 (see the module docstring for where the Q/DQ pairs go)."""
     import onnx
 
-    quant = require("onnxruntime.quantization", "onnx", "--int8 ONNX")
+    quant = require("onnxruntime.quantization", "onnx", "an INT8 ONNX export")
     if method not in CALIB_METHODS:
         raise EdgeactError(f"--calib-method {method!r}: choose one of {', '.join(CALIB_METHODS)}")
     calib = {"minmax": quant.CalibrationMethod.MinMax, "entropy": quant.CalibrationMethod.Entropy,

@@ -38,8 +38,9 @@ from edgeact.checkpoint import build_meta, load_checkpoint, read_checkpoint, sav
 from edgeact.data.cache import cache_fingerprint, read_index
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset, frame_scale_note
+from edgeact.device import resolve_device
 from edgeact.engine import (EpochStats, confusion_matrix, level_accuracies, level_targets, nll, predict,
-                            resolve_device, topk_accuracy, train_epoch)
+                            topk_accuracy, train_epoch)
 from edgeact.errors import EdgeactError
 from edgeact.fileio import atomic_write_json, refuse_output_over_input
 from edgeact.hierarchy import Hierarchy, build_hierarchy, hierarchical_loss, level_labels

@@ -128,7 +128,7 @@ def test_a_device_that_does_not_exist_is_one_line(onnx_files, tmp_path):
 
 def test_openvino_not_installed_names_the_extra(onnx_files, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)       # what an environment without the package gives
-    with pytest.raises(EdgeactError, match=r"--backend openvino needs the openvino package \(pip install 'edgeact\[openvino\]'\)"):
+    with pytest.raises(EdgeactError, match=r"the OpenVINO backend needs the openvino package \(pip install 'edgeact\[openvino\]'\)"):
         load_runtime(onnx_files["fp32"], "cpu", backend="openvino")
     out = tmp_path / "r.json"
     result = runner.invoke(app, ["eval", "--model", str(onnx_files["fp32"]), "--data", str(onnx_files["cache"]),

@@ -189,14 +189,6 @@ def _load_yolo(model: Union[str, Path]):
         raise EdgeactError(f"--pose-model: {text}: cannot load this model ({first})") from None
 
 
-def _resolve_device(device: str) -> str:
-    if device == "auto":
-        import torch
-
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    return str(device)
-
-
 def _half_args() -> dict:
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
@@ -240,7 +232,9 @@ class UltralyticsPose(PoseBackend):
                 raise EdgeactError(f"--tracker {tracker} needs the Python package lap (pip install 'lap>=0.5.12'); "
                                    "or use --tracker iou")
         self.tracker = tracker
-        self.device = _resolve_device(device)
+        from edgeact.device import resolve_device   # imports torch
+
+        self.device = str(resolve_device(device))
         self.half = bool(half) and self.device.startswith("cuda")
         self._precision = _half_args() if self.half else {}
         self.conf, self.imgsz, self.kpt_conf, self.iou = float(conf), int(imgsz), float(kpt_conf), float(iou)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgeact.errors import EdgeactError
+from edgeact.optional import require
 from edgeact.runtime.base import Runtime
 from edgeact.runtime.tensorrt_backend import ENGINE_SUFFIXES, sidecar_path
 
@@ -113,10 +114,7 @@ def _onnx_meta(path: Path) -> dict:
 
     from edgeact.runtime.base import META_KEY, check_meta
 
-    try:
-        import onnx
-    except ImportError:
-        raise EdgeactError(f"{path}: reading ONNX metadata needs the onnx package (pip install 'edgeact[onnx]')") from None
+    onnx = require("onnx", "onnx", f"{path}: reading ONNX metadata")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
@@ -193,7 +191,7 @@ def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
 
         return TensorRTRuntime(path, device, fp16=fp16)
 
-    from edgeact.engine import resolve_device
+    from edgeact.device import resolve_device
 
     dev = resolve_device(device)
     if kind == "torchscript":

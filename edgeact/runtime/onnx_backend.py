@@ -19,7 +19,9 @@ from typing import Optional
 
 import numpy as np
 
+from edgeact.device import device_name
 from edgeact.errors import EdgeactError
+from edgeact.optional import require
 from edgeact.runtime.base import INPUT_NAME, META_KEY, Runtime, check_meta
 
 
@@ -84,10 +86,8 @@ class OnnxRuntime(Runtime):
 
     def __init__(self, path: Path, device: str = "auto", *, fp16: bool = False, threads: Optional[int] = None,
                  model_bytes: Optional[bytes] = None):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise EdgeactError(f"{path}: running ONNX needs onnxruntime (pip install 'edgeact[onnx]')") from None
+        ort = require("onnxruntime", "onnx", f"{path}: running ONNX")
+        device = device_name(device)
         if threads is None:
             import torch
 

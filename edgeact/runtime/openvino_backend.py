@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 
 from edgeact.errors import EdgeactError
+from edgeact.optional import require
 from edgeact.runtime.base import INPUT_NAME, Runtime
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
@@ -35,12 +36,7 @@ _FROM_OV = {"f32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16"
 
 
 def import_openvino(what: str | Path):
-    try:
-        import openvino as ov
-    except ImportError:
-        raise EdgeactError(f"{what}: --backend openvino needs the openvino package "
-                           "(pip install 'edgeact[openvino]')") from None
-    return ov
+    return require("openvino", "openvino", f"{what}: the OpenVINO backend")
 
 
 def ov_device(device: str, available: list[str], what: str | Path) -> str:

@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 
 from edgeact.errors import EdgeactError
+from edgeact.optional import require
 from edgeact.fileio import atomic_write_json
 from edgeact.runtime.base import INPUT_NAME, Runtime, check_meta
 
@@ -56,12 +57,7 @@ def read_sidecar(engine: str | Path) -> dict:
 
 
 def import_tensorrt(what: str | Path):
-    try:
-        import tensorrt as trt
-    except ImportError:
-        raise EdgeactError(f"{what}: TensorRT engines need the tensorrt Python package and an NVIDIA GPU "
-                           "(pip install 'edgeact[tensorrt]'; on Jetson it comes with JetPack)") from None
-    return trt
+    return require("tensorrt", "tensorrt", f"{what}: a TensorRT engine")
 
 
 def trt_major(trt) -> int:
@@ -114,9 +110,11 @@ class TensorRTRuntime(Runtime):
         check_engine_version(meta, trt, path)
         import torch
 
-        if device == "cpu" or not torch.cuda.is_available():
-            raise EdgeactError(f"{path}: a TensorRT engine needs a CUDA device (got --device {device})")
-        dev = torch.device("cuda" if device == "auto" else device)
+        from edgeact.device import device_name, resolve_device
+
+        if device_name(device).split(":")[0] not in ("auto", "cuda") or not torch.cuda.is_available():
+            raise EdgeactError(f"{path}: a TensorRT engine needs a CUDA device (got device {device})")
+        dev = resolve_device(device)
         self._dev = dev if dev.index is not None else torch.device("cuda", torch.cuda.current_device())
         self.device = str(self._dev)
         self._trt = trt

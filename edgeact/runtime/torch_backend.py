@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from edgeact.errors import EdgeactError
+from edgeact.optional import require
 from edgeact.runtime.base import TS_META_FILE, Runtime, check_meta
 
 # torch.compile modes: "default" (inductor kernels), "reduce-overhead" (plus CUDA graphs: replays a
@@ -113,11 +114,8 @@ class TorchScriptRuntime(Runtime):
                                "export (edgeact export --format torchscript --fp16)")
         if export.get("via") == "torch-tensorrt":
             self.backend = "tensorrt"
-            try:
-                import torch_tensorrt  # noqa: F401  registers the TensorRT ops the module calls
-            except ImportError:
-                raise EdgeactError(f"{path}: was compiled with torch-tensorrt, which is not installed "
-                                   "(pip install torch-tensorrt)") from None
+            # registers the TensorRT ops the module calls
+            require("torch_tensorrt", "tensorrt", f"{path}: a module compiled with torch-tensorrt")
         exported_on = export.get("device", "cpu")
         if exported_on.startswith("cuda") and device.type != "cuda":
             raise EdgeactError(f"{path}: was exported for CUDA; it cannot run on {device}")
