@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from edgeact.errors import EdgeactError
 from edgeact.live.decide import Interpreter, check_superclass_source
+from edgeact.live.defaults import LIVE
 from edgeact.live.pipeline import LiveConfig, LiveLoop, LiveStats
-from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, Stride, WindowConfig
+from edgeact.live.window import Stride, WindowConfig
 from edgeact.runtime.loader import DEMO_MODEL, resolve_model  # noqa: F401  (the one home of `--model demo`)
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from edgeact.live.pose import SkeletonReplay
     from edgeact.runtime import Runtime
 
-DEFAULT_WINDOW_SECONDS = 2.0      # for artifacts that do not record their training clip length
 # a skeleton whose pixels reach this far past the frame was recorded for a larger one: Kinect maps
 # joints outside the colour view a few per cent past its edge, never a quarter
 SKELETON_OVERSHOOT = 1.25
@@ -36,7 +36,7 @@ SKELETON_OVERSHOOT = 1.25
 
 @dataclass(frozen=True)
 class LiveOptions:
-    """Every ``edgeact live`` flag (names = flag names)."""
+    """Every ``edgeact live`` flag (names = flag names); defaults from :data:`edgeact.live.defaults.LIVE`."""
 
     model: str = "demo"
     camera: Optional[str] = None
@@ -45,22 +45,22 @@ class LiveOptions:
     bag: Optional[Path] = None
     skeleton: Optional[Path] = None
     pose: str = "auto"                      # auto, yolo, skeleton, depth
-    pose_model: str = "yolo11n-pose.pt"
-    pose_conf: float = 0.25
-    pose_imgsz: int = 640
+    pose_model: str = LIVE.pose_model
+    pose_conf: float = LIVE.pose_conf
+    pose_imgsz: int = LIVE.pose_imgsz
     calibration: Optional[Path] = None
     device: str = "auto"
     fp16: bool = False
     compile: Optional[str] = None           # torch.compile mode for a .pt checkpoint
     backend: str = "auto"                   # auto (the artifact's own) or openvino for an .onnx
     window_seconds: Optional[float] = None
-    max_window_mb: float = DEFAULT_MAX_WINDOW_MB
-    stride: str = "0.5s"
-    test_sets: int = 1
-    smooth: int = 3
-    threshold: float = 0.5
-    topk: int = 3
-    superclasses: str = "fine"              # fine (summed fine probabilities) or heads (their own output)
+    max_window_mb: float = LIVE.max_window_mb
+    stride: str = LIVE.stride
+    test_sets: int = LIVE.test_sets
+    smooth: int = LIVE.smooth
+    threshold: float = LIVE.threshold
+    topk: int = LIVE.topk
+    superclasses: str = LIVE.superclasses  # fine (summed fine probabilities) or heads (their own output)
     realtime: bool = True
     loop: bool = False                      # a --video starts again at its end
     exit_on_disconnect: bool = False
@@ -77,7 +77,7 @@ def window_seconds_for(meta: dict, override: Optional[float]) -> float:
     clip = meta.get("clip") or {}
     if clip.get("frames") and clip.get("fps"):
         return float(clip["frames"]) / float(clip["fps"])
-    return DEFAULT_WINDOW_SECONDS
+    return LIVE.fallback_window_seconds
 
 
 def live_config(opts: LiveOptions, meta: dict, *, drop_stale: bool) -> LiveConfig:

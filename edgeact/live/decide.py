@@ -16,6 +16,7 @@ import numpy as np
 from edgeact.data.classes import ClassList
 from edgeact.engine import levels_from_fine
 from edgeact.errors import EdgeactError
+from edgeact.live.defaults import LIVE
 
 SUPERCLASS_SOURCES = ("fine", "heads")
 
@@ -98,11 +99,13 @@ class Interpreter:
     its member actions under the fine head, so the superclasses shown always agree with the fine
     action; ``"heads"`` shows each superclass head's own output (the paper's auxiliary heads, which
     can disagree with the fine head). A model without a hierarchy shows its heads either way.
+    ``topk``, ``threshold``, ``smooth`` and ``superclasses`` default to ``edgeact live``'s
+    (:data:`edgeact.live.defaults.LIVE`).
     """
 
-    def __init__(self, classes: ClassList, hierarchy: Optional[dict], *, topk: int = 3,
-                 threshold: float = 0.0, smooth: int = 1, forget_after: float = 10.0,
-                 superclasses: str = "fine"):
+    def __init__(self, classes: ClassList, hierarchy: Optional[dict], *, topk: int = LIVE.topk,
+                 threshold: float = LIVE.threshold, smooth: int = LIVE.smooth, forget_after: float = 10.0,
+                 superclasses: str = LIVE.superclasses):
         check_superclass_source(superclasses)
         self.classes = classes
         assignments = (hierarchy or {}).get("assignments") or []

@@ -35,6 +35,7 @@ from edgeact.data.clips import window_clips
 from edgeact.errors import EdgeactError
 from edgeact.geometry import Box, crop_box
 from edgeact.live.decide import Decision, Interpreter
+from edgeact.live.defaults import LIVE
 from edgeact.live.frames import Frame, Person
 from edgeact.live.window import WindowBank, WindowConfig, WindowJob
 from edgeact.types import InputSpec
@@ -51,10 +52,10 @@ class Runtime(Protocol):
 @dataclass(frozen=True)
 class LiveConfig:
     window: WindowConfig = WindowConfig()
-    test_sets: int = 1          # frame sets averaged per decision (paper's test protocol: 5)
-    topk: int = 3
-    threshold: float = 0.5      # below this top-1 probability a decision is shown as uncertain
-    smooth: int = 3             # decisions averaged per track
+    test_sets: int = LIVE.test_sets     # frame sets averaged per decision (paper's test protocol: 5)
+    topk: int = LIVE.topk
+    threshold: float = LIVE.threshold   # below this top-1 probability a decision is shown as uncertain
+    smooth: int = LIVE.smooth           # decisions averaged per track
     max_batch: int = 8          # windows per classifier call
     drop_stale: bool = True     # slots (live) or blocking queues (deterministic)
 
