@@ -1,19 +1,22 @@
 """Training recipes: one frozen dataclass, serialized as YAML (one file per benchmark in train/).
 
-YAML keys, CLI flags (``--lr`` ...) and keyword arguments share names. Defaults are the paper's
-(§4.1): Inflated ResNet-50, 20 epochs per pass, Adam lr 1e-4 divided by 10 when the validation
-loss has not improved for 2 epochs, 8 frames, 224² crops of 256² frames, 5 test clips, 10 %
-pruning per pass until two passes in a row fail to beat the best.
+YAML keys, CLI flags (``--lr`` ...) and keyword arguments share names, and every key can be
+overridden from the command line: ``edgeact train --set KEY=VALUE`` (:func:`parse_overrides`, the
+value read as YAML) or a flag where the key has one. Defaults are the paper's (§4.1): Inflated
+ResNet-50, 20 epochs per pass, Adam lr 1e-4 divided by 10 when the validation loss has not
+improved for 2 epochs, 8 frames, 224² crops of 256² frames, 5 test clips, 10 % pruning per pass
+until two passes in a row fail to beat the best.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from edgeact.errors import EdgeactError
 
@@ -35,38 +38,39 @@ class RecipeError(EdgeactError):
 
 @dataclass(frozen=True)
 class Recipe:
-    benchmark: str
-    arch: str = "i3d_r50"
-    levels: tuple[Optional[int], ...] = (2, 6, 20)
-    loss_weights: tuple[float, ...] = (1 / 8, 1 / 4, 1 / 2, 1.0)
-    width: float = 1.0
-    frames: int = 8
-    size: int = 224
-    resize: int = 256
-    epochs: int = 20
+    """Every setting of a training run; the comments say what each key means."""
+
+    benchmark: str                            # benchmark and split protocol, e.g. ntu60-xsub
+    arch: str = "i3d_r50"                     # i3d_r18, i3d_r34, i3d_r50 or i3d_r101
+    levels: tuple[Optional[int], ...] = (2, 6, 20)   # superclasses of the heads after stacks 1-3 (null: none)
+    loss_weights: tuple[float, ...] = (1 / 8, 1 / 4, 1 / 2, 1.0)   # per head, coarse to fine
+    width: float = 1.0                        # channel width multiplier (1.0 = the paper)
+    frames: int = 8                           # input frames T
+    size: int = 224                           # crop side S
+    resize: int = 256                         # side of the frames crops are taken from (prep's cache)
+    epochs: int = 20                          # epochs per pass
     prune_epochs: Optional[int] = None        # epochs of each pruning pass (default: epochs)
-    lr: float = 1e-4
-    lr_factor: float = 0.1
-    lr_patience: int = 2
+    lr: float = 1e-4                          # Adam learning rate
+    lr_factor: float = 0.1                    # lr multiplier when the validation loss stalls
+    lr_patience: int = 2                      # epochs without improvement before it does
     weight_decay: float = 0.0
-    batch_size: int = 16
-    workers: int = 4
-    flip_p: float = 0.5
-    test_sets: int = 5
-    val_fraction: float = 0.1
+    batch_size: int = 16                      # clips per step and process
+    workers: int = 4                          # DataLoader worker processes
+    flip_p: float = 0.5                       # probability of a horizontal flip in training
+    test_sets: int = 5                        # frame sets averaged per test clip
+    val_fraction: float = 0.1                 # share of val_source's clips that validate
     val_source: str = "test"                  # "test" (the paper) or "train" (cleaner, see README)
     pass2_init: str = "pass1"                 # "pass1" weights or "scratch"
-    prune_ratio: float = 0.1
+    prune_ratio: float = 0.1                  # share of the alive filters zeroed per pass
     prune_scope: str = "global"               # "global" (altogether) or "layer"
-    prune_patience: int = 2
+    prune_patience: int = 2                   # pruning passes in a row that fail to beat the best before stopping
     max_prune_passes: int = 10
-    superclass_restarts: int = 1000
+    superclass_restarts: int = 1000           # greedy restarts of the superclass search
     init_from: Optional[str] = None           # a checkpoint whose backbone starts training (N-UCLA)
     pretrained_2d: Optional[str] = None       # torchvision 2D ResNet weights to inflate
     amp: bool = True                          # mixed precision on CUDA
     channels_last: bool = True                # channels_last_3d on CUDA
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # values keep their declared types whatever wrote them (YAML, a CLI flag, Python), so a
@@ -115,7 +119,10 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "recipe") -> "Recipe":
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = set(recipe_keys())
+        if d.get("extra") == {}:
+            # run folders' recipe.yaml of earlier releases hold an empty ``extra`` mapping: it carried nothing
+            d = {k: v for k, v in d.items() if k != "extra"}
         unknown = set(d) - names
         if unknown:
             raise EdgeactError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}; "
@@ -132,7 +139,12 @@ def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(Recipe)
 
 
-_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
+def recipe_keys() -> tuple[str, ...]:
+    """Every key of a recipe, in the dataclass's order."""
+    return tuple(f.name for f in dataclasses.fields(Recipe))
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
 def _conform(key: str, value: Any, hint: Any) -> Any:
@@ -155,8 +167,7 @@ def _conform(key: str, value: Any, hint: Any) -> Any:
     ok = {bool: lambda v: isinstance(v, bool),
           int: lambda v: isinstance(v, int) and not isinstance(v, bool),
           float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          str: lambda v: isinstance(v, str),
-          dict: lambda v: isinstance(v, dict)}[hint]
+          str: lambda v: isinstance(v, str)}[hint]
     if not ok(value):
         raise RecipeError(f"{key} must be {_KINDS[hint]}, got {value!r}")
     return float(value) if hint is float else value
@@ -176,8 +187,43 @@ def _yaml_loader():
     return Loader
 
 
+def parse_overrides(items: Sequence[str], option: str = "--set") -> dict[str, Any]:
+    """``["lr=3e-4", "levels=[null, 2, 5]"]`` -> ``{"lr": 0.0003, "levels": (None, 2, 5)}``.
+
+    Each item is ``KEY=VALUE`` with KEY a recipe key and VALUE read as YAML (as a recipe file
+    reads it: ``1e-3`` is a number, ``null`` is None, ``[2, 6, 20]`` a list), then conformed to the
+    key's declared type. A malformed item, an unknown key, a key given twice or a value of the
+    wrong type is an :class:`EdgeactError` naming the item (and the key's type)."""
+    import yaml
+
+    hints = _field_types()
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise EdgeactError(f"{option} {item!r}: expected KEY=VALUE, e.g. {option} lr=3e-4")
+        if key not in hints:
+            close = difflib.get_close_matches(key, hints, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise EdgeactError(f"{option} {item}: {key!r} is not a recipe key{hint}; keys: {', '.join(recipe_keys())}")
+        if key in out:
+            raise EdgeactError(f"{option} {key}: given twice")
+        try:
+            value = yaml.load(text, Loader=_yaml_loader())
+        except yaml.YAMLError:
+            raise EdgeactError(f"{option} {item}: {text!r} is not a YAML value") from None
+        try:
+            out[key] = _conform(key, value, hints[key])
+        except RecipeError as exc:
+            raise EdgeactError(f"{option} {item}: {exc.problem}") from None
+    return out
+
+
 def load_recipe(path: str | Path, **overrides) -> Recipe:
-    """Read a YAML recipe and apply overrides (``None`` values are ignored)."""
+    """Read a YAML recipe and apply overrides (``None`` values are ignored). A combination the
+    recipe refuses (``size`` over ``resize``) is an :class:`EdgeactError` naming the file and the
+    overridden keys."""
     import yaml
 
     path = Path(path)
@@ -193,7 +239,13 @@ def load_recipe(path: str | Path, **overrides) -> Recipe:
         raise EdgeactError(f"{path}: a recipe is a mapping of keys to values")
     recipe = Recipe.from_dict(data, source=str(path))
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    return recipe.replace(**overrides) if overrides else recipe
+    if not overrides:
+        return recipe
+    try:
+        return recipe.replace(**overrides)
+    except RecipeError as exc:
+        raise EdgeactError(f"{path} with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}: "
+                           f"{exc.problem}") from None
 
 
 def save_recipe(path: str | Path, recipe: Recipe) -> None:
