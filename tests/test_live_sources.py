@@ -11,7 +11,8 @@ from edgeact.data.synth_render import encode_avi_mjpeg
 from edgeact.errors import EdgeactError
 from edgeact.live.frames import Frame, Intrinsics, Person
 from edgeact.live.pose import DepthLiftPose, PoseBackend
-from edgeact.live.sources import CameraSource, RealSenseSource, Source, VideoSource, open_source
+from edgeact.live.sources import (CameraSource, RealSenseSource, Source, SourceInfo, VideoSource, make_source,
+                                   open_source)
 
 W, H = 64, 48
 
@@ -403,3 +404,17 @@ def test_open_source_needs_exactly_one(tmp_path):
         assert isinstance(src, VideoSource) and src.read().index == 0
     with open_source(camera=str(path), retry=False) as src:
         assert isinstance(src, CameraSource) and isinstance(src.read(), Frame)
+
+
+def test_make_source_from_kind_and_value(tmp_path):
+    with pytest.raises(EdgeactError, match="unknown source kind 'webcam'; valid: camera, video, realsense, bag"):
+        make_source("webcam", 0)
+    with pytest.raises(EdgeactError, match="a video source needs a video file"):
+        make_source("video")
+    path = _write_video(tmp_path / "v.avi", 3, fps=25.0)
+    with make_source("video", path, realtime=False, loop=True) as src:
+        assert isinstance(src, VideoSource) and src.loop
+        assert src.info == SourceInfo(name=str(path), width=W, height=H, fps=25.0, frame_count=3, live=False)
+        assert src.info.resolution_wh == (W, H)
+    with make_source("camera", str(path), retry=False) as src:
+        assert isinstance(src, CameraSource) and src.info.live and src.info.frame_count is None
