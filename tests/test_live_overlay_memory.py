@@ -20,8 +20,7 @@ from edgeact.geometry import crop_resize
 from edgeact.live.decide import Decision, Scored
 from edgeact.live.frames import Frame, Person
 from edgeact.live.output import UNCERTAIN_COLOR, draw_label, draw_overlay, label_style, track_color
-from edgeact.live.pipeline import window_job_clips
-from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, WindowBank, WindowConfig, plan_frames
+from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, WindowBank, WindowConfig, plan_frames, window_job_clips
 from edgeact.models import create_model
 from edgeact.types import InputSpec
 
@@ -275,10 +274,11 @@ def test_a_saved_overlay_with_no_realtime_labels_every_frame_after_the_first(syn
 
 
 def test_held_overlay_frames_wait_for_their_decision_and_stay_within_the_bound():
-    from edgeact.live.pipeline import FrameEvent, _FrameDelay
+    from edgeact.live.frames import FrameEvent
+    from edgeact.live.overlay_delay import FrameDelay
 
     image = np.zeros((10, 10, 3), np.uint8)                  # 300 B a frame; the bound holds 3 of them
-    delay = _FrameDelay(seconds=1.0, max_bytes=900)
+    delay = FrameDelay(seconds=1.0, max_bytes=900)
     event = [FrameEvent(Frame(index=i, t=i / 10, image=image), [_person([[2, 2], [5, 8]])]) for i in range(5)]
     for i in range(3):
         delay.frame(event[i], oldest=0, submitted=0)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from edgeact.errors import EdgeactError
 from edgeact.live.decide import Interpreter, check_superclass_source
 from edgeact.live.defaults import LIVE
-from edgeact.live.pipeline import LiveConfig, LiveLoop, LiveStats
+from edgeact.live.pipeline import LiveConfig, LiveLoop, LiveStats, Stream
+from edgeact.live.stats import DEFAULT_SOURCE
 from edgeact.live.window import Stride, WindowConfig
 from edgeact.runtime.loader import DEMO_MODEL, resolve_model  # noqa: F401  (the one home of `--model demo`)
 
@@ -208,13 +209,19 @@ def build_sinks(opts: LiveOptions, runtime, console, *, fps: Optional[float], ti
 
 
 def run_loop(source, pose, runtime, opts: LiveOptions, sinks: Sequence, on_note=None) -> LiveStats:
-    """Run one source to its end, a sink's stop request or Ctrl-C. The caller closes the sinks;
-    ``on_note(text)`` gets one-line notes (e.g. the window's frames kept downscaled)."""
-    drop = bool(getattr(source, "live", False)) or opts.realtime
+    """Run one source (stream ``cam0``) to its end, a sink's stop request or Ctrl-C. The caller
+    closes the sinks; ``on_note(text)`` gets one-line notes (e.g. the window's frames kept downscaled)."""
+    return run_streams([Stream(DEFAULT_SOURCE, source, pose)], runtime, opts, sinks, on_note=on_note)
+
+
+def run_streams(streams: Sequence[Stream], runtime, opts: LiveOptions, sinks: Sequence, on_note=None) -> LiveStats:
+    """Run several streams in one loop (one batched pose call and one classifier for all) until
+    every one has ended, a sink's stop request or Ctrl-C; see :func:`run_loop`."""
+    drop = any(getattr(s.source, "live", False) for s in streams) or opts.realtime
     cfg = live_config(opts, runtime.meta, drop_stale=drop)
     interp = Interpreter(runtime.classes, runtime.hierarchy, topk=cfg.topk, threshold=cfg.threshold,
                          smooth=cfg.smooth, forget_after=2 * cfg.window.seconds, superclasses=opts.superclasses)
-    return LiveLoop(source, pose, runtime, interp, cfg, sinks, on_note=on_note).run()
+    return LiveLoop(streams, runtime, interp, cfg, sinks, on_note=on_note).run()
 
 
 def check_options(opts: LiveOptions) -> None:

@@ -41,7 +41,8 @@ class Scored:
 class Decision:
     """One decision for one person. ``box`` is the crop box ``(x0, y0, x1, y1)`` in source pixels;
     ``fine`` the top-k fine actions; ``levels`` the top-k superclasses per level, coarse to fine;
-    ``t`` source seconds of the newest frame in the window."""
+    ``t`` source seconds of the newest frame in the window; ``source`` the id of the stream the
+    person is in (track ids are unique within a stream)."""
 
     t: float
     track: int
@@ -52,13 +53,14 @@ class Decision:
     uncertain: bool
     frame_index: int = -1
     window_frames: int = 0
+    source: str = "cam0"
 
     @property
     def label(self) -> str:
         return self.fine[0].label
 
     def to_json(self) -> dict:
-        return {"t": round(self.t, 4), "track": int(self.track),
+        return {"source": self.source, "t": round(self.t, 4), "track": int(self.track),
                 "box": [round(float(v), 1) for v in self.box],
                 "fine": [s.to_json() for s in self.fine],
                 "levels": [[s.to_json() for s in lv] for lv in self.levels],

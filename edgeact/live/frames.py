@@ -1,5 +1,5 @@
 """Value types passed between the live stages: a frame from a source, the colour camera's pinhole,
-and a person found in a frame by a pose backend.
+a person found in a frame by a pose backend, and a posed frame of a stream (for overlays).
 
 Pixel coordinates follow :mod:`edgeact.geometry`: ``(x, y)`` with x to the right and y down,
 pixel ``(i, j)`` covering ``[i, i+1) x [j, j+1)``. Camera-space points are metres with X right,
@@ -77,3 +77,12 @@ class Person:
     keypoints: np.ndarray
     scores: np.ndarray
     joints3d: Optional[np.ndarray] = None
+
+
+@dataclass(frozen=True)
+class FrameEvent:
+    """A posed frame of one stream, for overlays: the frame, its people and the stream's id."""
+
+    frame: Frame
+    people: list[Person]
+    source: str = "cam0"

@@ -1,8 +1,10 @@
 """Outputs of the live loop: JSON lines, the Rich live view, and the OpenCV overlay (window/video).
 
-Every sink implements the :class:`edgeact.live.pipeline.Sink` protocol. JSON lines are flushed
-one by one, so ``tail -f`` sees each decision at once and Ctrl-C loses nothing; the overlay video
-is written to a temporary file and moved into place when the run ends.
+Every sink implements the :class:`edgeact.live.pipeline.Sink` protocol and names the stream of
+what it shows: one JSONL file for all streams (key ``source`` on every line), one section of the
+Rich view per stream, one overlay window or video per stream (:func:`overlay_path`). JSON lines
+are flushed one by one, so ``tail -f`` sees each decision at once and Ctrl-C loses nothing; an
+overlay video is written to a temporary file and moved into place when the run ends.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO, Optional, Sequence, Union
 
 import numpy as np
 
 from edgeact.errors import EdgeactError
 from edgeact.live.decide import Decision
-from edgeact.live.pipeline import FrameEvent, LiveStats
+from edgeact.live.frames import FrameEvent
+from edgeact.live.stats import DEFAULT_SOURCE, LiveStats
 
 # Kinect v2 (NTU skeleton files) 25 joints: child -> parent
 _KINECT_PARENTS = (-1, 0, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 1, 7, 6, 11, 10)
@@ -44,10 +47,11 @@ def decision_text(d: Decision) -> str:
 
 
 class JsonlSink:
-    """Appends one JSON object per decision (keys: t, track, box, fine, levels, latency_ms,
-    uncertain, ...) to ``path``, after one line that marks the start of this run:
-    ``{"event": "start", "time": ISO 8601 UTC, "edgeact": version, **start}`` (``start``: the
-    model, source and pose of the run). Lines with an ``"event"`` key are not decisions.
+    """Appends one JSON object per decision (keys: source, t, track, box, fine, levels,
+    latency_ms, uncertain, ...) to ``path``, after the lines that mark the start of this run, one
+    per stream: ``{"event": "start", "time": ISO 8601 UTC, "edgeact": version, **start}``
+    (``start``: a dict, or one per stream: the stream's ``source`` id, its ``input``, the model and
+    the pose). Lines with an ``"event"`` key are not decisions.
 
     The file is opened in append mode (``O_APPEND``): a restarted service adds to what earlier runs
     wrote, and after an external truncation (logrotate's ``copytruncate``) each write lands at the
@@ -56,7 +60,7 @@ class JsonlSink:
 
     wants_frames = False
 
-    def __init__(self, path: Path, start: Optional[dict] = None):
+    def __init__(self, path: Path, start: Union[dict, Sequence[dict], None] = None):
         from datetime import datetime, timezone
 
         from edgeact import __version__
@@ -71,8 +75,9 @@ class JsonlSink:
             raise EdgeactError(f"--jsonl {self.path}: cannot write ({exc.strerror})") from None
         self.lines = 0            # decisions written
         self.extra: dict = {}     # added to every decision (the demo names its clip)
-        self._write({"event": "start", "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                     "edgeact": __version__, **(start or {})})
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for line in ([start or {}] if start is None or isinstance(start, dict) else start):
+            self._write({"event": "start", "time": now, "edgeact": __version__, "source": DEFAULT_SOURCE, **line})
 
     def _unfinished_line(self) -> bool:
         import stat
@@ -109,18 +114,22 @@ class JsonlSink:
 
 
 class RichView:
-    """A live table: one row per person (fine action, each superclass level, age), and the rates."""
+    """The live view: per stream, a table with one row per person (fine action, each superclass
+    level, age) and the stream's rates. ``sections`` maps stream ids to section titles, in the
+    order shown; without it there is one section, titled ``title``."""
 
     wants_frames = False
 
-    def __init__(self, console, *, title: str = "edgeact live", level_count: int = 0):
+    def __init__(self, console, *, title: str = "edgeact live", level_count: int = 0,
+                 sections: Optional[dict[str, str]] = None):
         from rich.live import Live
 
         self.console = console
         self.title = title
         self.level_count = level_count
-        self._latest: dict[int, Decision] = {}
-        self._live = Live(self._render(LiveStats(), {}), console=console, refresh_per_second=8, transient=False)
+        self.sections = dict(sections) if sections else None
+        self._state: dict[str, tuple[LiveStats, dict[int, Decision]]] = {}
+        self._live = Live(self._render(), console=console, refresh_per_second=8, transient=False)
         self._live.start()
 
     def decision(self, d: Decision) -> None:
@@ -130,20 +139,29 @@ class RichView:
         pass
 
     def tick(self, stats: LiveStats, latest: dict[int, Decision]) -> None:
-        self._latest = dict(latest)
-        self._live.update(self._render(stats, latest))
+        self._state[stats.source] = (stats, dict(latest))
+        self._live.update(self._render())
 
     def close(self, stats: Optional[LiveStats]) -> None:
         if stats is not None:   # the final state, not the last 0.1 s tick
-            self._live.update(self._render(stats, self._latest))
+            self._live.update(self._render())
         self._live.stop()
 
-    def _render(self, stats: LiveStats, latest: dict[int, Decision]):
+    def _render(self):
+        from rich.console import Group
+
+        if self.sections is None:
+            stats, latest = next(iter(self._state.values()), (LiveStats(), {}))
+            return self._table(self.title, stats, latest)
+        return Group(*[self._table(title, *self._state.get(src, (LiveStats(source=src), {})))
+                       for src, title in self.sections.items()])
+
+    def _table(self, title: str, stats: LiveStats, latest: dict[int, Decision]):
         # labels, source names and status lines are user text: Text cells, never parsed as markup
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=Text(self.title, style="table.title"), title_justify="left", expand=False)
+        table = Table(title=Text(title, style="table.title"), title_justify="left", expand=False)
         table.add_column("person", justify="right")
         table.add_column("action")
         for i in range(self.level_count):
@@ -196,13 +214,16 @@ def check_video_output(path: Path) -> None:
     writer of that extension writes one 16x16 frame to a temporary file in the target folder (the
     system temp folder while the target folder does not exist yet), and a file must come out. The
     extension decides the container, so the probe answers for the real video. A folder that cannot
-    be written is its own one line."""
+    be written is its own one line. An existing folder is checked for the ``.mp4`` files
+    :func:`overlay_path` puts into it."""
     import tempfile
     import uuid
 
     import cv2
 
     path = Path(path)
+    if path.is_dir():
+        path = path / f"{DEFAULT_SOURCE}.mp4"
     folder = path.parent if path.parent.is_dir() else Path(tempfile.gettempdir())
     if not os.access(folder, os.W_OK | os.X_OK):   # else a read-only folder would read as a bad extension
         raise EdgeactError(f"--save {path}: cannot write into the folder {folder} (permission denied)")
@@ -223,19 +244,74 @@ def check_video_output(path: Path) -> None:
                            "use .mp4, .avi or .mkv")
 
 
+def overlay_path(save: Path, source: str, several: bool) -> Path:
+    """Where the overlay video of stream ``source`` goes for ``--save save``: an existing folder
+    gets ``{source}.mp4`` inside it; with several streams a file name gets the stream id appended
+    (``out.mp4`` -> ``out_cam0.mp4``); else ``save``."""
+    save = Path(save)
+    if save.is_dir():
+        return save / f"{source}.mp4"
+    return save.with_name(f"{save.stem}_{source}{save.suffix}") if several else save
+
+
+class _Writer:
+    """One overlay video, written to a hidden partial file and moved into place by :meth:`close`."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self._writer = None
+        self._tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.frames = 0
+
+    def write(self, img: np.ndarray) -> None:
+        if self._writer is None:
+            self._open(img.shape[1], img.shape[0])
+        self._writer.write(img)
+        self.frames += 1
+
+    def _open(self, w: int, h: int) -> None:
+        import cv2
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = cv2.VideoWriter(str(self._tmp), _fourcc(self.path), float(self.fps), (w, h))
+        if not writer.isOpened():
+            writer.release()
+            raise EdgeactError(f"--save {self.path}: OpenCV cannot write a {w}x{h} video with "
+                               f"{_extension(self.path)}; use .mp4, .avi or .mkv")
+        self._writer = writer
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        if not self._tmp.is_file():   # the writer accepted frames yet wrote nothing: say so, keep no name
+            raise EdgeactError(f"--save {self.path}: OpenCV wrote no video with {_extension(self.path)}; "
+                               "use .mp4, .avi or .mkv")
+        os.replace(self._tmp, self.path)
+
+
 class OverlaySink:
-    """Draws skeletons, crop boxes and labels on every posed frame; shows them in a window
-    (``show``; press q or Esc to stop) and/or writes them to a video (``save``, e.g. out.mp4;
-    :func:`check_video_output` checks its extension before the run)."""
+    """Draws skeletons, crop boxes and labels on every posed frame; shows them in a window per
+    stream (``show``; press q or Esc to stop) and/or writes a video per stream (``save``, e.g.
+    out.mp4, placed by :func:`overlay_path`; :func:`check_video_output` checks its extension
+    before the run). ``fps``: the videos' rate, one for all or per stream id; ``several``: the
+    run has several streams (each video and window is named after its stream)."""
 
     wants_frames = True
 
-    def __init__(self, *, show: bool = False, save: Optional[Path] = None, fps: float = 30.0):
-        self.show, self.save, self.fps = show, (Path(save) if save else None), fps or 30.0
+    def __init__(self, *, show: bool = False, save: Optional[Path] = None,
+                 fps: Union[float, dict[str, float]] = 30.0, several: bool = False):
+        self.show, self.save, self.fps, self.several = show, (Path(save) if save else None), fps, several
         self.stop_requested = False
-        self._writer = None
-        self._tmp: Optional[Path] = None
-        self.frames_written = 0
+        self._writers: dict[str, _Writer] = {}
+
+    @property
+    def frames_written(self) -> int:
+        return sum(w.frames for w in self._writers.values())
+
+    def path_for(self, source: str) -> Optional[Path]:
+        return None if self.save is None else overlay_path(self.save, source, self.several)
 
     def decision(self, d: Decision) -> None:
         pass
@@ -248,39 +324,30 @@ class OverlaySink:
 
         img = draw_overlay(event.frame.image, event.people, latest)
         if self.save is not None:
-            if self._writer is None:
-                self._open_writer(img.shape[1], img.shape[0])
-            self._writer.write(img)
-            self.frames_written += 1
+            writer = self._writers.get(event.source)
+            if writer is None:
+                fps = self.fps.get(event.source, 30.0) if isinstance(self.fps, dict) else self.fps
+                writer = self._writers[event.source] = _Writer(self.path_for(event.source), fps or 30.0)
+            writer.write(img)
         if self.show:
-            cv2.imshow("edgeact live", img)
+            cv2.imshow(f"edgeact live: {event.source}" if self.several else "edgeact live", img)
             if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                 self.stop_requested = True
 
-    def _open_writer(self, w: int, h: int) -> None:
-        import cv2
-
-        self.save.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.save.with_name(f".{self.save.stem}.partial{self.save.suffix}")
-        writer = cv2.VideoWriter(str(self._tmp), _fourcc(self.save), float(self.fps), (w, h))
-        if not writer.isOpened():
-            writer.release()
-            raise EdgeactError(f"--save {self.save}: OpenCV cannot write a {w}x{h} video with "
-                               f"{_extension(self.save)}; use .mp4, .avi or .mkv")
-        self._writer = writer
-
     def close(self, stats: LiveStats) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            if not self._tmp.is_file():   # the writer accepted frames yet wrote nothing: say so, keep no name
-                raise EdgeactError(f"--save {self.save}: OpenCV wrote no video with {_extension(self.save)}; "
-                                   "use .mp4, .avi or .mkv")
-            os.replace(self._tmp, self.save)
+        errors = []
+        for w in self._writers.values():
+            try:
+                w.close()
+            except EdgeactError as exc:      # the other streams' videos are still finished
+                errors.append(exc)
+        self._writers.clear()
         if self.show:
             import cv2
 
             cv2.destroyAllWindows()
+        if errors:
+            raise errors[0]
 
 
 LABEL_MIN_PX = 10               # smallest label capital height, in pixels: readable on 320x240

@@ -1,52 +1,61 @@
-"""The live loop: capture -> pose -> rolling windows -> classifier -> outputs, in decoupled stages.
+"""The live loop: capture -> pose -> rolling windows -> classifier -> outputs, for one or several
+streams in one process, in decoupled stages.
 
-Three worker threads and the caller's thread::
+One reader thread per stream, one pose thread and one classifier thread for all of them, and the
+caller's thread::
 
-    reader      source.read()                  -> frame slot
-    pose        pose(frame), WindowBank.push   -> job slot (+ overlay frame events)
-    classifier  window_job_clips + runtime(...) -> decision events
-    caller      sinks (Rich view, JSONL, overlay window / video), Ctrl-C
+    reader (one per stream)  source.read()                    -> FrameInbox
+    pose                     newest frame of every stream, one batched pose call per backend
+                             (tracker state per stream), WindowBank.push per stream -> JobSlot
+    classifier               windows of all streams, oldest first, up to the runtime's batch
+                             -> one runtime(...) call -> decisions (interpreter per stream)
+    caller                   sinks (Rich view, JSONL, overlay window / video), Ctrl-C
 
-On a live source (camera, or a file paced in real time) every hand-over is a *slot* that keeps only
-the newest item: a slow pose model skips frames instead of queueing them, and a window that is
-still waiting when a newer window of the same person arrives is dropped as stale, so latency never
-grows and memory stays bounded over hours. With ``--no-realtime`` every hand-over is a small
-blocking queue instead: nothing is dropped and the run is deterministic (tests, batch jobs).
+Hand-overs (:mod:`edgeact.live.handoff`) keep only the newest item on a live source (camera, or a
+file paced in real time): a slow pose model skips frames instead of queueing them, and a window
+still waiting when a newer window of the same person of the same stream arrives is dropped as
+stale, so latency never grows and memory stays bounded over hours. With ``--no-realtime`` they are
+small blocking queues: nothing is dropped and the run is deterministic (tests, batch jobs).
 
-Overlay frames: live, each frame is drawn as it passes with the decisions known at that moment.
-In a deterministic run a frame is held back until the decision for its time is known
-(:class:`_FrameDelay`), so frames posed before the first decision was ready get it too.
+Every output names its stream: decisions and frame events carry ``source`` (the stream id), track
+ids are the stream's own (unique within it), and each sink gets ``tick(stats, latest)`` once per
+stream with that stream's stats and decisions. A stream that ends or whose source fails ends
+alone: its last windows are decided, a note names it, and the others run on; a failed stream's
+error is raised when the run ends (a lost camera with ``exit_on_disconnect``: exit status 75).
+Errors of the pose or classifier stage stop the run.
+
+Overlay frames: live, each frame is drawn as it passes with the decisions known at that moment;
+in a deterministic run a frame is held back until the decision for its time is known
+(:class:`edgeact.live.overlay_delay.FrameDelay`).
 
 Latency of a decision = time from the arrival of the window's newest frame to the decision.
 """
 
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
-from edgeact.data.clips import window_clips
 from edgeact.errors import EdgeactError
-from edgeact.geometry import Box, crop_box
 from edgeact.live.decide import Decision, Interpreter
 from edgeact.live.defaults import LIVE
-from edgeact.live.frames import Frame, Person
-from edgeact.live.window import WindowBank, WindowConfig, WindowJob
+from edgeact.live.frames import Frame, FrameEvent, Person
+from edgeact.live.handoff import FrameInbox, JobSlot
+from edgeact.live.overlay_delay import FrameDelay
+from edgeact.live.stats import LiveStats
+from edgeact.live.window import WindowBank, WindowConfig, window_job_clips
 from edgeact.types import InputSpec
 
+if TYPE_CHECKING:
+    from edgeact.runtime import Runtime
 
-class Runtime(Protocol):
-    """What the loop needs of a classifier (``edgeact.runtime.load_runtime`` returns one)."""
-
-    input_spec: InputSpec
-
-    def __call__(self, clips: Any) -> Sequence[np.ndarray]: ...
+__all__ = ["LiveConfig", "LiveLoop", "LiveStats", "FrameEvent", "Sink", "Stream", "window_job_clips"]
 
 
 @dataclass(frozen=True)
@@ -56,289 +65,27 @@ class LiveConfig:
     topk: int = LIVE.topk
     threshold: float = LIVE.threshold   # below this top-1 probability a decision is shown as uncertain
     smooth: int = LIVE.smooth           # decisions averaged per track
-    max_batch: int = 8          # windows per classifier call
+    max_batch: int = 8          # clips per classifier call (capped by the runtime's own max_batch)
     drop_stale: bool = True     # slots (live) or blocking queues (deterministic)
 
 
 @dataclass(frozen=True)
-class FrameEvent:
-    """A posed frame, for overlays: people and the latest decision per visible track."""
+class Stream:
+    """One stream of a run: ``id`` (the ``source`` of its decisions), a source (``read() ->
+    Frame | None``) and a pose backend (``pose(frame) -> list[Person]``; one with
+    ``pose_batch(frames, keys)`` is called once for all streams sharing it, ``keys`` being the
+    stream ids its tracker state is kept under)."""
 
-    frame: Frame
-    people: list[Person]
-
-
-def window_job_clips(job: WindowJob, spec: InputSpec, *, num_sets: int = 1,
-                     margin: float = 0.10) -> tuple[Optional[Any], Optional[Box]]:
-    """``window_clips`` of a window as the ring stores it: ``(clips (num_sets, 3, T, S, S), box)``
-    with ``box`` in source pixels. Frames kept as they are go straight through (the crops ``prep``
-    makes); downscaled frames are cropped with the skeleton mapped to their scale, and the box is
-    the one the source frames give."""
-    sx, sy = job.scale
-    if (sx, sy) == (1.0, 1.0):
-        return window_clips(job.frames, job.points, spec, num_sets=num_sets, margin=margin)
-    # per-axis scale: the stored frame's edges are exactly the source's, so capping agrees
-    points = job.points * np.array([sx, sy], np.float32)
-    clips, _ = window_clips(job.frames, points, spec, num_sets=num_sets, margin=margin)
-    if clips is None:
-        return None, None
-    return clips, crop_box(job.points, job.source_size, margin)
-
-
-class _FrameDelay:
-    """Overlay frames of a deterministic run, held until the decision for their time is known.
-
-    Frames leave in order. A frame is ready once every tracked person in it has a decision at or
-    after the frame's time (the first one, whose window contains the frame, is drawn), or once no
-    decision can still cover it: a later frame was posed after the ring had let it go, and every
-    window submitted by then has been classified. What is held is bounded: past ``max_bytes`` of
-    frames the oldest is drawn with the decisions known so far (counted in ``early``)."""
-
-    def __init__(self, seconds: float, max_bytes: float) -> None:
-        self.seconds, self.max_bytes = seconds, max_bytes
-        self._pending: deque[FrameEvent] = deque()
-        self._marks: deque[tuple[int, int]] = deque()   # (oldest frame index in the ring, windows submitted)
-        self._decisions: dict[int, list[Decision]] = {}
-        self._handled = 0
-        self._bytes = 0
-        self._last_t = float("-inf")
-        self.early = 0
-
-    def frame(self, event: FrameEvent, oldest: int, submitted: int) -> None:
-        self._last_t = event.frame.t
-        self._pending.append(event)
-        self._marks.append((oldest, submitted))
-        self._bytes += event.frame.image.nbytes
-
-    def decision(self, d: Decision) -> None:
-        self._decisions.setdefault(d.track, []).append(d)
-
-    def handled(self, n: int) -> None:
-        self._handled = n
-
-    def release(self, final: bool = False) -> list[tuple[FrameEvent, dict[int, Decision]]]:
-        """The frames ready to draw, each with the decision to draw per track; all of them when ``final``."""
-        out = []
-        while self._pending:
-            known = self._known(self._pending[0])
-            if not (known or final or self._bytes > self.max_bytes):
-                break
-            event = self._pending.popleft()
-            self._bytes -= event.frame.image.nbytes
-            self._drop_marks(event.frame.index)
-            self.early += not (known or final)
-            out.append((event, self._labels(event)))
-        self._forget_used()
-        return out
-
-    def _known(self, event: FrameEvent) -> bool:
-        f = event.frame
-        tracks = {p.track for p in event.people if p.track >= 0}
-        if all(any(d.t >= f.t - 1e-9 for d in self._decisions.get(k, ())) for k in tracks):
-            return True
-        self._drop_marks(f.index)
-        return bool(self._marks) and self._handled >= self._marks[0][1]
-
-    def _drop_marks(self, index: int) -> None:
-        # a mark whose ring still held frame `index` cannot vouch for it or any later frame
-        while self._marks and self._marks[0][0] <= index:
-            self._marks.popleft()
-
-    def _labels(self, event: FrameEvent) -> dict[int, Decision]:
-        t = event.frame.t
-        labels = {}
-        for p in event.people:
-            ds = self._decisions.get(p.track, ())
-            after = next((d for d in ds if d.t >= t - 1e-9), None)
-            before = next((d for d in reversed(ds) if d.t < t - 1e-9), None)
-            if after is not None and after.t - t <= self.seconds + 1e-9:
-                labels[p.track] = after
-            elif before is not None and t - before.t <= 2 * self.seconds:   # as the live view forgets
-                labels[p.track] = before
-        return labels
-
-    def _forget_used(self) -> None:
-        # keep, per track, the decisions a held frame may still draw: from the last one before it on,
-        # and none once that one is too old to be drawn (a person who left)
-        t = self._pending[0].frame.t if self._pending else self._last_t    # no later frame is older
-        for k in list(self._decisions):
-            ds = self._decisions[k]
-            used = max(0, sum(1 for d in ds if d.t < t - 1e-9) - 1)
-            del ds[:used]
-            if ds[-1].t < t - 2 * self.seconds:
-                del self._decisions[k]
-
-
-class _Slot:
-    """Hands on the newest item only; ``put`` replaces what is waiting (counted as dropped).
-    After :meth:`close`, ``get`` returns what is still waiting, then None."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: Any = None
-        self._has = False
-        self._closed = False
-        self.dropped = 0
-
-    def put(self, item: Any) -> None:
-        with self._cond:
-            if self._has:
-                self.dropped += 1
-            self._item, self._has = item, True
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-
-    def get(self, timeout: float = 0.1) -> Any:
-        with self._cond:
-            if not self._has and not self._closed:
-                self._cond.wait(timeout)
-            if self._has:
-                item, self._item, self._has = self._item, None, False
-                return item
-            if self._closed:
-                return None
-            raise queue.Empty
-
-
-class _Queue:
-    """Blocking bounded queue with the slot's interface (nothing dropped)."""
-
-    def __init__(self, size: int, stop: threading.Event) -> None:
-        self._q: queue.Queue = queue.Queue(maxsize=size)
-        self._stop = stop
-        self.dropped = 0
-
-    def put(self, item: Any) -> None:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def close(self) -> None:
-        self.put(None)
-
-    def get(self, timeout: float = 0.1) -> Any:
-        return self._q.get(timeout=timeout)
-
-
-class _JobSlot:
-    """Pending windows keyed by track: a newer window of a track replaces (drops) the older one."""
-
-    def __init__(self, drop: bool, stop: threading.Event) -> None:
-        self._cond = threading.Condition()
-        self._jobs: dict[int, WindowJob] = {}
-        self._fifo: deque[WindowJob] = deque()
-        self._drop, self._stop = drop, stop
-        self.dropped = 0
-        self.closed = False
-
-    def put(self, job: WindowJob) -> None:
-        with self._cond:
-            if self._drop:
-                if job.track in self._jobs:
-                    self.dropped += 1
-                self._jobs[job.track] = job
-            else:
-                while len(self._fifo) >= 16 and not self._stop.is_set():
-                    self._cond.wait(0.1)
-                self._fifo.append(job)
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-    def take(self, n: int, timeout: float = 0.1) -> Optional[list[WindowJob]]:
-        """Up to ``n`` jobs; ``[]`` on timeout; None once closed and empty."""
-        with self._cond:
-            if not self._jobs and not self._fifo:
-                if self.closed:
-                    return None
-                self._cond.wait(timeout)
-            if self._drop:
-                keys = sorted(self._jobs, key=lambda k: self._jobs[k].captured)[:n]
-                out = [self._jobs.pop(k) for k in keys]
-            else:
-                out = [self._fifo.popleft() for _ in range(min(n, len(self._fifo)))]
-            self._cond.notify_all()
-            if not out and self.closed and not self._jobs and not self._fifo:
-                return None
-            return out
-
-
-class _Rate:
-    """Events per second over the last few seconds."""
-
-    def __init__(self, horizon: float = 2.0) -> None:
-        self._times: deque[float] = deque()
-        self._horizon = horizon
-
-    def tick(self, now: Optional[float] = None) -> None:
-        now = time.perf_counter() if now is None else now
-        self._times.append(now)
-        while self._times and now - self._times[0] > self._horizon:
-            self._times.popleft()
-
-    @property
-    def rate(self) -> float:
-        if len(self._times) < 2:
-            return 0.0
-        span = self._times[-1] - self._times[0]
-        return (len(self._times) - 1) / span if span > 0 else 0.0
-
-
-@dataclass
-class LiveStats:
-    """Counters and stage timings; read by the view, summarized at the end."""
-
-    frames: int = 0
-    posed: int = 0
-    decisions: int = 0
-    people_frames: int = 0
-    empty_frames: int = 0
-    frames_dropped: int = 0
-    windows_dropped: int = 0
-    overlay_dropped: int = 0
-    overlay_early: int = 0      # deterministic overlay frames drawn before their decision (delay bound)
-    notes: list = field(default_factory=list)
-    stage_seconds: dict = field(default_factory=lambda: {"read": 0.0, "pose": 0.0, "window": 0.0,
-                                                         "preprocess": 0.0, "model": 0.0, "output": 0.0})
-    model_calls: int = 0
-    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
-    input_rate: _Rate = field(default_factory=_Rate)
-    pose_rate: _Rate = field(default_factory=_Rate)
-    decision_rate: _Rate = field(default_factory=_Rate)
-    wall_seconds: float = 0.0
-    source_seconds: float = 0.0
-    status: str = ""
-
-    def summary(self) -> dict:
-        lat = np.array(self.latencies_ms) if self.latencies_ms else np.zeros(0)
-        per = lambda k, n: 1000 * self.stage_seconds[k] / n if n else 0.0  # noqa: E731
-        return {
-            "frames": self.frames, "posed": self.posed, "decisions": self.decisions,
-            "frames_without_person": self.empty_frames, "frames_dropped": self.frames_dropped,
-            "windows_dropped": self.windows_dropped, "wall_seconds": round(self.wall_seconds, 3),
-            "source_seconds": round(self.source_seconds, 3),
-            "ms_per_frame": {"read": per("read", self.frames), "pose": per("pose", self.posed),
-                             "window": per("window", self.posed)},
-            "ms_per_decision": {"preprocess": per("preprocess", self.decisions),
-                                "model": per("model", self.decisions)},
-            "model_calls": self.model_calls,
-            "latency_ms": {"p50": float(np.percentile(lat, 50)) if lat.size else None,
-                           "p95": float(np.percentile(lat, 95)) if lat.size else None},
-        }
+    id: str
+    source: Any
+    pose: Callable[[Frame], list[Person]]
 
 
 class Sink(Protocol):
-    """An output: gets every decision, optionally every posed frame, and a final close."""
+    """An output: gets every decision (``d.source`` names its stream), optionally every posed
+    frame (``event.source``; ``latest``: that stream's decision per track), a periodic ``tick``
+    per stream (that stream's stats, ``stats.source``, and decisions) and a final close (the
+    run's stats)."""
 
     wants_frames: bool
 
@@ -352,151 +99,217 @@ class Sink(Protocol):
 
 
 @dataclass
+class _StreamState:
+    """What the loop keeps of one stream."""
+
+    stream: Stream
+    stats: LiveStats
+    interp: Interpreter
+    latest: dict = field(default_factory=dict)          # track -> latest Decision
+    delay: Optional[FrameDelay] = None
+    error: Optional[BaseException] = None
+    submitted: int = 0                                  # windows handed to the classifier (pose thread)
+
+
+@dataclass
 class _Worker:
     thread: threading.Thread
     error: list = field(default_factory=list)
 
 
-class LiveLoop:
-    """One run over one source. ``run()`` blocks until the source ends, :meth:`stop` is called,
-    a sink asks to stop (``sink.stop_requested``) or Ctrl-C; it returns the stats."""
+def _pose_many(backend, frames: list[Frame], keys: list[str]) -> list[list[Person]]:
+    batch = getattr(backend, "pose_batch", None)
+    if batch is None:
+        return [backend(f) for f in frames]
+    return batch(frames, keys)
 
-    def __init__(self, source, pose: Callable[[Frame], list[Person]], runtime: Runtime, interpreter: Interpreter,
+
+class LiveLoop:
+    """One run over one or several streams. ``run()`` blocks until every stream has ended,
+    :meth:`stop` is called, a sink asks to stop (``sink.stop_requested``) or Ctrl-C; it returns
+    the run's stats (per stream in ``stats.sources``).
+
+    ``interpreter`` is copied for each stream (its smoothing history is per track, and track ids
+    are per stream). Windows per classifier call: ``config.max_batch`` clips, or the runtime's
+    ``max_batch`` when smaller, divided by ``test_sets`` (at least one window)."""
+
+    def __init__(self, streams: Sequence[Stream], runtime: "Runtime", interpreter: Interpreter,
                  config: LiveConfig = LiveConfig(), sinks: Sequence[Sink] = (),
                  on_note: Optional[Callable[[str], None]] = None):
-        self.source, self.pose, self.runtime, self.interp = source, pose, runtime, interpreter
-        self.config, self.sinks, self.on_note = config, list(sinks), on_note
+        ids = [s.id for s in streams]
+        if not ids or len(set(ids)) != len(ids):
+            raise EdgeactError(f"a live run needs one or more streams with distinct ids, got {ids}")
+        self.runtime, self.config, self.sinks, self.on_note = runtime, config, list(sinks), on_note
         self.spec: InputSpec = runtime.input_spec
-        self.stats = LiveStats()
-        self.latest: dict[int, Decision] = {}
-        self._stop = threading.Event()
-        drop = config.drop_stale
-        self._frames = _Slot() if drop else _Queue(4, self._stop)
-        self._jobs = _JobSlot(drop, self._stop)
-        self._events: queue.Queue = queue.Queue()
+        self.stats = LiveStats(source="")
         self._wants_frames = any(getattr(s, "wants_frames", False) for s in self.sinks)
-        self._delay = (None if config.drop_stale or not self._wants_frames else
-                       _FrameDelay(config.window.seconds, config.window.max_mb * 1e6))
+        delayed = not config.drop_stale and self._wants_frames
+        self.streams = [_StreamState(s, LiveStats(source=s.id), copy.deepcopy(interpreter),
+                                     delay=FrameDelay(config.window.seconds, config.window.max_mb * 1e6)
+                                     if delayed else None) for s in streams]
+        self.stats.sources = {st.stream.id: st.stats for st in self.streams}
+        self._stop = threading.Event()
+        self._inbox = FrameInbox(len(self.streams), config.drop_stale, self._stop)
+        self._jobs = JobSlot(config.drop_stale, self._stop)
+        self._events: queue.Queue = queue.Queue()
+        limit = min(config.max_batch, getattr(runtime, "max_batch", None) or config.max_batch)
+        self.windows_per_call = max(1, limit // max(1, config.test_sets))
         self._t0 = time.perf_counter()
+
+    @property
+    def latest(self) -> dict[str, dict[int, Decision]]:
+        """Stream id -> track -> the latest decision still shown."""
+        return {st.stream.id: st.latest for st in self.streams}
 
     def stop(self) -> None:
         self._stop.set()
 
     # ------------------------------------------------------------------ stages (worker threads)
 
-    def _reader(self) -> None:
+    def _reader(self, i: int) -> None:
+        st = self.streams[i]
+        source, stats, run = st.stream.source, st.stats, self.stats
         try:
             while not self._stop.is_set():
                 t = time.perf_counter()
-                frame = self.source.read()
-                self.stats.stage_seconds["read"] += time.perf_counter() - t
+                frame = source.read()
+                run.stage_seconds["read"] += time.perf_counter() - t
                 if frame is None:
                     break
-                self.stats.frames += 1
-                self.stats.input_rate.tick()
-                self.stats.source_seconds = frame.t
-                self._frames.put((frame, time.perf_counter()))
+                stats.frames += 1
+                stats.input_rate.tick()
+                run.input_rate.tick()
+                stats.source_seconds = frame.t
+                self._inbox.put(i, (frame, time.perf_counter()))
+        except BaseException as exc:    # this stream ends; the others run on (raised at the end)
+            st.error = exc
+            self._events.put(("stream_error", (i, exc)))
         finally:
-            self._frames.close()
+            self._inbox.close(i)
 
     def _poser(self) -> None:
-        bank = WindowBank(self.config.window, fps=getattr(self.source, "fps", None), min_side=self.spec.resize)
-        plan, submitted = None, 0
+        banks = [WindowBank(self.config.window, fps=getattr(st.stream.source, "fps", None),
+                            min_side=self.spec.resize) for st in self.streams]
+        plans: list = [None] * len(banks)
+        run = self.stats
         try:
             while not self._stop.is_set():
-                try:
-                    item = self._frames.get()
-                except queue.Empty:
-                    continue
-                if item is None:
+                got = self._inbox.take()
+                if got is None:
                     break
-                frame, captured = item
-                t = time.perf_counter()
-                people = self.pose(frame)
-                t1 = time.perf_counter()
-                self.stats.stage_seconds["pose"] += t1 - t
-                self.stats.posed += 1
-                self.stats.pose_rate.tick(t1)
-                if people:
-                    self.stats.people_frames += 1
-                else:
-                    self.stats.empty_frames += 1
-                for job in bank.push(frame, people, captured):
-                    self._jobs.put(job)
-                    submitted += 1
-                self.stats.stage_seconds["window"] += time.perf_counter() - t1
-                if bank.plan is not plan:
-                    plan = bank.plan
-                    if plan.note:
-                        self._events.put(("note", plan.note))
-                if self._wants_frames:
-                    self._post_frame((FrameEvent(frame, people), bank.oldest_index, submitted))
-            if not self._stop.is_set():
-                for job in bank.flush():
-                    self._jobs.put(job)
+                items, ended = got
+                jobs: list = []
+                groups: dict[int, list[int]] = {}
+                for i in items:
+                    groups.setdefault(id(self.streams[i].stream.pose), []).append(i)
+                for members in groups.values():
+                    t = time.perf_counter()
+                    backend = self.streams[members[0]].stream.pose
+                    people = _pose_many(backend, [items[i][0] for i in members],
+                                        [self.streams[i].stream.id for i in members])
+                    t1 = time.perf_counter()
+                    run.stage_seconds["pose"] += t1 - t
+                    run.pose_calls += 1
+                    run.pose_rate.tick(t1)
+                    for i, found in zip(members, people):
+                        frame, captured = items[i]
+                        jobs += self._window(i, banks[i], frame, found, captured, t1)
+                        if banks[i].plan is not plans[i]:
+                            plans[i] = banks[i].plan
+                            if plans[i].note:
+                                self._events.put(("note", self._named(i, plans[i].note)))
+                    run.stage_seconds["window"] += time.perf_counter() - t1
+                for i in ended:
+                    if not self._stop.is_set():
+                        jobs += [((i, job.track), job, job.captured) for job in banks[i].flush()]
+                    self._events.put(("stream_end", i))
+                self._jobs.put_many(jobs)
         finally:
             self._jobs.close()
 
-    def _post_frame(self, event: tuple[FrameEvent, int, int]) -> None:
+    def _window(self, i: int, bank: WindowBank, frame: Frame, people: list[Person], captured: float,
+                now: float) -> list:
+        """Stream ``i``'s bookkeeping for one posed frame; its windows due for a decision."""
+        st = self.streams[i]
+        stats = st.stats
+        stats.posed += 1
+        stats.pose_rate.tick(now)
+        if people:
+            stats.people_frames += 1
+        else:
+            stats.empty_frames += 1
+        due = bank.push(frame, people, captured)
+        st.submitted += len(due)
+        if self._wants_frames:
+            self._post_frame((i, FrameEvent(frame, people, st.stream.id), bank.oldest_index, st.submitted))
+        return [((i, job.track), job, job.captured) for job in due]
+
+    def _post_frame(self, event: tuple) -> None:
         """Overlay frames for the caller's thread; a slow window or video writer makes live input
         skip overlay frames (and deterministic runs wait) instead of piling frames up."""
-        while self._events.qsize() > 8 and not self._stop.is_set():
+        while self._events.qsize() > 8 * len(self.streams) and not self._stop.is_set():
             if self.config.drop_stale:
-                self.stats.overlay_dropped += 1
+                self.streams[event[0]].stats.overlay_dropped += 1
                 return
             time.sleep(0.005)
         self._events.put(("frame", event))
 
     def _classifier(self) -> None:
-        cfg = self.config
-        handled = 0
+        handled = [0] * len(self.streams)
         try:
             while not self._stop.is_set():
-                jobs = self._jobs.take(cfg.max_batch)
+                jobs = self._jobs.take(self.windows_per_call)
                 if jobs is None:
                     break
                 if jobs:
                     self._classify(jobs)
-                    handled += len(jobs)
-                    self._events.put(("handled", handled))   # after the batch's decisions
+                    for (i, _), _ in jobs:
+                        handled[i] += 1
+                    for i in {key[0] for key, _ in jobs}:
+                        self._events.put(("handled", (i, handled[i])))   # after the batch's decisions
         finally:
             self._events.put(("end", None))
 
-    def _classify(self, jobs: list[WindowJob]) -> None:
+    def _classify(self, jobs: list) -> None:
         t = time.perf_counter()
         ready = []
-        for job in jobs:
+        for (i, _), job in jobs:
             clips, box = window_job_clips(job, self.spec, num_sets=self.config.test_sets,
                                           margin=self.config.window.margin)
             if clips is not None:
-                ready.append((job, clips, box))
+                ready.append((i, job, clips, box))
         t1 = time.perf_counter()
-        self.stats.stage_seconds["preprocess"] += t1 - t
+        run = self.stats
+        run.stage_seconds["preprocess"] += t1 - t
         if not ready:
             return
         import torch
 
-        batch = torch.cat([c for _, c, _ in ready])
-        heads = self.runtime(batch)
+        heads = self.runtime(torch.cat([c for _, _, c, _ in ready]))
         t2 = time.perf_counter()
-        self.stats.stage_seconds["model"] += t2 - t1
-        self.stats.model_calls += 1
+        run.stage_seconds["model"] += t2 - t1
+        run.model_calls += 1
+        run.windows_classified += len(ready)
         k = self.config.test_sets
-        for i, (job, _, box) in enumerate(ready):
-            per = [np.asarray(h)[i * k:(i + 1) * k] for h in heads]
+        for n, (i, job, _, box) in enumerate(ready):
+            st = self.streams[i]
+            per = [np.asarray(h)[n * k:(n + 1) * k] for h in heads]
             latency = (time.perf_counter() - job.captured) * 1000
-            d = self.interp.decide(job.track, per, t=job.t, box=box, latency_ms=latency,
-                                   frame_index=job.frame_index, window_frames=len(job.frames))
-            self.stats.decisions += 1
-            self.stats.decision_rate.tick()
-            self.stats.latencies_ms.append(latency)
-            self._events.put(("decision", d))
+            d = st.interp.decide(job.track, per, t=job.t, box=box, latency_ms=latency,
+                                 frame_index=job.frame_index, window_frames=len(job.frames))
+            d = replace(d, source=st.stream.id)
+            st.stats.decisions += 1     # the run's count is the streams' sum (_update_counters)
+            for s in (st.stats, run):
+                s.decision_rate.tick()
+                s.latencies_ms.append(latency)
+            self._events.put(("decision", (i, d)))
 
     # ------------------------------------------------------------------ caller's thread
 
     def run(self) -> LiveStats:
-        workers = [self._spawn(self._reader, "edgeact-reader"), self._spawn(self._poser, "edgeact-pose"),
-                   self._spawn(self._classifier, "edgeact-classifier")]
+        workers = [self._spawn(lambda i=i: self._reader(i), f"edgeact-reader-{st.stream.id}")
+                   for i, st in enumerate(self.streams)]
+        workers += [self._spawn(self._poser, "edgeact-pose"), self._spawn(self._classifier, "edgeact-classifier")]
         last_tick = 0.0
         sink_failed = False
         try:
@@ -512,9 +325,7 @@ class LiveLoop:
                 self._handle(kind, payload)
                 if t - last_tick > 0.1:
                     last_tick = t
-                    self._update_counters()
-                    for s in self.sinks:
-                        s.tick(self.stats, self.latest)
+                    self._tick()
                 self.stats.stage_seconds["output"] += time.perf_counter() - t
                 if any(getattr(s, "stop_requested", False) for s in self.sinks):
                     break
@@ -526,31 +337,59 @@ class LiveLoop:
             for w in workers:
                 w.thread.join(timeout=5.0)
             self._drain(frames=not sink_failed)
-            self._update_counters()
             self.stats.wall_seconds = time.perf_counter() - self._t0
-            for s in self.sinks:    # the final state, not the last periodic tick
-                s.tick(self.stats, self.latest)
+            self._tick()        # the final state, not the last periodic tick
         self._raise_worker_error(workers)
+        self._raise_stream_error()
         return self.stats
+
+    def _tick(self) -> None:
+        self._update_counters()
+        for st in self.streams:
+            st.stats.wall_seconds = time.perf_counter() - self._t0
+            for s in self.sinks:
+                s.tick(st.stats, st.latest)
 
     def _handle(self, kind: Optional[str], payload: Any) -> None:
         """One event from the workers, in the caller's thread."""
         if kind == "decision":
-            self._show(payload)
-            if self._delay is not None:
-                self._delay.decision(payload)
+            i, d = payload
+            self._show(i, d)
+            if self.streams[i].delay is not None:
+                self._release(i)
         elif kind == "note":
             self._note(payload)
-        elif kind == "handled" and self._delay is not None:
-            self._delay.handled(payload)
+        elif kind == "stream_end":
+            self._stream_end(payload)
+        elif kind == "stream_error":
+            i, exc = payload
+            self.streams[i].stats.status = f"stopped: {_why(exc)}"
+            if len(self.streams) > 1:
+                self._note(self._named(i, f"stopped ({_why(exc)}); the other streams run on"))
+        elif kind == "handled":
+            i, n = payload
+            if self.streams[i].delay is not None:
+                self.streams[i].delay.handled(n)
+                self._release(i)
         elif kind == "frame":
-            if self._delay is None:
-                self._draw(payload[0], self.latest)
-                return
-            self._delay.frame(*payload)
-        if self._delay is not None:
-            for event, labels in self._delay.release():
-                self._draw(event, labels)
+            i, event, oldest, submitted = payload
+            delay = self.streams[i].delay
+            if delay is None:
+                self._draw(event, self.streams[i].latest)
+            else:
+                delay.frame(event, oldest, submitted)
+                self._release(i)
+
+    def _release(self, i: int, final: bool = False) -> None:
+        for event, labels in self.streams[i].delay.release(final=final):
+            self._draw(event, labels)
+
+    def _stream_end(self, i: int) -> None:
+        st = self.streams[i]
+        if not st.stats.status:
+            st.stats.status = "ended"
+            if len(self.streams) > 1 and not self._stop.is_set():
+                self._note(self._named(i, "ended; the other streams run on"))
 
     def _draw(self, event: FrameEvent, latest: dict[int, Decision]) -> None:
         for s in self.sinks:
@@ -566,36 +405,60 @@ class LiveLoop:
             except queue.Empty:
                 break
             if kind == "decision":
-                self._show(payload)
-                if self._delay is not None:
-                    self._delay.decision(payload)
-            elif kind == "frame" and frames and self._delay is not None:
-                self._delay.frame(*payload)
+                self._show(*payload)
+            elif kind == "frame" and frames and self.streams[payload[0]].delay is not None:
+                self.streams[payload[0]].delay.frame(*payload[1:])
             elif kind == "note":
                 self.stats.notes.append(payload)
-        if frames and self._delay is not None:
-            for event, labels in self._delay.release(final=True):
-                self._draw(event, labels)
+            elif kind == "stream_error":
+                self.streams[payload[0]].stats.status = f"stopped: {_why(payload[1])}"
+        if frames:
+            for i, st in enumerate(self.streams):
+                if st.delay is not None:
+                    self._release(i, final=True)
+
+    def _named(self, i: int, text: str) -> str:
+        return f"{self.streams[i].stream.id}: {text}" if len(self.streams) > 1 else text
 
     def _note(self, text: str) -> None:
         self.stats.notes.append(text)
         if self.on_note is not None:
             self.on_note(text)
 
-    def _show(self, d: Decision) -> None:
+    def _show(self, i: int, d: Decision) -> None:
         """Hand a decision to the sinks; people without a decision for two windows leave the view."""
-        self.latest[d.track] = d
+        st = self.streams[i]
+        st.latest[d.track] = d
         horizon = 2 * self.config.window.seconds
-        for tid in [k for k, v in self.latest.items() if d.t - v.t > horizon]:
-            del self.latest[tid]
+        for tid in [k for k, v in st.latest.items() if d.t - v.t > horizon]:
+            del st.latest[tid]
+        if st.delay is not None:
+            st.delay.decision(d)
         for s in self.sinks:
             s.decision(d)
 
     def _update_counters(self) -> None:
-        self.stats.frames_dropped = self._frames.dropped + getattr(self.source, "dropped", 0)
-        self.stats.windows_dropped = self._jobs.dropped
-        if self._delay is not None:
-            self.stats.overlay_early = self._delay.early
+        run = self.stats
+        for name in ("frames", "posed", "decisions", "people_frames", "empty_frames", "frames_dropped",
+                     "windows_dropped", "overlay_dropped", "overlay_early"):
+            setattr(run, name, 0)
+        run.source_seconds = 0.0
+        for i, st in enumerate(self.streams):
+            s = st.stats
+            s.frames_dropped = self._inbox.dropped[i] + getattr(st.stream.source, "dropped", 0)
+            s.windows_dropped = self._jobs.dropped.get(i, 0)
+            if st.delay is not None:
+                s.overlay_early = st.delay.early
+            run.add(s)
+
+    def _raise_stream_error(self) -> None:
+        for st in self.streams:
+            if st.error is not None:
+                exc = st.error
+                if isinstance(exc, EdgeactError):
+                    raise exc
+                name = f"edgeact-reader-{st.stream.id}"
+                raise EdgeactError(f"{name} stopped: {type(exc).__name__}: {exc}") from exc
 
     def _spawn(self, fn: Callable[[], None], name: str) -> _Worker:
         w = _Worker(thread=threading.Thread(target=lambda: None, name=name, daemon=True))
@@ -620,3 +483,9 @@ class LiveLoop:
                 if isinstance(exc, EdgeactError):
                     raise exc
                 raise EdgeactError(f"{w.thread.name} stopped: {type(exc).__name__}: {exc}") from exc
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text or type(exc).__name__
+

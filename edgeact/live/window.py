@@ -22,12 +22,16 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from edgeact.errors import EdgeactError
 from edgeact.live.frames import Frame, Person
+
+if TYPE_CHECKING:
+    from edgeact.geometry import Box
+    from edgeact.types import InputSpec
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,26 @@ class WindowJob:
         if self.source_size is None:
             return 1.0, 1.0
         return w / self.source_size[0], h / self.source_size[1]
+
+
+def window_job_clips(job: WindowJob, spec: "InputSpec", *, num_sets: int = 1,
+                     margin: float = 0.10) -> tuple[Optional[Any], Optional["Box"]]:
+    """``window_clips`` of a window as the ring stores it: ``(clips (num_sets, 3, T, S, S), box)``
+    with ``box`` in source pixels. Frames kept as they are go straight through (the crops ``prep``
+    makes); downscaled frames are cropped with the skeleton mapped to their scale, and the box is
+    the one the source frames give."""
+    from edgeact.data.clips import window_clips     # torch: not needed to read the window's defaults
+    from edgeact.geometry import crop_box
+
+    sx, sy = job.scale
+    if (sx, sy) == (1.0, 1.0):
+        return window_clips(job.frames, job.points, spec, num_sets=num_sets, margin=margin)
+    # per-axis scale: the stored frame's edges are exactly the source's, so capping agrees
+    points = job.points * np.array([sx, sy], np.float32)
+    clips, _ = window_clips(job.frames, points, spec, num_sets=num_sets, margin=margin)
+    if clips is None:
+        return None, None
+    return clips, crop_box(job.points, job.source_size, margin)
 
 
 @dataclass
