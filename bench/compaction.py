@@ -2,12 +2,12 @@
 
 For each pruning scope (global, layer) and 0, 1, 3, 5 passes of 10 % filter pruning, this times
 the masked model (what ``prune_filters`` leaves: same size, zeroed filters) and the compacted one
-(``edgeact.pruning.compact``), and reports parameters, MACs (``run_counting_macs``, convs and
+(``edgeact.compact.compact``), and reports parameters, MACs (``run_counting_macs``, convs and
 linears), CPU latency (torch eager, eval, ``no_grad``, ``torch.set_num_threads(--threads)``;
 warm-up, then the median of ``--runs`` calls with the unpruned, masked and compacted models' calls
 interleaved; the quietest of ``--repeats`` rounds), the FLOPs and latency ratios of the compacted
 model to the unpruned one, and the largest output difference between masked and compacted model.
-The issue's target: the latency ratio within 15 % of the FLOPs ratio.
+What compaction should reach: the latency ratio within 15 % of the FLOPs ratio.
 
     python bench/compaction.py                      # i3d_r18, 60 classes, heads 2/6/20, 1x3x8x112x112
     python bench/compaction.py --size 224 --runs 3  # the paper's input size (slow on 2 cores)
@@ -72,8 +72,9 @@ def build_models(args, scope: str):
     """Yield ``(passes, masked, compacted)`` for the requested passes, pruning incrementally."""
     import torch
 
+    from edgeact.compact import compact
     from edgeact.models import create_model
-    from edgeact.pruning import compact, prune_filters
+    from edgeact.pruning import prune_filters
 
     torch.manual_seed(args.seed)
     model = create_model(args.arch, num_classes=args.classes, levels=tuple(args.levels)).eval()
@@ -102,7 +103,7 @@ def render(rows: list[dict], args, info: dict) -> str:
         "the blocks still write into its residual channel), and that is what the global rows report. "
         "FLOPs ratio and latency ratio are compacted / unpruned (the unpruned model timed alongside "
         "each row); 'lat/FLOPs' is their quotient "
-        "(1.00 = latency falls exactly as FLOPs; the issue's target is within +-15 %).",
+        "(1.00 = latency falls exactly as FLOPs; the aim is within +-15 %).",
         "",
         "| scope | passes | sparsity | params masked | params compact | GMACs compact | FLOPs ratio "
         "| latency unpruned ms | latency masked ms | latency compact ms | latency ratio | lat/FLOPs "

@@ -1,11 +1,13 @@
-"""Physical removal of pruned filters: a masked model -> a dense, narrower one (issue #6).
+"""Physical removal of pruned filters: a masked model -> a dense, narrower one.
 
 :func:`edgeact.pruning.prune_filters` only *zeroes* filters (keep-masks on each conv and the batch
 norm after it), so a pruned model costs as much as the unpruned one. :func:`compact` rebuilds the
 model without those channels, so the saving becomes real compute. A channel is dead when its batch
 norm's ``channel_mask`` is 0: the masked BN then outputs exactly 0, whatever the conv does.
 
-What may be removed:
+The plan walks :meth:`ResNet3d.conv_bn_pairs <edgeact.models.resnet3d.ResNet3d.conv_bn_pairs>`
+and keys every unit by its conv's name, the same names ``ModelConfig.channels`` uses. What may be
+removed:
 
 - Inner convs (conv1 of a basic block; conv1, conv2 of a bottleneck) feed only the next conv of
   their block: each dead channel goes, with the matching input channels of that next conv.
@@ -20,11 +22,11 @@ What may be removed:
 
 A dead channel that has to stay is baked in: its conv filter and BN weight and bias are zeroed, so
 it still outputs exactly 0 with all-ones masks. The compacted model's masks are all ones, so it
-runs without the mask multiplies. Pruning recognizes baked channels by their zero BN affine
-(:func:`edgeact.pruning.baked_channels`): the report counts them as pruned, a later pruning pass
-masks them again instead of spending itself on their zero-norm filters, and a second compaction
-removes them once no branch writes their stream. In eval mode the outputs equal the masked
-model's up to float summation order.
+runs without the mask multiplies. Baked channels are recognized by their zero BN affine
+(:meth:`MaskedBatchNorm3d.baked_channels <edgeact.models.layers.MaskedBatchNorm3d.baked_channels>`):
+pruning counts them as pruned, a later pruning pass masks them again instead of spending itself on
+their zero-norm filters, and a second compaction removes them once no branch writes their stream.
+In eval mode the outputs equal the masked model's up to float summation order.
 
 The new per-layer widths go into ``ModelConfig.channels`` (and ``extra["compacted"] = True``), so a
 compacted model saves and loads through :mod:`edgeact.checkpoint` like any other.
@@ -35,62 +37,72 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from torch import nn
 
 from edgeact.errors import EdgeactError
 from edgeact.models.layers import MaskedBatchNorm3d, MaskedConv3d
 from edgeact.models.network import HierarchicalI3D
 from edgeact.models.registry import model_from_config
-from edgeact.models.resnet3d import Bottleneck3d
-from edgeact.pruning import baked_channels
+from edgeact.models.resnet3d import ResNet3d, channel_keys
 
-
-def _alive(bn: MaskedBatchNorm3d) -> torch.Tensor:
-    """``(C,)`` bool: the channels whose output is not forced to 0: not masked in the BN and not
-    baked to 0 by an earlier compaction (BN weight and bias 0). A conv masked without its BN
-    still outputs the constant BN(0), so it stays alive."""
-    return ((bn.channel_mask != 0) & ~baked_channels(bn)).detach().cpu()
+Unit = tuple[MaskedConv3d, MaskedBatchNorm3d]
 
 
 def _indices(alive: torch.Tensor) -> torch.Tensor:
     """Indices of the live channels, or ``[0]`` when none is: a layer never becomes empty."""
-    idx = torch.nonzero(alive).flatten()
+    idx = torch.nonzero(alive.detach().cpu()).flatten()
     return idx if len(idx) else torch.zeros(1, dtype=torch.long)
 
 
-def _convs(block: nn.Module) -> list[tuple[MaskedConv3d, MaskedBatchNorm3d]]:
-    n = 3 if isinstance(block, Bottleneck3d) else 2
-    return [(getattr(block, f"conv{j}"), getattr(block, f"bn{j}")) for j in range(1, n + 1)]
+def _split(name: str) -> tuple[int, int, str]:
+    """``"stacks.{k}.{i}.{conv}"`` -> ``(k, i, conv)``, e.g. ``(1, 0, "downsample.0")``."""
+    _, k, i, conv = name.split(".", 3)
+    return int(k), int(i), conv
 
 
-def _plan(model: HierarchicalI3D) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, torch.Tensor]]:
-    """Kept channel indices: of the stem output, of each stack's stream, of each inner conv."""
-    backbone = model.backbone
+def _plan(backbone: ResNet3d) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, torch.Tensor]]:
+    """Kept channel indices: of the stem output, of each stack's stream, and of every unit's
+    output (keyed by conv name; a stream unit gets its stream's indices)."""
     stem_keep = torch.arange(backbone.stem.conv1.out_channels)
+    inner_names = set(channel_keys(backbone.block, backbone.layers))
+    units = list(backbone.conv_bn_pairs())
+    stream_alive: dict[int, torch.Tensor] = {}
+    keep: dict[str, torch.Tensor] = {}
+    for name, _, bn in units:
+        if name in inner_names:
+            keep[name] = _indices(bn.alive_channels())
+        else:  # a block's last conv or a downsample: it writes into stack k's residual stream
+            k = _split(name)[0]
+            alive = bn.alive_channels().cpu()
+            stream_alive[k] = alive if k not in stream_alive else stream_alive[k] | alive
+    names = {name for name, _, _ in units}
     streams: list[torch.Tensor] = []
-    inner: dict[str, torch.Tensor] = {}
-    for k, stack in enumerate(backbone.stacks):
-        blocks = list(stack)
-        down = blocks[0].downsample
-        if down is None:
-            if k != 0:  # every later stack strides, so ResNet3d always gives it a downsample
-                raise EdgeactError(f"compact: stack {k} has no downsample; only stack 0 may lack one")
+    for k in range(len(backbone.stacks)):
+        if f"stacks.{k}.0.downsample.0" in names:
+            streams.append(_indices(stream_alive[k]))
+        elif k == 0:
             # the identity carries the never-pruned stem output into every channel of the stream
             streams.append(stem_keep)
-        else:
-            alive = _alive(down[1])
-            for blk in blocks:
-                alive = alive | _alive(_convs(blk)[-1][1])
-            streams.append(_indices(alive))
-        for i, blk in enumerate(blocks):
-            for j, (_, bn) in enumerate(_convs(blk)[:-1], start=1):
-                inner[f"stacks.{k}.{i}.conv{j}"] = _indices(_alive(bn))
-    return stem_keep, streams, inner
+        else:  # every later stack strides, so ResNet3d always gives it a downsample
+            raise EdgeactError(f"compact: stack {k} has no downsample; only stack 0 may lack one")
+    for name, _, _ in units:
+        keep.setdefault(name, streams[_split(name)[0]])
+    return stem_keep, streams, keep
+
+
+def _input_indices(name: str, stem_keep: torch.Tensor, streams: list[torch.Tensor],
+                   keep: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Kept input channels of unit ``name``: its block's input for conv1 and the downsample, the
+    previous conv's kept outputs otherwise."""
+    k, i, conv = _split(name)
+    if conv == "conv1" or conv.startswith("downsample"):
+        if i > 0:
+            return streams[k]
+        return streams[k - 1] if k > 0 else stem_keep
+    return keep[f"stacks.{k}.{i}.conv{int(conv.removeprefix('conv')) - 1}"]
 
 
 @torch.no_grad()
-def _copy_unit(src: tuple[MaskedConv3d, MaskedBatchNorm3d], dst: tuple[MaskedConv3d, MaskedBatchNorm3d],
-               out_idx: torch.Tensor, in_idx: torch.Tensor) -> None:
+def _copy_unit(src: Unit, dst: Unit, out_idx: torch.Tensor, in_idx: torch.Tensor) -> None:
     """Copy the kept ``(out, in)`` slice of a conv and its BN, baking both masks into the values."""
     (sconv, sbn), (dconv, dbn) = src, dst
     dev = sconv.weight.device
@@ -124,32 +136,22 @@ def compact(model: HierarchicalI3D) -> HierarchicalI3D:
     """
     if not isinstance(model, HierarchicalI3D):
         raise EdgeactError(f"compact needs an edgeact model (HierarchicalI3D), got {type(model).__name__}")
-    stem_keep, streams, inner = _plan(model)
+    src = model.backbone
+    stem_keep, streams, keep = _plan(src)
+    inner = set(channel_keys(src.block, src.layers))
     channels = {f"stacks.{k}": len(s) for k, s in enumerate(streams)}
-    channels.update({key: len(idx) for key, idx in inner.items()})
+    channels.update({name: len(idx) for name, idx in keep.items() if name in inner})
     config = dataclasses.replace(model.config, channels=channels,
                                  extra={**model.config.extra, "compacted": True})
     ref = next(model.parameters())
     new = model_from_config(config).to(device=ref.device, dtype=ref.dtype)
 
-    src, dst = model.backbone, new.backbone
+    dst = new.backbone
     _copy_unit((src.stem.conv1, src.stem.bn1), (dst.stem.conv1, dst.stem.bn1), stem_keep,
                torch.arange(src.stem.conv1.in_channels))
-    prev = stem_keep
-    for k, (sstack, dstack) in enumerate(zip(src.stacks, dst.stacks)):
-        stream = streams[k]
-        for i, (sblk, dblk) in enumerate(zip(sstack, dstack)):
-            block_in = prev if i == 0 else stream
-            if sblk.downsample is not None:
-                _copy_unit((sblk.downsample[0], sblk.downsample[1]), (dblk.downsample[0], dblk.downsample[1]),
-                           stream, block_in)
-            s_units, d_units = _convs(sblk), _convs(dblk)
-            in_idx = block_in
-            for j, (su, du) in enumerate(zip(s_units, d_units), start=1):
-                out_idx = stream if j == len(s_units) else inner[f"stacks.{k}.{i}.conv{j}"]
-                _copy_unit(su, du, out_idx, in_idx)
-                in_idx = out_idx
-        prev = stream
+    for (name, sconv, sbn), (dname, dconv, dbn) in zip(src.conv_bn_pairs(), dst.conv_bn_pairs()):
+        assert name == dname, (name, dname)  # same architecture, so the same units in the same order
+        _copy_unit((sconv, sbn), (dconv, dbn), keep[name], _input_indices(name, stem_keep, streams, keep))
     with torch.no_grad():
         for key, shead in model.heads.heads.items():
             dhead = new.heads.heads[key]

@@ -639,7 +639,7 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
             batch (default ``batch``); ONNX and TorchScript have a dynamic batch axis.
         frames, size: input ``T`` and ``S`` (default: the checkpoint's input spec).
         tolerance: largest allowed absolute logit difference to PyTorch (fp32).
-        compact: physically remove pruned filters first (``edgeact.pruning.compact``).
+        compact: physically remove pruned filters first (``edgeact.compact.compact``).
         device: where TorchScript is traced and engines are built (``auto``, ``cpu``, ``cuda``).
         via: engine route, ``onnx`` (alias ``tensorrt``: the TensorRT Python API's ONNX parser,
             writes ``.engine`` + ``.json``) or ``torch-tensorrt`` (writes a TorchScript file holding TensorRT engines).

@@ -1,17 +1,19 @@
 """Filter pruning by L2 norm (paper §3.4): masks that zero whole filters.
 
-A *unit* is one conv of the four stacks together with the batch norm that follows it. Pruning a
-filter sets its entry in both layers' keep-masks (``filter_mask`` / ``channel_mask`` buffers, see
-:mod:`edgeact.models.layers`) to 0, so the channel's output is exactly zero. Masks are buffers:
-they live in every ``state_dict`` and survive save/load and resume. The forward pass always uses
-the masked weights; :func:`apply_masks` also zeroes the *stored* weights, and
-:func:`keep_pruned` does that after every optimizer step, so a checkpoint never holds stale
-values. :func:`compact` removes pruned channels physically (a smaller dense model, see
-:mod:`edgeact.compact`).
+A *unit* is one conv of the four stacks together with the batch norm that follows it
+(:meth:`edgeact.models.resnet3d.ResNet3d.conv_bn_pairs`). Pruning a filter sets its entry in both
+layers' keep-masks (``filter_mask`` / ``channel_mask`` buffers, see :mod:`edgeact.models.layers`)
+to 0, so the channel's output is exactly zero. Masks are buffers: they live in every
+``state_dict`` and survive save/load and resume. The forward pass always uses the masked weights;
+:func:`apply_masks` also zeroes the *stored* weights, and :func:`keep_pruned` does that after
+every optimizer step, so a checkpoint never holds stale values. :func:`edgeact.compact.compact`
+removes pruned channels physically (a smaller dense model).
 
 Ranking: ``scope="global"`` ranks all alive filters of all units by L2 norm together (the paper's
 "altogether"); ``scope="layer"`` ranks within each unit ("by layers"). Each call removes
 ``round(ratio * alive)`` filters (globally, or per unit), and never a unit's last alive filter.
+A channel that a compaction baked to zero (:meth:`~edgeact.models.layers.MaskedBatchNorm3d.baked_channels`)
+counts as pruned and is masked again before ranking, so a pass never spends itself on it.
 """
 
 from __future__ import annotations
@@ -77,16 +79,9 @@ def filter_norms(conv: MaskedConv3d) -> torch.Tensor:
     return w.flatten(1).norm(dim=1)
 
 
-def baked_channels(bn: MaskedBatchNorm3d) -> torch.Tensor:
-    """``(C,)`` bool: channels whose BN weight and bias are both exactly 0, so they output 0
-    whatever comes in. That is how :func:`edgeact.compact.compact` leaves a pruned channel it
-    had to keep (its masks are 1); a trained live channel is never exactly 0 in both."""
-    return (bn.weight.detach() == 0) & (bn.bias.detach() == 0)
-
-
 def _alive(conv: MaskedConv3d, bn: MaskedBatchNorm3d) -> torch.Tensor:
     """``(C_out,)`` bool: filters neither masked nor baked to 0 by a compaction."""
-    return (conv.filter_mask.detach() > 0) & ~baked_channels(bn).to(conv.filter_mask.device)
+    return (conv.filter_mask.detach() > 0) & ~bn.baked_channels().to(conv.filter_mask.device)
 
 
 def mask_baked(model: nn.Module) -> int:
@@ -94,7 +89,7 @@ def mask_baked(model: nn.Module) -> int:
     0 through training (:func:`keep_pruned`); returns how many were newly masked."""
     n = 0
     for _, conv, bn in prunable_units(model):
-        baked = baked_channels(bn).to(conv.filter_mask.device) & (conv.filter_mask > 0)
+        baked = bn.baked_channels().to(conv.filter_mask.device) & (conv.filter_mask > 0)
         if baked.any():
             conv.set_mask(conv.filter_mask * ~baked)
             bn.set_mask(bn.channel_mask * ~baked.to(bn.channel_mask.device))
@@ -189,13 +184,3 @@ def keep_pruned(optimizer: torch.optim.Optimizer, model: nn.Module):
     move them in storage even though their gradient is zero). Returns the hook handle."""
     return optimizer.register_step_post_hook(lambda *_: apply_masks(model))
 
-
-def compact(model: nn.Module) -> nn.Module:
-    """Remove pruned channels physically: a dense, narrower model with the same outputs.
-
-    See :func:`edgeact.compact.compact` (imported here lazily: it builds models through the
-    registry, which this module does not need).
-    """
-    from edgeact.compact import compact as _compact
-
-    return _compact(model)

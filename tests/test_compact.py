@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from edgeact.checkpoint import build_meta, load_checkpoint, save_checkpoint
+from edgeact.compact import compact
 from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
 from edgeact.models import ModelConfig, create_model, model_from_config
 from edgeact.models.layers import MaskedBatchNorm3d, MaskedConv3d
-from edgeact.pruning import apply_masks, compact, prune_filters, pruning_report
+from edgeact.pruning import apply_masks, prune_filters, pruning_report
 from edgeact.types import InputSpec
 
 X_SHAPE = (2, 3, 4, 32, 32)

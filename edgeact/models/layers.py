@@ -4,7 +4,12 @@ Pruning (``edgeact.pruning``) zeroes whole filters. The mask lives *in the layer
 that it travels with every ``state_dict`` (checkpoints, resumes) and the forward pass always uses
 the masked weights, whatever an optimizer did to the stored values in between. Each conv filter is
 paired with the channel of the batch norm that follows it; masking both makes a pruned channel
-exactly zero (not the BN's constant bias), which is what lets a later pass remove it physically.
+exactly zero (not the BN's constant bias), which is what lets ``edgeact.compact`` remove it.
+
+A channel can also be *baked* to zero: its BN weight and bias are both exactly 0, so it outputs 0
+with an all-ones mask. That is how compaction leaves a dead channel it has to keep;
+:meth:`MaskedBatchNorm3d.baked_channels` and :meth:`MaskedBatchNorm3d.alive_channels` read that
+state for pruning and compaction alike.
 
 Shapes: ``filter_mask`` / ``channel_mask`` are ``(C_out,)`` float tensors of 0s and 1s.
 """
@@ -76,6 +81,15 @@ class MaskedBatchNorm3d(_Maskable, nn.BatchNorm3d):
     def __init__(self, num_features: int, **kwargs) -> None:
         super().__init__(num_features, **kwargs)
         self._init_mask(num_features)
+
+    def baked_channels(self) -> torch.Tensor:
+        """``(C,)`` bool: channels whose weight and bias are both exactly 0, so they output 0
+        whatever comes in (a trained live channel is never exactly 0 in both)."""
+        return (self.weight.detach() == 0) & (self.bias.detach() == 0)
+
+    def alive_channels(self) -> torch.Tensor:
+        """``(C,)`` bool: channels whose output is not forced to 0, neither masked nor baked."""
+        return (self.channel_mask.detach() != 0) & ~self.baked_channels()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = super().forward(x)
