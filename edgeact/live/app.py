@@ -69,6 +69,11 @@ class LiveOptions:
     save: Optional[Path] = None
     jsonl: Optional[Path] = None
     quiet: bool = False
+    mqtt: Optional[str] = None              # mqtt[s]://[user:pass@]host[:port][/prefix]
+    mqtt_every: bool = False                # also publish every decision
+    mqtt_level: str = "fine"                # the action of MQTT events: fine, or a superclass level 1..L
+    serve: Optional[str] = None             # HOST:PORT of the remote view and /metrics
+    serve_token: Optional[str] = None       # bearer token (required off loopback)
 
 
 def window_seconds_for(meta: dict, override: Optional[float]) -> float:
@@ -205,6 +210,17 @@ def build_sinks(opts: LiveOptions, runtime, console, *, fps: Optional[float], ti
     if not opts.quiet and console is not None:
         levels = len((runtime.hierarchy or {}).get("assignments") or [])
         sinks.append(RichView(console, title=title, level_count=levels))
+    if opts.mqtt is not None or opts.serve is not None:
+        from edgeact.live.remote import remote_sinks
+
+        end_after = 2 * window_seconds_for(runtime.meta, opts.window_seconds)   # when the loop forgets a person
+        try:
+            sinks += remote_sinks(opts, runtime, end_after=end_after, title=title or "edgeact live",
+                                  on_note=lambda m: note(m, console))
+        except BaseException:
+            for s in sinks:
+                s.close(None)
+            raise
     return sinks
 
 
@@ -231,6 +247,9 @@ def check_options(opts: LiveOptions) -> None:
         raise EdgeactError("--loop replays a --video file; a camera or RealSense stream has no end to loop from")
     check_superclass_source(opts.superclasses)
     check_outputs(opts)
+    from edgeact.live.remote import check_remote_options
+
+    check_remote_options(opts)
     if opts.show:
         check_display()
 

@@ -91,7 +91,7 @@ def run_demo(opts: LiveOptions, console=None, *, workdir: Optional[Path] = None)
         try:
             for i, clip in enumerate(clips, 1):
                 title = f"edgeact live --demo  clip {i}/{len(clips)}: {clip.name}  (performed: {clip.action})"
-                view = build_sinks(replace(opts, jsonl=None, show=False, save=None), runtime, console,
+                view = build_sinks(replace(opts, jsonl=None, show=False, save=None, mqtt=None, serve=None), runtime, console,
                                    fps=30.0, title=title)
                 for s in shared:
                     if hasattr(s, "extra"):

@@ -1,0 +1,74 @@
+"""The outputs of ``edgeact live`` for boxes nobody sits at: ``--mqtt`` and ``--serve``, from the
+options to started sinks.
+
+:func:`check_remote_options` is one of the checks made before anything opens (URL, level, address,
+token: no network). :func:`remote_sinks` then connects to the broker (refused credentials are an
+error, an unreachable broker a note), binds the port (in use is an error) and starts the web
+server, all before the loop starts; the telemetry behind ``/status.json`` and ``/metrics`` also
+counts what MQTT dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from edgeact.errors import EdgeactError
+
+
+def check_remote_options(opts) -> None:
+    """``--mqtt``/``--mqtt-every``/``--mqtt-level`` and ``--serve``/``--serve-token`` make sense
+    together and parse (``opts``: :class:`edgeact.live.app.LiveOptions`)."""
+    from edgeact.live.mqtt import parse_level, parse_mqtt_url
+    from edgeact.live.serve import check_serve
+
+    if opts.mqtt is None:
+        if opts.mqtt_every:
+            raise EdgeactError("--mqtt-every needs --mqtt URL (the broker to publish to)")
+        if parse_level(opts.mqtt_level) is not None:
+            raise EdgeactError(f"--mqtt-level {opts.mqtt_level} needs --mqtt URL (the broker to publish to)")
+    else:
+        parse_mqtt_url(opts.mqtt)
+        parse_level(opts.mqtt_level)
+    if opts.serve is None:
+        if opts.serve_token is not None:
+            raise EdgeactError("--serve-token needs --serve HOST:PORT (the address to serve on)")
+    else:
+        check_serve(opts.serve, opts.serve_token)
+
+
+def remote_sinks(opts, runtime, *, end_after: float, title: str,
+                 on_note: Optional[Callable[[str], None]] = None) -> list:
+    """The started MQTT and remote-view sinks ``opts`` asks for (none without ``--mqtt`` or
+    ``--serve``). ``end_after``: source seconds without a decision after which a person's MQTT
+    event ends (the loop forgets a person after two windows: pass that)."""
+    from edgeact.live.mqtt import MqttPublisher, MqttSink, check_level, parse_level, parse_mqtt_url
+    from edgeact.live.telemetry import model_identity
+
+    if opts.mqtt is None and opts.serve is None:
+        return []
+    level = parse_level(opts.mqtt_level)
+    check_level(level, len((runtime.hierarchy or {}).get("assignments") or []))
+    identity = model_identity(runtime)
+    sinks: list = []
+    publisher = None
+    try:
+        if opts.mqtt is not None:
+            publisher = MqttPublisher(parse_mqtt_url(opts.mqtt), on_note=on_note)
+            publisher.start()
+            sinks.append(MqttSink(publisher, model=identity, level=level, every=opts.mqtt_every,
+                                  end_after=end_after))
+        if opts.serve is not None:
+            from edgeact.live.serve import ServeSink, bind_listener, check_serve
+            from edgeact.live.telemetry import Telemetry
+
+            host, port = check_serve(opts.serve, opts.serve_token)
+            listener = bind_listener(host, port)
+            telemetry = Telemetry(identity, mqtt=publisher.counters if publisher is not None else None)
+            sinks.append(ServeSink(listener, telemetry, token=opts.serve_token, title=title, on_note=on_note))
+    except BaseException:
+        for s in sinks:
+            s.close(None)
+        if publisher is not None and not sinks:
+            publisher.close()
+        raise
+    return sinks
