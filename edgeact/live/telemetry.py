@@ -15,8 +15,9 @@ Metrics (all labelled ``source``; counters come from the loop's own counts at sc
 - ``edgeact_mqtt_connected``, ``edgeact_mqtt_sent_total``, ``edgeact_mqtt_dropped_total{what}`` with ``--mqtt``
 - ``edgeact_model_info`` (the model's identity as labels)
 
-Every stream has a source id (``cam0`` for a single-source run): it is the ``source`` key of every
-payload, the ``source`` label of every metric and a level of the MQTT topics.
+Every stream has a source id (:data:`edgeact.live.stats.DEFAULT_SOURCE`, ``cam0``, for a
+single-source run): it is the ``source`` key of every payload, the ``source`` label of every metric
+and a level of the MQTT topics.
 """
 
 from __future__ import annotations
@@ -30,20 +31,18 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from edgeact.live.stats import DEFAULT_SOURCE
 from edgeact.optional import require
 
-DEFAULT_SOURCE = "cam0"
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def source_id(obj: Any = None, default: str = DEFAULT_SOURCE) -> str:
-    """The stream an object (a decision, a frame event, the stats) belongs to: its ``source``
-    attribute or key when it has one, else ``default``; made safe as one MQTT topic level and a
+    """The stream an object (a decision, a frame event, a stream's stats) belongs to: its
+    ``source`` attribute or key when it has one, else ``default``; made safe as one MQTT topic level and a
     URL path part (``/``, ``+``, ``#``, spaces -> ``_``)."""
     value = obj.get("source") if isinstance(obj, dict) else getattr(obj, "source", None)
-    if value is None and obj is not None and hasattr(obj, "frame"):
-        value = getattr(obj.frame, "source", None)
     return safe_source(value if isinstance(value, str) and value else default)
 
 
