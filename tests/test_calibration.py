@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 import time
@@ -7,11 +8,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edgeact.calibration import (calibrate, default_output, intrinsics_from_realsense, pairs_from_csv,
-                                 pairs_from_ntu_skeletons)
+from edgeact.calibration import (Calibration, calibrate, default_output, intrinsics_from_realsense, load_calibration,
+                                 pairs_from_csv, pairs_from_ntu_skeletons, project)
 from edgeact.cli import app
 from edgeact.errors import EdgeactError
-from edgeact.geometry import Calibration, load_calibration, project
 
 runner = CliRunner()
 CAL = Calibration(cx=520.0, cy=-510.0, bx=320.0, by=240.0)
@@ -67,8 +67,8 @@ KINECT = Calibration(cx=1060.0, cy=-1055.0, bx=960.0, by=540.0, tx=0.052, ty=-0.
 
 
 def _write_skeleton(path, frames):
-    """Hand-written NTU .skeleton text (DESIGN.md §4). ``frames``: list of lists of bodies; a body
-    is ``(joints (25, 3), color (25, 2), tracking (25,))``."""
+    """Hand-written NTU .skeleton text (the format of :mod:`edgeact.data.ntu`). ``frames``: list of
+    lists of bodies; a body is ``(joints (25, 3), color (25, 2), tracking (25,))``."""
     lines = [str(len(frames))]
     for bodies in frames:
         lines.append(str(len(bodies)))
@@ -280,7 +280,8 @@ def test_cli_calibrate_user_errors_are_one_line(tmp_path):
     assert proc.returncode == 2 and len(lines) == 1 and "exactly one source" in lines[0]
     proc = subprocess.run(cmd + ["--pairs", "x.csv", "--model", "fisheye"], capture_output=True, text=True,
                           cwd=tmp_path)
-    assert proc.returncode == 2 and "--model: 'fisheye'" in proc.stderr
+    # the projection model's option is --projection; --model, its old spelling, is still read
+    assert proc.returncode == 2 and re.search(r"--(model|projection): 'fisheye'", proc.stderr)
     assert not (tmp_path / "calibration").exists()
 
 

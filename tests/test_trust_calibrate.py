@@ -14,12 +14,12 @@ import pytest
 
 from cli_ok import cli_ok, runner
 
-from edgeact.calibration import calibrate, calibrate_per_camera, check_output, ntu_frame_size, write_result
+from edgeact.calibration import (Calibration, calibrate, calibrate_per_camera, check_output, load_calibration,
+                                 ntu_frame_size, project, save_calibration, write_result)
 from edgeact.cli import app
 from edgeact.data.ntu import Skeleton, write_skeleton
 from edgeact.data.nucla import DEFAULT_CALIBRATION
 from edgeact.errors import EdgeactError
-from edgeact.geometry import Calibration, load_calibration, project, save_calibration
 
 # Kinect-v2-like colour cameras of NTU RGB+D (1920x1080 colour frames)
 C001 = Calibration(cx=1060.0, cy=-1055.0, bx=960.0, by=540.0, tx=0.052, ty=-0.004, model="offset")
