@@ -349,3 +349,63 @@ def test_open_pose(synth):
                      calibration=Calibration(cx=1, cy=-1, bx=0, by=0))
     assert isinstance(lift, DepthLiftPose) and isinstance(lift.inner, UltralyticsPose)
     assert lift.calibration.cy == -1 and lift.num_joints == 17
+
+
+def test_the_default_pose_model_is_yolo26_built_offline_nms_free_and_yolo11_stays_selectable():
+    from edgeact.live.pose import DEFAULT_POSE_MODEL, DEFAULT_POSE_YAML
+
+    assert (DEFAULT_POSE_MODEL, DEFAULT_POSE_YAML) == ("yolo26n-pose.pt", "yolo26n-pose.yaml")
+    for name, end2end in ((DEFAULT_POSE_YAML, True), ("yolo11n-pose.yaml", False)):
+        pose = UltralyticsPose(name, device="cpu", imgsz=160, conf=1e-4, tracker="iou")
+        assert bool(getattr(pose._model.model, "end2end", False)) is end2end     # YOLO26: one-to-one head, no NMS
+        people = pose(_scene())
+        assert people and all(p.keypoints.shape == (17, 2) and p.track >= 1 for p in people), name
+
+
+@pytest.mark.parametrize("tracker", ["iou", "lowtrack"])
+def test_pose_batch_poses_several_streams_in_one_call_with_a_tracker_per_stream(tmp_path, tracker):
+    if tracker == "lowtrack":
+        if importlib.util.find_spec("lap") is None:
+            pytest.skip("ultralytics trackers need the lap package")
+        cfg = tmp_path / "lowtrack.yaml"
+        cfg.write_text("tracker_type: bytetrack\ntrack_high_thresh: 0.0001\ntrack_low_thresh: 0.00001\n"
+                       "new_track_thresh: 0.0001\ntrack_buffer: 30\nmatch_thresh: 0.8\nfuse_score: True\n")
+        tracker = str(cfg)
+    pose = UltralyticsPose("yolo11n-pose.yaml", device="cpu", imgsz=160, conf=1e-4, tracker=tracker)
+    calls = []
+    predict = pose._model.predict
+    pose._model.predict = lambda imgs, **kw: calls.append(len(imgs)) or predict(imgs, **kw)
+    frames = {"a": _scene(0), "b": _scene(1)}
+    for _ in range(3):
+        got = pose.pose_batch([frames["a"], frames["b"]], ["a", "b"])
+        # the same network, each stream alone under keys of its own
+        want = [pose.pose_batch([frames[k]], [f"alone-{k}"])[0] for k in ("a", "b")]
+        for g, w in zip(got, want):
+            # every stream tracks on its own: the ids it would get posed alone, the same keypoints
+            assert [p.track for p in g] == [p.track for p in w]
+            for p, q in zip(g, w):
+                np.testing.assert_allclose(p.keypoints, q.keypoints, atol=1e-3)
+    assert calls == [2, 1, 1] * 3                   # one network call per round for both streams
+    assert got[0] and got[1] and max(p.track for p in got[1]) < 100     # b's ids are not a's continued
+
+
+def test_depth_lift_poses_a_batch_through_its_inner_backend():
+    class Fixed(PoseBackend):
+        name, joint_names = "fixed", ("a",)
+
+        def __init__(self):
+            self.batches = []
+
+        def pose_batch(self, frames, keys):
+            self.batches.append(list(keys))
+            return [[Person(track=1, keypoints=np.array([[2.0, 2.0]], np.float32), scores=np.ones(1, np.float32))]
+                    for _ in frames]
+
+    intr = Intrinsics(fx=100.0, fy=100.0, ppx=2.0, ppy=2.0, width=4, height=4)
+    depth = np.full((4, 4), 1000, np.uint16)
+    frame = Frame(index=0, t=0.0, image=np.zeros((4, 4, 3), np.uint8), depth=depth, depth_scale=0.001,
+                  intrinsics=intr)
+    inner = Fixed()
+    out = DepthLiftPose(inner, patch=1).pose_batch([frame, frame], ["cam0", "cam1"])
+    assert inner.batches == [["cam0", "cam1"]]
+    assert [len(p) for p in out] == [1, 1] and out[1][0].joints3d[0, 2] == pytest.approx(1.0)

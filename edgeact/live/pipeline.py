@@ -48,6 +48,7 @@ from edgeact.live.defaults import LIVE
 from edgeact.live.frames import Frame, FrameEvent, Person
 from edgeact.live.handoff import FrameInbox, JobSlot
 from edgeact.live.overlay_delay import FrameDelay
+from edgeact.live.pose import pose_many
 from edgeact.live.stats import LiveStats
 from edgeact.live.window import WindowBank, WindowConfig, window_job_clips
 from edgeact.types import InputSpec
@@ -115,13 +116,6 @@ class _StreamState:
 class _Worker:
     thread: threading.Thread
     error: list = field(default_factory=list)
-
-
-def _pose_many(backend, frames: list[Frame], keys: list[str]) -> list[list[Person]]:
-    batch = getattr(backend, "pose_batch", None)
-    if batch is None:
-        return [backend(f) for f in frames]
-    return batch(frames, keys)
 
 
 class LiveLoop:
@@ -205,7 +199,7 @@ class LiveLoop:
                 for members in groups.values():
                     t = time.perf_counter()
                     backend = self.streams[members[0]].stream.pose
-                    people = _pose_many(backend, [items[i][0] for i in members],
+                    people = pose_many(backend, [items[i][0] for i in members],
                                         [self.streams[i].stream.id for i in members])
                     t1 = time.perf_counter()
                     run.stage_seconds["pose"] += t1 - t

@@ -1,14 +1,17 @@
 """Pose backends of ``edgeact live``: find the people in a :class:`Frame` and give each a stable
 track id, 2D keypoints and, where depth or a 3D skeleton is known, camera-space joints.
 
-* :class:`UltralyticsPose`: an ultralytics YOLO pose model (17 COCO keypoints) with its tracker
-  (ByteTrack / BoT-SORT through ``model.track``) or the small built-in :class:`IouTracker`.
+* :class:`UltralyticsPose`: an ultralytics YOLO pose model (17 COCO keypoints; YOLO26n-pose by
+  default, NMS-free; YOLO11 and other ultralytics pose models by name or file) with a tracker per
+  stream (ultralytics' ByteTrack / BoT-SORT, or the small built-in :class:`IouTracker`).
 * :class:`DepthLiftPose`: wraps a 2D backend and lifts its keypoints to 3D with the frame's aligned
   depth (:func:`lift_keypoints`); with a calibration the keypoints are re-projected with paper
   Eq. 1 (:func:`edgeact.geometry.project`), as the dataset path projects 3D joints.
 * :class:`SkeletonReplay`: the ``.skeleton`` file of a replayed NTU recording (25 Kinect joints).
 
-Every backend is called as ``backend(frame) -> list[Person]`` (empty when nobody is found).
+Every backend is called as ``backend(frame) -> list[Person]`` (empty when nobody is found), or as
+``backend.pose_batch(frames, keys)`` for the newest frame of several streams at once: YOLO runs
+them in one batched call, and tracker state is kept per key (the stream id).
 ultralytics and torch are imported inside :class:`UltralyticsPose`.
 """
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Hashable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -41,13 +44,14 @@ POSE_KINDS = ("yolo", "skeleton", "depth")
 # The pose model every command and function defaults to: ultralytics downloads the named weights on
 # first use; the YAML builds the same network untrained and offline (benchmarks: speed does not
 # depend on the weights).
-DEFAULT_POSE_MODEL = "yolo11n-pose.pt"
-DEFAULT_POSE_YAML = "yolo11n-pose.yaml"
+DEFAULT_POSE_MODEL = "yolo26n-pose.pt"
+DEFAULT_POSE_YAML = "yolo26n-pose.yaml"
 
 
 class PoseBackend:
-    """Interface of the pose backends: ``backend(frame) -> list[Person]``, ``name``,
-    ``joint_names`` (one per keypoint row), ``num_joints`` and ``close()``; a context manager."""
+    """Interface of the pose backends: ``backend(frame) -> list[Person]``,
+    ``pose_batch(frames, keys)``, ``name``, ``joint_names`` (one per keypoint row), ``num_joints``
+    and ``close()``; a context manager."""
 
     name: str = ""
     joint_names: tuple[str, ...] = ()
@@ -59,6 +63,12 @@ class PoseBackend:
     def __call__(self, frame: Frame) -> list[Person]:
         raise NotImplementedError
 
+    def pose_batch(self, frames: Sequence[Frame], keys: Sequence[Hashable]) -> list[list[Person]]:
+        """The people of each of ``frames``, frame ``i`` belonging to stream ``keys[i]`` (each key
+        at most once: one frame per stream). Here one call per frame; backends that batch or
+        track override it."""
+        return [self(f) for f in frames]
+
     def close(self) -> None:
         """Release what the backend holds; idempotent."""
 
@@ -67,6 +77,12 @@ class PoseBackend:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def pose_many(backend, frames: Sequence[Frame], keys: Sequence[Hashable]) -> list[list[Person]]:
+    """``backend.pose_batch(frames, keys)``, or one call per frame for a plain callable."""
+    batch = getattr(backend, "pose_batch", None)
+    return [backend(f) for f in frames] if batch is None else batch(frames, keys)
 
 
 # --------------------------------------------------------------------------- tracking
@@ -196,22 +212,74 @@ def _half_args() -> dict:
     return {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
 
 
+def _select_end2end(yolo) -> None:
+    """A network built from a YAML that asks for end-to-end (NMS-free) inference, YOLO26's, keeps
+    ultralytics' training default of the one-to-many head with NMS; its trained weights infer with
+    the one-to-one head. Select that head, so an untrained network (tests, benchmarks) runs the
+    path the weights deploy."""
+    net = getattr(yolo, "model", None)
+    yaml = getattr(net, "yaml", None)
+    if isinstance(yaml, dict) and yaml.get("end2end") and hasattr(net, "end2end") and not net.end2end:
+        net.end2end = True
+
+
+def _tracker_factory(tracker: str, device: str):
+    """A function making one fresh ultralytics tracker of the config ``tracker`` per stream
+    (``model.track`` keeps one per predictor, which would mix the streams of a batched call).
+    Trackers that need ultralytics' predictor (ReID features, TrackTrack) are refused."""
+    from ultralytics.trackers.track import TRACKER_MAP
+    from ultralytics.utils import YAML, IterableSimpleNamespace
+    from ultralytics.utils.checks import check_yaml
+
+    try:
+        cfg = IterableSimpleNamespace(**YAML.load(check_yaml(tracker)))
+    except (FileNotFoundError, OSError, TypeError, ValueError) as exc:
+        raise EdgeactError(f"--tracker {tracker}: not a tracker config ({exc})") from None
+    cls = TRACKER_MAP.get(getattr(cfg, "tracker_type", None))
+    if cls is None:
+        raise EdgeactError(f"--tracker {tracker}: tracker_type {getattr(cfg, 'tracker_type', None)!r} is not one of "
+                           f"{', '.join(sorted(TRACKER_MAP))}")
+    if getattr(cfg, "with_reid", False) or hasattr(cls, "setup_predictor") or hasattr(cls, "compute_frame_extras"):
+        raise EdgeactError(f"--tracker {tracker}: {cfg.tracker_type} with the predictor's features (ReID) is not "
+                           "supported here; use bytetrack.yaml, botsort.yaml (with_reid: False) or iou")
+    cfg.device = device
+
+    def make():
+        return cls(args=cfg)
+
+    make()          # a config the tracker cannot take fails here, before the first frame
+    return make
+
+
+class _StreamTrack:
+    """Tracker state of one stream: its tracker and its next transient id."""
+
+    def __init__(self, tracker) -> None:
+        self.tracker = tracker
+        self.next_transient = -1
+
+
 class UltralyticsPose(PoseBackend):
     """An ultralytics YOLO pose model (``.pt``, ``.onnx``, ``.engine``, or a ``.yaml`` architecture
-    for an untrained model) with a tracker.
+    for an untrained model) with a tracker per stream.
 
     ``tracker``: an ultralytics tracker config (``"bytetrack.yaml"``, ``"botsort.yaml"`` or a path),
-    run through ``model.track(persist=True)``, which needs the ``lap`` package; or ``"iou"`` for
-    :class:`IouTracker` on ``model.predict`` (no extra package). Ids from the tracker are >= 1.
-    When the ultralytics tracker holds no track yet (its first frames) the detections come back
-    without ids: they get transient negative ids (-1, -2, ... never reused), so a consumer can
-    show them but should not build a history on them.
+    which needs the ``lap`` package; or ``"iou"`` for :class:`IouTracker` (no extra package). Ids
+    from the tracker are >= 1. When the ultralytics tracker holds no track yet (its first frames)
+    the detections come back without ids: they get transient negative ids (-1, -2, ... never
+    reused), so a consumer can show them but should not build a history on them.
+
+    :meth:`pose_batch` runs the frames of several streams through the network in one call
+    (``model.predict`` of the list of images) and tracks each stream's detections with that
+    stream's own tracker, as ``model.track`` does for one stream; ``backend(frame)`` is a batch of
+    one. End-to-end models (YOLO26) come out of ultralytics NMS-free; others after its NMS: the
+    results read the same.
 
     Keypoints ``(17, 2)`` in source pixels; a keypoint whose confidence is below ``kpt_conf``
     (ultralytics' own drawing threshold, 0.5) is NaN, its score kept. ``conf`` is the box
     confidence threshold, ``imgsz`` the inference size, ``device`` ``"auto"`` (CUDA when
-    available), ``"cpu"`` or ``"cuda:N"``; ``half`` applies on CUDA only. The tracker keeps state
-    between calls: call one instance from one thread, frames in order.
+    available), ``"cpu"`` or ``"cuda:N"``; ``half`` applies on CUDA only. Trackers keep state
+    between calls: call one instance from one thread, each stream's frames in order.
     """
 
     def __init__(self, model: Union[str, Path] = DEFAULT_POSE_MODEL, *, device: str = "auto", conf: float = 0.25,
@@ -240,13 +308,15 @@ class UltralyticsPose(PoseBackend):
         self.conf, self.imgsz, self.kpt_conf, self.iou = float(conf), int(imgsz), float(kpt_conf), float(iou)
         self.classes = list(classes) if classes is not None else None
         self.model_path = str(model)
+        self._new_tracker = IouTracker if tracker == "iou" else _tracker_factory(tracker, self.device)
         self._model = _load_yolo(model)
         task = getattr(self._model, "task", None)
         if task != "pose":
             raise EdgeactError(f"--pose-model: {model}: is a {task} model, not a pose model")
+        if self.model_path.lower().endswith((".yaml", ".yml")):
+            _select_end2end(self._model)
         self.name = f"yolo {Path(self.model_path).name}"
-        self._iou_tracker = IouTracker() if tracker == "iou" else None
-        self._next_transient = -1
+        self._streams: dict[Hashable, _StreamTrack] = {}
         kpt_shape = self._kpt_shape()
         self._joints = int(kpt_shape[0]) if kpt_shape else 17
 
@@ -264,31 +334,37 @@ class UltralyticsPose(PoseBackend):
         return tuple(f"kp{i}" for i in range(self._joints))
 
     def __call__(self, frame: Frame) -> list[Person]:
+        return self.pose_batch([frame], [None])[0]
+
+    def pose_batch(self, frames: Sequence[Frame], keys: Sequence[Hashable]) -> list[list[Person]]:
         if self._model is None:
             raise EdgeactError(f"{self.name}: used after close()")
-        img = frame.image
-        if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8):
-            raise EdgeactError(f"pose input must be an (H, W, 3) uint8 BGR image, got "
-                               f"{getattr(img, 'dtype', type(img).__name__)} {getattr(img, 'shape', '')}")
-        args = dict(conf=self.conf, iou=self.iou, imgsz=self.imgsz, device=self.device, classes=self.classes,
-                    verbose=False, **self._precision)
-        if self._iou_tracker is None:
-            results = self._model.track(img, persist=True, tracker=self.tracker, **args)
+        for f in frames:
+            img = f.image
+            if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8):
+                raise EdgeactError(f"pose input must be an (H, W, 3) uint8 BGR image, got "
+                                   f"{getattr(img, 'dtype', type(img).__name__)} {getattr(img, 'shape', '')}")
+        results = self._model.predict([f.image for f in frames], conf=self.conf, iou=self.iou, imgsz=self.imgsz,
+                                      device=self.device, classes=self.classes, verbose=False, **self._precision)
+        return [self._people(r, key) for r, key in zip(results, keys)]
+
+    def _people(self, r, key: Hashable) -> list[Person]:
+        """One stream's people in its result ``r``, tracked with that stream's tracker."""
+        st = self._streams.get(key)
+        if st is None:
+            st = self._streams[key] = _StreamTrack(self._new_tracker())
+        n = 0 if r.boxes is None or r.keypoints is None else len(r.boxes)
+        if isinstance(st.tracker, IouTracker):
+            ids = st.tracker.update(r.boxes.xyxy.cpu().numpy() if n else np.zeros((0, 4)))   # empty frames age tracks
         else:
-            results = self._model.predict(img, **args)
-        r = results[0]
-        kp = r.keypoints
-        n = 0 if r.boxes is None or kp is None else len(r.boxes)
-        boxes = r.boxes.xyxy.cpu().numpy() if n else np.zeros((0, 4))
-        if self._iou_tracker is not None:
-            ids = self._iou_tracker.update(boxes)   # also on empty frames: tracks age
-        elif n and r.boxes.id is not None:
-            ids = r.boxes.id.cpu().numpy().astype(np.int64)
-        else:
-            ids = np.arange(self._next_transient, self._next_transient - n, -1, dtype=np.int64)
-            self._next_transient -= n
+            r, ids = self._track(st, r)
+            n = 0 if r.boxes is None else len(r.boxes)
+        if ids is None:
+            ids = np.arange(st.next_transient, st.next_transient - n, -1, dtype=np.int64)
+            st.next_transient -= n
         if n == 0:
             return []
+        kp = r.keypoints
         xy = kp.xy.cpu().numpy().astype(np.float32)                            # (N, J, 2)
         self._joints = xy.shape[1]
         conf = (kp.conf.cpu().numpy().astype(np.float32) if kp.conf is not None
@@ -297,8 +373,24 @@ class UltralyticsPose(PoseBackend):
         xy[conf < self.kpt_conf] = np.nan
         return [Person(track=int(ids[k]), keypoints=xy[k], scores=conf[k]) for k in range(n)]
 
+    @staticmethod
+    def _track(st: _StreamTrack, r):
+        """``(result, ids)`` after the stream's ultralytics tracker, as ``model.track`` does it:
+        the tracked detections with their ids; all of them without ids (None) while the tracker
+        confirms nothing; none while it holds a track it has not confirmed yet."""
+        det = r.boxes.cpu().numpy() if r.boxes is not None else None
+        if det is None:
+            return r, None
+        tracks = st.tracker.update(det, r.orig_img, feats=None)
+        if len(tracks) == 0:
+            if any(not t.is_activated for t in st.tracker.tracked_stracks):
+                return r[:0], None          # new tracks stay hidden until confirmed
+            return r, None
+        return r[tracks[:, -1].astype(int)], tracks[:, 4].astype(np.int64)
+
     def close(self) -> None:
         self._model = None
+        self._streams.clear()
 
 
 # --------------------------------------------------------------------------- depth
@@ -384,13 +476,23 @@ class DepthLiftPose(PoseBackend):
         return self.inner.joint_names
 
     def __call__(self, frame: Frame) -> list[Person]:
+        return self.pose_batch([frame], [None])[0]
+
+    def pose_batch(self, frames: Sequence[Frame], keys: Sequence[Hashable]) -> list[list[Person]]:
+        for f in frames:
+            self._check(f)
+        return [self._lift(f, people) for f, people in zip(frames, pose_many(self.inner, frames, keys))]
+
+    @staticmethod
+    def _check(frame: Frame) -> None:
         if frame.depth is None or not frame.depth_scale > 0 or frame.intrinsics is None:
             raise EdgeactError("the depth pose backend needs frames with aligned depth and colour intrinsics: "
                                "use a RealSense camera (--realsense) or recording (--bag FILE)")
         if frame.depth.shape != frame.image.shape[:2]:
             raise EdgeactError(f"depth image {frame.depth.shape[1]}x{frame.depth.shape[0]} is not aligned to the "
                                f"{frame.image.shape[1]}x{frame.image.shape[0]} colour image")
-        people = self.inner(frame)
+
+    def _lift(self, frame: Frame, people: list[Person]) -> list[Person]:
         out = []
         for p in people:
             joints = lift_keypoints(p.keypoints, frame.depth, frame.depth_scale, frame.intrinsics, self.patch)
@@ -488,5 +590,5 @@ def open_pose(kind: str = "yolo", *, model: Union[str, Path] = DEFAULT_POSE_MODE
     return DepthLiftPose(yolo, calib, patch=patch) if kind == "depth" else yolo
 
 
-__all__ = ["PoseBackend", "UltralyticsPose", "DepthLiftPose", "SkeletonReplay", "IouTracker", "box_iou",
+__all__ = ["PoseBackend", "pose_many", "DEFAULT_POSE_MODEL", "DEFAULT_POSE_YAML", "UltralyticsPose", "DepthLiftPose", "SkeletonReplay", "IouTracker", "box_iou",
            "lift_keypoints", "open_pose", "check_pose_kind", "COCO_KEYPOINTS", "KINECT_JOINTS", "POSE_KINDS"]
