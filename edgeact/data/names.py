@@ -6,6 +6,9 @@ NTU has no left/right mirror-pair classes, so ``mirror=()``: a horizontal flip k
 
 N-UCLA has 12 action ids of which the dataset ships 10 (a07 and a10 are absent); labels 0..9 follow
 the ids in ascending order.
+
+Sample names (which file is which sample) and the benchmark splits they decide are the datasets'
+own: :mod:`edgeact.data.ntu.splits` and :mod:`edgeact.data.nucla`.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ real folders mix two recordings, so a frame number N repeats with another time c
 then keeps its lowest M (and the skeleton of that M), and the scan reports the sample. Body
 slot b is the b-th body in each file (N-UCLA has no ids that persist across frames).
 
-Joints stay 3D here; 2D positions come from :func:`edgeact.geometry.project` (Eq. 1) with the
+Joints stay 3D here; 2D positions come from :func:`edgeact.calibration.project` (Eq. 1) with the
 coefficients in ``calibration/nucla.json`` (:data:`DEFAULT_CALIBRATION`).
 """
 
@@ -38,7 +38,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from edgeact.data.names import NUCLA_ACTION_IDS, NUCLA_ACTIONS, NUCLA_CLASSES
-from edgeact.data.ntu import decode_text
+from edgeact.data.ntu.reader import decode_text
 from edgeact.errors import EdgeactError
 from edgeact.fileio import require_regular_file
 
