@@ -7,9 +7,10 @@ Routes (Starlette on uvicorn, in one server thread beside the loop):
     (rendered on the server, then refreshed from ``/status.json`` once a second).
 ``/video/<source>.mjpg``
     The overlay as ``multipart/x-mixed-replace`` JPEGs, at most :data:`STREAM_MAX_FPS` a second.
-    Frames are drawn and encoded by one encoder thread, and only while someone watches; a viewer
-    that reads slowly or stops reading gets the newest frame when it can take one (frames between
-    are skipped), so a stalled viewer costs one JPEG of memory and nothing of the loop's time.
+    Frames are drawn and encoded by one encoder thread, and only when a viewer is ready for the
+    next one: a viewer that reads slowly or stops reading gets the newest frame when it can take
+    one (frames between are neither encoded nor kept), so a stalled viewer costs one JPEG of
+    memory and none of the loop's time.
 ``/status.json``
     Sources, counters, rates, latency, current tracks and latest decisions (:meth:`Telemetry.status`).
 ``/metrics``
@@ -121,7 +122,8 @@ def bind_listener(host: str, port: int) -> socket.socket:
 
 class StreamHub:
     """The newest frame of every source and its JPEG. The loop's thread only stores a reference
-    (:meth:`put`); the encoder thread draws and encodes while a source has viewers."""
+    (:meth:`put`); the encoder thread draws and encodes when a viewer of the source waits for a
+    frame newer than the last JPEG."""
 
     def __init__(self, *, max_fps: float = STREAM_MAX_FPS, quality: int = JPEG_QUALITY,
                  max_width: int = STREAM_MAX_WIDTH):
@@ -131,7 +133,7 @@ class StreamHub:
         self._encoded: dict[str, int] = {}                         # source -> frame seq last encoded
         self._jpegs: dict[str, tuple[int, bytes]] = {}             # source -> (generation, bytes)
         self._viewers: dict[str, int] = {}
-        self._waiters: set = set()                                 # (loop, asyncio.Event) of waiting streams
+        self._waiters: dict[str, set] = {}                         # source -> {(loop, asyncio.Event)} waiting
         self._closed = False
         self.encoded = 0
         self._thread = threading.Thread(target=self._encode_loop, name="edgeact-mjpeg", daemon=True)
@@ -141,7 +143,7 @@ class StreamHub:
         with self._cond:
             seq = self._frames[source][0] + 1 if source in self._frames else 0
             self._frames[source] = (seq, event, labels)
-            if self._viewers.get(source):
+            if self._waiters.get(source):
                 self._cond.notify_all()
 
     def viewers(self, source: str) -> int:
@@ -176,14 +178,15 @@ class StreamHub:
                 if item is not None and item[0] > after:
                     return item
                 waiter = (loop, ev)
-                self._waiters.add(waiter)
+                self._waiters.setdefault(source, set()).add(waiter)
+                self._cond.notify_all()          # the encoder: someone is ready for a frame
             try:
                 await asyncio.wait_for(ev.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
             finally:
                 with self._cond:
-                    self._waiters.discard(waiter)
+                    self._waiters[source].discard(waiter)
 
     def close(self) -> None:
         with self._cond:
@@ -193,8 +196,10 @@ class StreamHub:
         self._thread.join(timeout=5.0)
 
     def _due(self) -> list[str]:
+        """Sources with a frame not encoded yet and a viewer waiting for one (a viewer stalled
+        in a send is not waiting: nothing is encoded for it)."""
         return [s for s, (seq, _, _) in self._frames.items()
-                if self._viewers.get(s) and self._encoded.get(s, -1) < seq]
+                if self._waiters.get(s) and self._encoded.get(s, -1) < seq]
 
     def _encode_loop(self) -> None:
         import cv2
@@ -236,7 +241,7 @@ class StreamHub:
 
     def _wake(self) -> None:
         with self._cond:
-            waiters = list(self._waiters)
+            waiters = [w for ws in self._waiters.values() for w in ws]
         for loop, ev in waiters:
             with contextlib.suppress(RuntimeError):    # a loop that just closed
                 loop.call_soon_threadsafe(ev.set)
