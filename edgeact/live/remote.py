@@ -29,10 +29,8 @@ def check_remote_options(opts) -> None:
     else:
         parse_mqtt_url(opts.mqtt)
         parse_level(opts.mqtt_level)
-    if opts.serve is None:
-        if opts.serve_token is not None:
-            raise EdgeactError("--serve-token needs --serve HOST:PORT (the address to serve on)")
-    else:
+    # a token without --serve guards and exposes nothing (it may come from EDGEACT_SERVE_TOKEN)
+    if opts.serve is not None:
         check_serve(opts.serve, opts.serve_token)
 
 
