@@ -324,7 +324,7 @@ def build_app(hub: StreamHub, telemetry: Telemetry, *, token: Optional[str] = No
 
 def _rates_text(s: dict) -> str:
     r, lat, d = s["rates"], s["latency_ms"], s["dropped"]
-    latency = "-" if lat["last"] is None else f"{lat['last']:.0f} ms (p95 {lat['p95']:.0f})"
+    latency = "-" if lat["p50"] is None else f"p50 {lat['p50']:.0f} / p95 {lat['p95']:.0f} ms"
     return (f"input {r['input_fps']:.1f} fps · pose {r['pose_fps']:.1f} fps · decisions {r['decisions_per_s']:.1f}/s"
             f" · latency {latency} · dropped {d['frames']} frames, {d['windows']} windows")
 
@@ -381,7 +381,7 @@ function rows(s){
 }
 function rates(s){
   const r=s.rates,l=s.latency_ms,d=s.dropped;
-  const lat=l.last===null?'-':l.last.toFixed(0)+' ms (p95 '+l.p95.toFixed(0)+')';
+  const lat=l.p50===null?'-':'p50 '+l.p50.toFixed(0)+' / p95 '+l.p95.toFixed(0)+' ms';
   return 'input '+r.input_fps.toFixed(1)+' fps \\u00b7 pose '+r.pose_fps.toFixed(1)+' fps \\u00b7 decisions '+
     r.decisions_per_s.toFixed(1)+'/s \\u00b7 latency '+lat+' \\u00b7 dropped '+d.frames+' frames, '+d.windows+' windows';
 }
