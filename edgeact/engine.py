@@ -1,4 +1,5 @@
-"""One epoch of training, prediction with test-clip averaging, and the metrics built on it.
+"""One epoch of training and prediction with test-clip averaging; the metrics are in
+:mod:`edgeact.metrics`.
 
 Shared by ``edgeact train`` and ``edgeact eval``. Shapes: a training batch is
 ``(B, 3, T, S, S)`` with labels ``(B,)``; a test batch is ``(B, K, 3, T, S, S)`` (K sampled frame
@@ -143,47 +144,3 @@ def predict(model: nn.Module, loader, device: torch.device, *, amp: bool = True,
             return model(to_device(x, device, channels_last))
 
     return predict_with(forward, loader, on_batch)
-
-
-def topk_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
-    """Fraction of rows whose label is among the ``k`` highest scores. ``probs (N, C)``."""
-    k = min(k, probs.shape[1])
-    top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
-    return float((top == labels[:, None]).any(axis=1).mean())
-
-
-def level_targets(labels: np.ndarray, assignments: Sequence[Sequence[int]]) -> list[np.ndarray]:
-    """Fine labels ``(N,)`` -> each superclass level's labels ``(N,)``, coarse to fine."""
-    return [np.asarray(a, dtype=np.int64)[labels] for a in assignments]
-
-
-def levels_from_fine(fine: np.ndarray, assignments: Sequence[Sequence[int]]) -> list[np.ndarray]:
-    """Fine-class probabilities ``(N, C)`` -> each level's superclass probabilities ``(N, M_l)``,
-    coarse to fine: a superclass's probability is the sum of its members'. Unlike a superclass
-    head's own output, this always agrees with the fine distribution (the group of a confident
-    fine action gets at least that confidence)."""
-    fine = np.asarray(fine, np.float64)
-    out = []
-    for a in assignments:
-        a = np.asarray(a, np.int64)
-        out.append(fine @ np.eye(int(a.max()) + 1)[a])
-    return out
-
-
-def level_accuracies(probs: Sequence[np.ndarray], labels: np.ndarray,
-                     assignments: Sequence[Sequence[int]]) -> list[float]:
-    """Accuracy of each superclass head (``probs`` without the fine head) against the fine
-    labels mapped through that level's assignment."""
-    return [float((p.argmax(1) == t).mean()) for p, t in zip(probs, level_targets(labels, assignments))]
-
-
-def confusion_matrix(pred: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """``C[i, j]`` = clips of true class ``i`` predicted as ``j``, ``(C, C)`` int64."""
-    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(cm, (labels, pred), 1)
-    return cm
-
-
-def nll(probs: np.ndarray, labels: np.ndarray) -> float:
-    """Mean negative log-likelihood of the labels under averaged scores."""
-    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())

@@ -20,9 +20,11 @@ from torch.utils.data import DataLoader
 
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset
-from edgeact.engine import confusion_matrix, level_accuracies, levels_from_fine, predict_with, topk_accuracy
+from edgeact.engine import predict_with
 from edgeact.errors import EdgeactError
 from edgeact.fileio import atomic_write_bytes, atomic_write_json, refuse_output_over_input
+from edgeact.hierarchy import level_probs
+from edgeact.metrics import confusion_matrix, level_accuracies, per_class_accuracy, topk_accuracy
 from edgeact.runtime import Runtime, load_runtime
 
 
@@ -80,12 +82,12 @@ def build_report(probs: list[np.ndarray], labels: np.ndarray, classes: ClassList
     pred = fine.argmax(1)
     cm = confusion_matrix(pred, labels, n_cls)
     counts = cm.sum(1)
-    per_class = [{"label": i, "name": classes.names[i], "count": int(counts[i]),
-                  "accuracy": float(cm[i, i] / counts[i]) if counts[i] else None} for i in range(n_cls)]
+    per_class = [{"label": i, "name": classes.names[i], "count": int(counts[i]), "accuracy": acc}
+                 for i, acc in enumerate(per_class_accuracy(cm))]
     assignments = (hierarchy or {}).get("assignments") or []
     # each superclass head's own accuracy, and that of the fine head's probabilities summed per
     # superclass (what `live --superclasses fine` shows)
-    from_fine = level_accuracies(levels_from_fine(fine, assignments), labels, assignments)
+    from_fine = level_accuracies(level_probs(fine, assignments), labels, assignments)
     levels = [{"level": k + 1, "superclasses": int(p.shape[1]), "accuracy": acc, "accuracy_from_fine": ff}
               for k, (p, acc, ff) in enumerate(zip(probs[:-1], level_accuracies(probs[:-1], labels, assignments),
                                                     from_fine))]

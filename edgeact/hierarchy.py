@@ -6,26 +6,22 @@ by at most one) minimizing the total edge cost between different groups, found b
 random balanced start, repeatedly apply the single swap of two classes in different groups that
 lowers the cost the most, stop when none does; many restarts, keep the cheapest.
 
+Labels: :func:`level_labels` maps fine labels to each level's superclass labels (the one such
+map), :func:`level_probs` fine probabilities to superclass probabilities.
+
 Loss: a weighted sum of cross-entropies, one per active head, coarse to fine, fine last.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from edgeact.errors import EdgeactError
-
-DEFAULT_WEIGHTS: tuple[float, ...] = (1 / 8, 1 / 4, 1 / 2, 1.0)
-"""Loss weights for the heads after stacks 1-4 (NTU). N-UCLA (no head after stack 1) uses
-``NUCLA_WEIGHTS``."""
-NUCLA_WEIGHTS: tuple[float, ...] = (1 / 16, 1 / 4, 1.0)
 
 # Largest number of float64 elements one batched array may hold; bounds the solver's memory
 # (a few such arrays live at once) without changing its result.
@@ -362,10 +358,6 @@ class Hierarchy:
         """Number of superclasses per level, coarse to fine, e.g. ``(2, 6, 20)``."""
         return tuple(max(a) + 1 for a in self.assignments)
 
-    def labels(self, fine_labels: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, ...]:
-        """See :func:`level_labels`."""
-        return level_labels(fine_labels, [np.asarray(a) for a in self.assignments])
-
     def to_dict(self) -> dict:
         """JSON-safe form for checkpoints."""
         return {"num_classes": self.num_classes, "assignments": [list(a) for a in self.assignments]}
@@ -396,11 +388,14 @@ def build_hierarchy(confusion: Any, levels: Sequence[Optional[int]] = (2, 6, 20)
 
 
 def level_labels(fine_labels: torch.Tensor | np.ndarray,
-                 assignments: Sequence[np.ndarray]) -> tuple[torch.Tensor, ...]:
-    """Fine labels ``(B,)`` -> one ``(B,)`` int64 tensor per superclass level (coarse to fine),
-    then the fine labels themselves: the targets for :func:`hierarchical_loss`."""
-    fine = torch.as_tensor(np.asarray(fine_labels) if not isinstance(fine_labels, torch.Tensor)
-                           else fine_labels)
+                 assignments: Sequence[Sequence[int]]) -> tuple[torch.Tensor, ...] | tuple[np.ndarray, ...]:
+    """The one map from fine labels to superclass labels: fine labels ``(B,)`` -> one ``(B,)``
+    int64 array per superclass level (coarse to fine), then the fine labels themselves: the
+    targets for :func:`hierarchical_loss` (torch in, torch out, on the labels' device) and for
+    :mod:`edgeact.metrics` (numpy in, numpy out)."""
+    if not isinstance(fine_labels, torch.Tensor):
+        return tuple(t.numpy() for t in level_labels(torch.as_tensor(np.asarray(fine_labels)), assignments))
+    fine = fine_labels
     if fine.ndim != 1:
         raise EdgeactError(f"fine labels must be a 1-D batch (B,), got shape {tuple(fine.shape)}")
     if fine.dtype.is_floating_point or fine.dtype == torch.bool:
@@ -421,6 +416,19 @@ def level_labels(fine_labels: torch.Tensor | np.ndarray,
     return (*out, fine)
 
 
+def level_probs(fine: np.ndarray, assignments: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    """Fine-class probabilities ``(N, C)`` -> each level's superclass probabilities ``(N, M_l)``,
+    coarse to fine: a superclass's probability is the sum of its members'. Unlike a superclass
+    head's own output, this always agrees with the fine distribution (the group of a confident
+    fine action gets at least that confidence)."""
+    fine = np.asarray(fine, np.float64)
+    out = []
+    for a in assignments:
+        a = np.asarray(a, np.int64)
+        out.append(fine @ np.eye(int(a.max()) + 1)[a])
+    return out
+
+
 def hierarchical_loss(logits: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
                       weights: Sequence[float]) -> torch.Tensor:
     """``sum_l weights[l] * cross_entropy(logits[l], targets[l])``, levels coarse to fine.
@@ -438,20 +446,3 @@ def hierarchical_loss(logits: Sequence[torch.Tensor], targets: Sequence[torch.Te
     for x, y, w in zip(logits, targets, weights):
         total = total + float(w) * F.cross_entropy(x, y)
     return total
-
-
-class HierarchicalLoss(nn.Module):
-    """Module form of :func:`hierarchical_loss` with fixed weights (coarse to fine, fine last)."""
-
-    def __init__(self, weights: Sequence[float] = DEFAULT_WEIGHTS):
-        super().__init__()
-        weights = tuple(float(w) for w in weights)
-        if not weights or not all(math.isfinite(w) and w >= 0 for w in weights):
-            raise EdgeactError(f"loss weights must be non-negative finite numbers, got {weights}")
-        self.weights = weights
-
-    def forward(self, logits: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]) -> torch.Tensor:
-        return hierarchical_loss(logits, targets, self.weights)
-
-    def extra_repr(self) -> str:
-        return f"weights={self.weights}"

@@ -39,11 +39,11 @@ from edgeact.data.cache import cache_fingerprint, read_index
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset, frame_scale_note
 from edgeact.device import resolve_device
-from edgeact.engine import (EpochStats, confusion_matrix, level_accuracies, level_targets, nll, predict,
-                            topk_accuracy, train_epoch)
+from edgeact.engine import EpochStats, predict, train_epoch
 from edgeact.errors import EdgeactError
 from edgeact.fileio import atomic_write_json, refuse_output_over_input
 from edgeact.hierarchy import Hierarchy, build_hierarchy, hierarchical_loss, level_labels
+from edgeact.metrics import confusion_matrix, hierarchical_nll, level_accuracies, nll, topk_accuracy
 from edgeact.models import HierarchicalI3D, create_model, inflate_2d_weights, load_2d_state_dict
 from edgeact.pruning import keep_pruned, mask_baked, prune_filters, pruning_report
 from edgeact.recipe import RESUME_SAFE_KEYS, Recipe, load_recipe, save_recipe
@@ -374,9 +374,8 @@ class Trainer:
                "loss": nll(fine, labels),
                "confusion": confusion_matrix(fine.argmax(1), labels, fine.shape[1])}
         if hierarchy is not None:
-            targets = [*level_targets(labels, hierarchy.assignments), labels]
             out["levels"] = level_accuracies(probs[:-1], labels, hierarchy.assignments)
-            out["loss"] = float(sum(w * nll(p, t) for w, p, t in zip(self.recipe.loss_weights, probs, targets)))
+            out["loss"] = hierarchical_nll(probs, labels, hierarchy.assignments, self.recipe.loss_weights)
         return out
 
     # ------------------------------------------------------------------ one phase

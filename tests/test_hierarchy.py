@@ -10,9 +10,7 @@ import torch.nn.functional as F
 
 from edgeact.errors import EdgeactError
 from edgeact.hierarchy import (
-    DEFAULT_WEIGHTS,
     Hierarchy,
-    HierarchicalLoss,
     _edge_costs,
     _greedy,
     _random_starts,
@@ -22,6 +20,7 @@ from edgeact.hierarchy import (
     canonical_labels,
     hierarchical_loss,
     level_labels,
+    level_probs,
     partition_cost,
 )
 
@@ -269,10 +268,17 @@ def test_level_labels_hand_made():
     assert lv0.tolist() == [0, 1, 0, 1]
     assert lv1.tolist() == [0, 2, 0, 1]
     assert lvf.tolist() == [5, 2, 0, 4] and lvf.dtype == torch.int64
-    # numpy input and the Hierarchy method give the same
+    # numpy in, numpy out, the same labels; assignments as a Hierarchy holds them (tuples)
     h = Hierarchy(assignments=(tuple(coarse), tuple(mid)), num_classes=6)
-    from_numpy = h.labels(np.array([5, 2, 0, 4]))
+    from_numpy = level_labels(np.array([5, 2, 0, 4]), h.assignments)
+    assert all(isinstance(t, np.ndarray) and t.dtype == np.int64 for t in from_numpy)
     assert [t.tolist() for t in from_numpy] == [t.tolist() for t in (lv0, lv1, lvf)]
+
+
+def test_level_probs_sums_the_members():
+    fine = np.array([[0.1, 0.3, 0.6], [0.7, 0.2, 0.1]])
+    (coarse,) = level_probs(fine, [[0, 1, 1]])
+    np.testing.assert_allclose(coarse, [[0.1, 0.9], [0.7, 0.3]])
 
 
 def test_level_labels_rejects_out_of_range_and_bad_shapes():
@@ -291,13 +297,12 @@ def test_loss_is_the_weighted_sum_of_cross_entropies():
                torch.tensor([19, 0, 7, 7]), torch.tensor([59, 1, 30, 2]))
     weights = (1 / 8, 1 / 4, 1 / 2, 1.0)
     want = sum(w * F.cross_entropy(x, y) for w, x, y in zip(weights, logits, targets))
-    got = hierarchical_loss(logits, targets, DEFAULT_WEIGHTS)
+    got = hierarchical_loss(logits, targets, weights)
     assert torch.allclose(got, want)
-    assert torch.allclose(HierarchicalLoss()(logits, targets), want)
     # one case by hand: uniform logits give log(M) per level
     flat = (torch.zeros(1, 2), torch.zeros(1, 5))
     by_hand = (1 / 4) * math.log(2) + 1.0 * math.log(5)
-    got = HierarchicalLoss((1 / 4, 1.0))(flat, (torch.tensor([1]), torch.tensor([3])))
+    got = hierarchical_loss(flat, (torch.tensor([1]), torch.tensor([3])), (1 / 4, 1.0))
     assert got.item() == pytest.approx(by_hand)
 
 
@@ -312,6 +317,4 @@ def test_loss_length_mismatch():
     with pytest.raises(EdgeactError, match="got 2 logits, 1 targets, 2 weights"):
         hierarchical_loss((x, x), (y,), (1.0, 1.0))
     with pytest.raises(EdgeactError, match="got 1 logits, 1 targets, 4 weights"):
-        HierarchicalLoss()((x,), (y,))
-    with pytest.raises(EdgeactError, match="loss weights"):
-        HierarchicalLoss((1.0, -1.0))
+        hierarchical_loss((x,), (y,), (1 / 8, 1 / 4, 1 / 2, 1.0))

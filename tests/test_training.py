@@ -258,11 +258,11 @@ def test_cli_train_then_eval(toy_cache, tmp_path):
 
 
 def test_report_scores_superclasses_by_their_head_and_from_the_fine_head():
-    from edgeact.engine import levels_from_fine
     from edgeact.evaluate import build_report
+    from edgeact.hierarchy import level_probs
 
     fine = np.array([[0.4, 0.35, 0.25], [0.1, 0.45, 0.45]])
-    np.testing.assert_allclose(levels_from_fine(fine, [[0, 1, 1]])[0], [[0.4, 0.6], [0.1, 0.9]])
+    np.testing.assert_allclose(level_probs(fine, [[0, 1, 1]])[0], [[0.4, 0.6], [0.1, 0.9]])
     head = np.array([[0.9, 0.1], [0.2, 0.8]])
     report = build_report([head, fine], np.array([1, 2]), ClassList(("a", "b", "c")), {"assignments": [[0, 1, 1]]})
     # both clips belong to superclass 1: the head gets one right, the summed fine scores both

@@ -14,8 +14,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from edgeact.data.classes import ClassList
-from edgeact.engine import levels_from_fine
 from edgeact.errors import EdgeactError
+from edgeact.hierarchy import level_probs
 from edgeact.live.defaults import LIVE
 
 SUPERCLASS_SOURCES = ("fine", "heads")
@@ -138,7 +138,7 @@ class Interpreter:
         hist.append(probs)
         probs = [np.mean([h[i] for h in hist], axis=0) for i in range(len(probs))]
         fine = self._top(probs[-1], self.classes.names)
-        supers = levels_from_fine(probs[-1][None], self.assignments) if self.from_fine else probs[:-1]
+        supers = level_probs(probs[-1][None], self.assignments) if self.from_fine else probs[:-1]
         supers = [p.reshape(-1) for p in supers]
         levels = tuple(self._top(p, self.level_names[i] if i < len(self.level_names) else
                                  [f"superclass {k}" for k in range(len(p))])
