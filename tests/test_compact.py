@@ -76,7 +76,7 @@ def last_unit(block):
 
 
 def assert_nothing_removable_left(model: nn.Module) -> None:
-    for k, stack in enumerate(model.stacks):
+    for k, stack in enumerate(model.backbone.stacks):
         blocks = list(stack)
         for i, blk in enumerate(blocks):
             inner = [(blk.conv1, blk.bn1)] + ([(blk.conv2, blk.bn2)] if hasattr(blk, "conv3") else [])
@@ -138,7 +138,7 @@ def mask_channel(unit: tuple[MaskedConv3d, MaskedBatchNorm3d], channel: int) -> 
 @pytest.mark.parametrize("arch", ["i3d_r18", "i3d_r50"])
 def test_residual_channel_masked_in_one_branch_only_is_kept(arch):
     model = make(arch)
-    stack = model.stacks[1]
+    stack = model.backbone.stacks[1]
     mask_channel(tuple(stack[0].downsample), 3)  # the identity branch of block 0 only
     mask_channel(last_unit(stack[0]), 5)  # the residual branch of block 0 only
     # no apply_masks: the stored weights of the masked filters are stale, only the masks say 0
@@ -148,15 +148,15 @@ def test_residual_channel_masked_in_one_branch_only_is_kept(arch):
     x = torch.randn(*X_SHAPE)
     assert_same_outputs(model, small, x)
     with torch.no_grad():
-        assert torch.allclose(model.features(x)[1], small.features(x)[1], atol=1e-5)
+        assert torch.allclose(model.forward_features(x)[1], small.forward_features(x)[1], atol=1e-5)
         # channel 3 is still live: block 0's residual branch and block 1 write into it
-        assert small.features(x)[1][:, 3].abs().sum() > 0
+        assert small.forward_features(x)[1][:, 3].abs().sum() > 0
 
 
 @pytest.mark.parametrize("arch", ["i3d_r18", "i3d_r50"])
 def test_residual_channel_masked_in_every_branch_is_removed(arch):
     model = make(arch)
-    stack = model.stacks[1]
+    stack = model.backbone.stacks[1]
     c = 3
     mask_channel(tuple(stack[0].downsample), c)
     for blk in stack:
@@ -167,24 +167,24 @@ def test_residual_channel_masked_in_every_branch_is_removed(arch):
     assert small.backbone.out_channels[1] == full - 1
     assert small.config.channels["stacks.1"] == full - 1
     # every consumer of the stream lost that input channel: the blocks, stack 2's entry, the head
-    assert stack[1].conv1.in_channels == full and small.stacks[1][1].conv1.in_channels == full - 1
-    assert small.stacks[2][0].conv1.in_channels == full - 1
-    assert small.stacks[2][0].downsample[0].in_channels == full - 1
+    assert stack[1].conv1.in_channels == full and small.backbone.stacks[1][1].conv1.in_channels == full - 1
+    assert small.backbone.stacks[2][0].conv1.in_channels == full - 1
+    assert small.backbone.stacks[2][0].downsample[0].in_channels == full - 1
     assert small.heads.heads["1"].fc.in_features == full - 1
     assert n_params(small) < n_params(model)
     x = torch.randn(*X_SHAPE)
     assert_same_outputs(model, small, x)
     with torch.no_grad():
-        feats = model.features(x)[1]
+        feats = model.forward_features(x)[1]
         assert feats[:, c].abs().max() == 0
         keep = [i for i in range(full) if i != c]
-        assert torch.allclose(feats[:, keep], small.features(x)[1], atol=1e-5)
+        assert torch.allclose(feats[:, keep], small.forward_features(x)[1], atol=1e-5)
 
 
 def test_stream_fed_by_the_stem_is_never_narrowed():
     # basic-block stack 0 has no downsample: its identity is the stem output, which is never pruned
     model = make("i3d_r18")
-    for blk in model.stacks[0]:
+    for blk in model.backbone.stacks[0]:
         mask_channel(last_unit(blk), 2)
     apply_masks(model)
     small = compact(model)
@@ -195,7 +195,7 @@ def test_stream_fed_by_the_stem_is_never_narrowed():
 def test_conv_masked_without_its_bn_keeps_the_bn_constant():
     # not what prune_filters does, but a valid masked model: the channel outputs BN(0), not 0
     model = make("i3d_r18")
-    conv = model.stacks[2][0].conv1
+    conv = model.backbone.stacks[2][0].conv1
     keep = conv.filter_mask.clone()
     keep[:3] = 0
     conv.set_mask(keep)
@@ -206,11 +206,11 @@ def test_conv_masked_without_its_bn_keeps_the_bn_constant():
 
 def test_fully_masked_layers_keep_one_channel():
     model = make("i3d_r50")
-    blk = model.stacks[2][1]
+    blk = model.backbone.stacks[2][1]
     for conv, bn in ((blk.conv1, blk.bn1),):
         conv.set_mask(torch.zeros(conv.out_channels))
         bn.set_mask(torch.zeros(bn.num_features))
-    stack = model.stacks[3]
+    stack = model.backbone.stacks[3]
     units = [tuple(stack[0].downsample)] + [last_unit(b) for b in stack]
     for conv, bn in units:  # every contributor of stack 3's stream fully dead
         conv.set_mask(torch.zeros(conv.out_channels))
@@ -263,7 +263,7 @@ def test_uniform_config_json_is_unchanged_and_channels_round_trip():
     assert again == cfg
     model = model_from_config(again)
     assert model.backbone.out_channels == [8, 12, 32, 64]
-    assert model.stacks[1][0].conv1.out_channels == 5 and model.stacks[1][1].conv1.out_channels == 16
+    assert model.backbone.stacks[1][0].conv1.out_channels == 5 and model.backbone.stacks[1][1].conv1.out_channels == 16
     assert model.heads.heads["3"].fc.in_features == 64
 
 

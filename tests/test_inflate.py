@@ -38,7 +38,7 @@ def test_center_inflation_reproduces_2d_on_every_frame(arch, tv):
     clip = image.unsqueeze(2).expand(1, 3, t, 64, 64).contiguous()
     with torch.no_grad():
         want = _stacks_2d(net, image)
-        got = model.features(clip)
+        got = model.forward_features(clip)
     for k, (w, g) in enumerate(zip(want, got)):
         for ti in range(t):
             err = (g[:, :, ti] - w).abs().max() / w.abs().max()
@@ -53,7 +53,7 @@ def test_mean_inflation_matches_2d_away_from_temporal_borders():
     clip = image.unsqueeze(2).expand(1, 3, 9, 32, 32).contiguous()
     with torch.no_grad():
         want = _stacks_2d(net, image)[0]
-        got = model.features(clip)[0]
+        got = model.forward_features(clip)[0]
     # stack 1 of r18 has four 3x3x3 convs: frames 4 steps from a border see no padding
     assert torch.allclose(got[:, :, 4], want, atol=1e-4)
     # ...while the border frame does, so mean inflation differs there

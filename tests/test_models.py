@@ -1,8 +1,90 @@
+"""The model zoo: every architecture of ``list_models()`` at a tiny size (forward, compaction,
+ONNX), after torchvision's ``test_video_model`` and timm's ``tests/test_models.py``; then the
+paper's parameter counts, shapes, heads and argument errors."""
+
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
+from edgeact.checkpoint import build_meta, save_checkpoint
+from edgeact.compact import compact
+from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
+from edgeact.export import export_model
 from edgeact.models import ModelConfig, create_model, list_models, model_from_config
+from edgeact.pruning import prune_filters
+from edgeact.types import InputSpec
+
+# tiny: 8 stem channels, 4 frames of 32², batch 2; the fine head has 5 classes, superclass heads 2/3/4
+TINY_SPEC = InputSpec(frames=4, size=32, resize=40)
+TINY_X = (2, 3, TINY_SPEC.frames, TINY_SPEC.size, TINY_SPEC.size)
+HEADS = [(2, 2), (2, 3), (2, 4), (2, 5)]
+
+
+def tiny_model(arch: str) -> nn.Module:
+    """``arch`` at width 1/8 in eval mode, with a BN affine that is not the identity (a dead
+    channel kept as BN(0) != 0 would show in the compaction parity) and running statistics
+    measured on random clips, as a trained model has them (they keep deep nets' activations
+    near 1, so an absolute tolerance means the same for every depth)."""
+    torch.manual_seed(0)
+    model = create_model(arch, num_classes=5, levels=(2, 3, 4), width=0.125)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm3d)]
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in bns:
+            m.weight.copy_(1 + 0.3 * torch.randn(m.num_features, generator=g))
+            m.bias.copy_(0.3 * torch.randn(m.num_features, generator=g))
+            m.momentum = None            # a cumulative average: one batch sets the statistics
+            m.reset_running_stats()
+        model.train()(torch.randn(4, *TINY_X[1:], generator=g))
+    for m in bns:
+        m.momentum = 0.1
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch", list_models())
+def test_every_model_forward_features_head_and_output_shapes(arch):
+    model = tiny_model(arch)
+    x = torch.randn(TINY_X)
+    with torch.no_grad():
+        out = model(x)
+        feats = model.forward_features(x)
+        pooled = model.forward_head(feats, pre_logits=True)
+        logits = model.forward_head(feats)
+    assert isinstance(out, tuple) and [tuple(o.shape) for o in out] == HEADS
+    channels = model.backbone.out_channels
+    assert [tuple(f.shape) for f in feats] == [(2, c, 4, 8 >> k, 8 >> k) for k, c in enumerate(channels)]
+    assert [tuple(p.shape) for p in pooled] == [(2, c) for c in channels]
+    for a, b in zip(logits, out):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("arch", list_models())
+def test_every_model_compacts_and_exports_to_onnx_with_the_same_outputs(arch, tmp_path):
+    import onnxruntime as ort
+
+    model = tiny_model(arch)
+    prune_filters(model, 0.25, scope="layer")     # every unit loses filters, so inner convs narrow
+    small = compact(model)
+    n_params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n_params(small) < n_params(model) and small.config.extra["compacted"]
+    x = torch.randn(TINY_X)
+    with torch.no_grad():
+        want = [o.numpy() for o in model(x)]
+        got = [o.numpy() for o in small(x)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-5, rtol=0)
+
+    meta = build_meta(model, ClassList(tuple("abcde")), TINY_SPEC, benchmark="toy")
+    pt = save_checkpoint(tmp_path / "pruned.pt", model, meta)
+    res = export_model(pt, "onnx", tmp_path / "m.onnx", compact=True)
+    assert res.meta["model"]["channels"] == small.config.channels
+    sess = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"])
+    onnx_out = sess.run(None, {"clips": x.numpy()})
+    assert [o.shape for o in onnx_out] == HEADS
+    for g, w in zip(onnx_out, want):
+        np.testing.assert_allclose(g, w, atol=1e-4, rtol=0)
 
 PAPER_PARAMS = {"i3d_r18": 33.7e6, "i3d_r34": 64.0e6, "i3d_r50": 46.8e6, "i3d_r101": 85.8e6}
 
@@ -38,11 +120,11 @@ def test_levels_with_missing_head_and_no_levels():
 
 def test_stem_is_2d_inner_convs_3d_and_no_temporal_stride():
     model = create_model("i3d_r50", num_classes=4, width=0.125)
-    assert model.stem.conv1.kernel_size == (1, 7, 7)
+    assert model.backbone.stem.conv1.kernel_size == (1, 7, 7)
     for name, conv, _ in model.backbone.conv_bn_pairs():
         assert conv.stride[0] == 1, name
         assert conv.kernel_size in ((3, 3, 3), (1, 1, 1)), name
-    feats = model.features(torch.randn(1, 3, 5, 64, 64))
+    feats = model.forward_features(torch.randn(1, 3, 5, 64, 64))
     assert [f.shape[2] for f in feats] == [5, 5, 5, 5]
     assert [tuple(f.shape[3:]) for f in feats] == [(16, 16), (8, 8), (4, 4), (2, 2)]
 
@@ -57,7 +139,7 @@ def test_width_scales_channels():
 def test_heads_are_mean_pool_then_linear():
     model = create_model("i3d_r18", num_classes=3, levels=(2, None, None), width=0.125).eval()
     x = torch.randn(2, 3, 2, 32, 32)
-    feats = model.features(x)
+    feats = model.forward_features(x)
     expected = model.heads.heads["0"].fc(feats[0].mean(dim=(2, 3, 4)))
     assert torch.allclose(model(x)[0], expected)
 

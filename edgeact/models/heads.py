@@ -15,8 +15,11 @@ class PooledLinear(nn.Module):
         super().__init__()
         self.fc = nn.Linear(in_channels, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x.mean(dim=(2, 3, 4)))
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """``(B, C, T, H, W)`` -> logits ``(B, num_classes)``, or the pooled ``(B, C)`` with
+        ``pre_logits``."""
+        pooled = x.mean(dim=(2, 3, 4))
+        return pooled if pre_logits else self.fc(pooled)
 
 
 class StackHeads(nn.Module):
@@ -40,6 +43,7 @@ class StackHeads(nn.Module):
         """0-based indices of the stacks that carry a head, coarse to fine."""
         return tuple(int(k) for k in self.heads.keys())
 
-    def forward(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        """Stack outputs -> tuple of logits ``(B, counts[k])`` per active head, fine last."""
-        return tuple(head(feats[int(k)]) for k, head in self.heads.items())
+    def forward(self, feats: Sequence[torch.Tensor], pre_logits: bool = False) -> tuple[torch.Tensor, ...]:
+        """Stack outputs ``(B, C_k, T, H_k, W_k)`` -> tuple of logits ``(B, counts[k])`` per active
+        head, fine last (the pooled ``(B, C_k)`` with ``pre_logits``)."""
+        return tuple(head(feats[int(k)], pre_logits=pre_logits) for k, head in self.heads.items())

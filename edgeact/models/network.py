@@ -1,9 +1,10 @@
-"""The full classifier: inflated ResNet backbone + a head after each stack."""
+"""The full classifier: :class:`ModelConfig` (what rebuilds a model, stored in every artifact) and
+:class:`HierarchicalI3D`, an inflated ResNet backbone with a head after each stack (paper §3.2)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -64,8 +65,10 @@ def _channels_from_json(value) -> Optional[dict[str, int]]:
 class HierarchicalI3D(nn.Module):
     """Inflated ResNet with superclass heads after stacks 1-3 and the fine head after stack 4.
 
-    ``forward(x)`` with ``x`` of shape ``(B, C, T, H, W)`` (``T >= 1``, ``H, W >= 32``) returns a
-    tuple of logits, one ``(B, M_l)`` tensor per active head, coarse to fine, the fine
+    The interface follows timm's models: :meth:`forward_features` runs the backbone,
+    :meth:`forward_head` the heads, and ``forward(x) = forward_head(forward_features(x))``.
+    ``x`` is ``(B, C, T, H, W)`` with ``T >= 1``, ``H, W >= 32``; ``forward`` returns a tuple of
+    logits, one ``(B, M_l)`` tensor per active head, coarse to fine, the fine
     ``(B, num_classes)`` logits last.
     """
 
@@ -75,19 +78,19 @@ class HierarchicalI3D(nn.Module):
         self.backbone = backbone
         self.heads = StackHeads(backbone.out_channels, config.head_counts)
 
-    @property
-    def stem(self) -> nn.Module:
-        return self.backbone.stem
-
-    @property
-    def stacks(self) -> nn.ModuleList:
-        return self.backbone.stacks
-
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The four stacks' outputs, ``(B, C_k, T, H_k, W_k)`` each."""
-        return self.backbone(x)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """``(B, C, T, H, W)`` -> the four stacks' outputs, not pooled: ``(B, C_k, T, H_k, W_k)``
+        for stack ``k``, ``H_k = ceil(H / 2^(k+2))`` (each head pools the stack it reads)."""
         if x.dim() != 5:
             raise ValueError(f"expected input of shape (B, C, T, H, W), got {tuple(x.shape)}")
-        return self.heads(self.backbone(x))
+        return self.backbone(x)
+
+    def forward_head(self, features: Sequence[torch.Tensor], pre_logits: bool = False) -> tuple[torch.Tensor, ...]:
+        """The four stacks' outputs -> one tensor per active head, coarse to fine, fine last:
+        the logits ``(B, M_l)``, or with ``pre_logits`` the pooled features ``(B, C_k)`` that
+        head's Linear reads."""
+        return self.heads(features, pre_logits=pre_logits)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(B, C, T, H, W)`` -> tuple of logits ``(B, M_l)`` per active head, fine last."""
+        return self.forward_head(self.forward_features(x))

@@ -1,9 +1,11 @@
-"""Model registry: builders registered by name, created with keyword-only options."""
+"""The architectures by name, as timm exposes its models: :func:`list_models` names them and
+:func:`create_model` builds one with keyword-only options; :func:`model_from_config` rebuilds the
+model an artifact's :class:`~edgeact.models.network.ModelConfig` describes."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from edgeact.errors import EdgeactError
 from edgeact.models.network import HierarchicalI3D, ModelConfig
@@ -17,21 +19,10 @@ ARCHS: dict[str, tuple[str, tuple[int, int, int, int], str]] = {
     "i3d_r101": ("bottleneck", (3, 4, 23, 3), "resnet101"),
 }
 
-_BUILDERS: dict[str, Callable[..., HierarchicalI3D]] = {}
-
-
-def register_model(name: str) -> Callable:
-    """Decorator registering a keyword-only builder ``fn(*, num_classes, levels, width, ...)``."""
-
-    def wrap(fn: Callable[..., HierarchicalI3D]) -> Callable[..., HierarchicalI3D]:
-        _BUILDERS[name] = fn
-        return fn
-
-    return wrap
-
 
 def list_models() -> list[str]:
-    return sorted(_BUILDERS)
+    """The architecture names :func:`create_model` accepts, sorted."""
+    return sorted(ARCHS)
 
 
 def _check_levels(levels: Sequence[Optional[int]], num_classes: int) -> tuple[Optional[int], ...]:
@@ -63,29 +54,9 @@ def _check_channels(channels: Optional[Mapping[str, int]], block: str, layers: t
     return dict(channels)
 
 
-def _make_builder(name: str, block: str, layers: tuple[int, int, int, int]) -> None:
-    @register_model(name)
-    def build(*, num_classes: int, levels: Sequence[Optional[int]] = (), width: float = 1.0,
-              in_channels: int = 3, channels: Optional[Mapping[str, int]] = None) -> HierarchicalI3D:
-        channels = _check_channels(channels, block, layers, name)
-        config = ModelConfig(arch=name, num_classes=num_classes, levels=tuple(levels), width=width,
-                             in_channels=in_channels, channels=channels)
-        try:
-            backbone = ResNet3d(block, layers, width=width, in_channels=in_channels, channels=channels)
-        except ValueError as exc:  # only inconsistent ``channels`` get here: the rest is checked above
-            raise EdgeactError(f"channels: {exc}") from None
-        return HierarchicalI3D(config, backbone)
-
-    build.__doc__ = f"Inflated ResNet ({name}) with per-stack heads."
-
-
-for _name, (_block, _layers, _) in ARCHS.items():
-    _make_builder(_name, _block, _layers)
-
-
-def create_model(name: str, *, num_classes: int, levels: Sequence[Optional[int]] = (),
-                 width: float = 1.0, **kwargs) -> HierarchicalI3D:
-    """Build a registered model.
+def create_model(name: str, *, num_classes: int, levels: Sequence[Optional[int]] = (), width: float = 1.0,
+                 in_channels: int = 3, channels: Optional[Mapping[str, int]] = None) -> HierarchicalI3D:
+    """Build an architecture of :func:`list_models`, untrained.
 
     Args:
         name: ``i3d_r18``, ``i3d_r34``, ``i3d_r50`` or ``i3d_r101``.
@@ -93,19 +64,28 @@ def create_model(name: str, *, num_classes: int, levels: Sequence[Optional[int]]
         levels: superclass counts after stacks 1, 2, 3, coarse to fine; ``None`` for a stack
             without a head (N-UCLA: ``(None, 2, 5)``); ``()`` for the fine head only.
         width: channel multiplier (1.0 is the paper's network; small values for tests).
+        in_channels: input channels ``C`` (3 for RGB).
         channels: optional per-layer widths of a compacted model (``ModelConfig.channels``).
 
     Returns:
-        A model mapping ``(B, 3, T, H, W)`` to a tuple of logits, one per active head, fine last.
+        A model mapping ``(B, C, T, H, W)`` to a tuple of logits, one per active head, fine last.
     """
-    if name not in _BUILDERS:
+    if name not in ARCHS:
         raise EdgeactError(f"unknown architecture {name!r}; choose one of: {', '.join(list_models())}")
     if not isinstance(num_classes, int) or num_classes < 1:
         raise EdgeactError(f"num_classes must be a positive integer, got {num_classes!r}")
     if not width > 0:
         raise EdgeactError(f"width must be > 0, got {width!r}")
     levels = _check_levels(levels, num_classes)
-    return _BUILDERS[name](num_classes=num_classes, levels=levels, width=width, **kwargs)
+    block, layers, _ = ARCHS[name]
+    channels = _check_channels(channels, block, layers, name)
+    config = ModelConfig(arch=name, num_classes=num_classes, levels=levels, width=width,
+                         in_channels=in_channels, channels=channels)
+    try:
+        backbone = ResNet3d(block, layers, width=width, in_channels=in_channels, channels=channels)
+    except ValueError as exc:  # only inconsistent ``channels`` get here: the rest is checked above
+        raise EdgeactError(f"channels: {exc}") from None
+    return HierarchicalI3D(config, backbone)
 
 
 def model_from_config(config: ModelConfig) -> HierarchicalI3D:

@@ -1,8 +1,9 @@
 """Inflated ResNet (I3D-style) backbone: blocks -> stacks, after the paper's §3.2.
 
-Inflation rules (DESIGN.md §3): the stem's 7x7 conv stays 2D (kernel 1x7x7, applied per frame),
-every 3x3 conv becomes 3x3x3 (temporal padding 1), 1x1 convs stay 1x1x1, and nothing strides in
-time, so the clip keeps its T frames through all four stacks and any ``T >= 1`` works.
+Inflation rules (the paper's §3.2, summarized in ``docs/method.md``): the stem's 7x7 conv stays 2D
+(kernel 1x7x7, applied per frame), every 3x3 conv becomes 3x3x3 (temporal padding 1), 1x1 convs
+stay 1x1x1, and nothing strides in time, so the clip keeps its T frames through all four stacks
+and any ``T >= 1`` works.
 
 Module names follow torchvision's 2D ResNet (``conv1``, ``bn1``, ``layerN.i.conv2``,
 ``downsample.0`` ...) under ``stem`` and ``stacks.{0..3}``, so 2D weights map onto them by name
