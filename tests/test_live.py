@@ -399,7 +399,8 @@ def test_a_lost_camera_with_exit_on_disconnect_exits_75_for_the_supervisor(synth
     assert proc.returncode == 75, proc.stderr
     assert "error:" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert out.is_file() and all(line.startswith("{") for line in out.read_text().splitlines())
-    assert json.loads(out.read_text().splitlines()[0])["source"] == f"camera {video}"
+    start = json.loads(out.read_text().splitlines()[0])
+    assert start["source"] == "cam0" and start["input"] == f"camera {video}"
 
 
 def test_interpreter_forgets_tracks_that_left_so_memory_stays_bounded():

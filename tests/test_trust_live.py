@@ -159,7 +159,8 @@ def test_jsonl_is_appended_to_and_each_run_starts_with_a_start_line(synth_root, 
     starts = [i for i, r in enumerate(both) if "event" in r]
     assert starts == [0, len(first)]
     start = both[len(first)]
-    assert start["event"] == "start" and start["model"] == str(tiny_model) and start["source"] == str(video)
+    assert start["event"] == "start" and start["model"] == str(tiny_model) and start["source"] == "cam0"
+    assert start["input"] == str(video)
     assert start["pose"] == f"skeleton {skel.name}" and start["time"].endswith("+00:00")
     assert len(both) == 2 * len(first) and len(first) > 1     # the same decisions again
 

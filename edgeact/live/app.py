@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
@@ -26,6 +26,7 @@ from edgeact.live.window import Stride, WindowConfig
 from edgeact.runtime.loader import DEMO_MODEL, resolve_model  # noqa: F401  (the one home of `--model demo`)
 
 if TYPE_CHECKING:
+    from edgeact.live.sources_file import StreamSpec
     from edgeact.geometry import Calibration
     from edgeact.live.pose import SkeletonReplay
     from edgeact.runtime import Runtime
@@ -74,6 +75,7 @@ class LiveOptions:
     mqtt_level: str = "fine"                # the action of MQTT events: fine, or a superclass level 1..L
     serve: Optional[str] = None             # HOST:PORT of the remote view and /metrics
     serve_token: Optional[str] = None       # bearer token (required off loopback)
+    streams: tuple = ()                     # several sources (StreamSpec each: --sources FILE, repeated --camera/--video)
 
 
 def window_seconds_for(meta: dict, override: Optional[float]) -> float:
@@ -196,20 +198,21 @@ def end_warnings(source, replay: Optional["SkeletonReplay"]) -> list[str]:
     return out
 
 
-def build_sinks(opts: LiveOptions, runtime, console, *, fps: Optional[float], title: str,
-                start: Optional[dict] = None) -> list:
+def build_sinks(opts: LiveOptions, runtime, console, *, fps, title: str, start=None,
+                sections: Optional[dict] = None) -> list:
     """The outputs the options ask for; ``start`` is what the JSONL start line records of the run
-    (model, source, pose)."""
+    (model, source, pose), or one such dict per stream; with several streams ``fps`` is their
+    rates by id and ``sections`` their titles in the view, by id."""
     from edgeact.live.output import JsonlSink, OverlaySink, RichView
 
     sinks: list = []
     if opts.jsonl is not None:
         sinks.append(JsonlSink(opts.jsonl, start=start))
     if opts.show or opts.save is not None:
-        sinks.append(OverlaySink(show=opts.show, save=opts.save, fps=fps or 30.0))
+        sinks.append(OverlaySink(show=opts.show, save=opts.save, fps=fps or 30.0, several=sections is not None))
     if not opts.quiet and console is not None:
         levels = len((runtime.hierarchy or {}).get("assignments") or [])
-        sinks.append(RichView(console, title=title, level_count=levels))
+        sinks.append(RichView(console, title=title, level_count=levels, sections=sections))
     if opts.mqtt is not None or opts.serve is not None:
         from edgeact.live.remote import remote_sinks
 
@@ -276,6 +279,19 @@ def check_outputs(opts: LiveOptions) -> None:
         check_video_output(opts.save)
 
 
+def check_stream_outputs(opts: LiveOptions, streams: Sequence[LiveOptions], ids: Sequence[str]) -> None:
+    """With several streams: ``--jsonl`` and every stream's overlay video (``--save``, placed by
+    :func:`edgeact.live.output.overlay_path`) must not be the model or any stream's input."""
+    from edgeact.fileio import refuse_output_over_input
+    from edgeact.live.output import overlay_path
+
+    inputs = [p for one in streams for p in _inputs(one)]
+    refuse_output_over_input(opts.jsonl, inputs, option="--jsonl")
+    if opts.save is not None:
+        for sid in ids:
+            refuse_output_over_input(overlay_path(opts.save, sid, True), inputs, option="--save")
+
+
 # Opens and closes a window in a child process: OpenCV's Qt backend calls abort() when it cannot
 # reach a display, which no exception handler survives
 _WINDOW_PROBE = """
@@ -334,44 +350,123 @@ def note(message: str, console=None, *, kind: str = "note") -> None:
         print(f"{kind}: {message}", file=sys.stderr)
 
 
+def stream_options(opts: LiveOptions) -> list[tuple[str, Optional["StreamSpec"], LiveOptions]]:
+    """``(id, spec, options)`` per stream: for a one-source run ``("cam0", None, opts)``; for
+    ``opts.streams`` each stream's spec and ``opts`` with that stream's source, skeleton and
+    calibration (``--loop`` applies to its video streams)."""
+    if not opts.streams:
+        return [(DEFAULT_SOURCE, None, opts)]
+    given = [flag for flag, on in (("--camera", opts.camera is not None), ("--video", opts.video is not None),
+                                   ("--realsense", opts.realsense), ("--bag", opts.bag is not None)) if on]
+    if given:
+        raise EdgeactError(f"several sources (--sources or repeated --camera/--video) name every stream: drop "
+                           f"{', '.join(given)}")
+    for flag, value in (("--skeleton", opts.skeleton), ("--calibration", opts.calibration)):
+        if value is not None:
+            raise EdgeactError(f"{flag} {value}: with several sources give each stream its own {flag[2:]} "
+                               "in a --sources file")
+    out = []
+    for spec in opts.streams:
+        kind, value = spec.kind, spec.value
+        one = replace(opts, streams=(), skeleton=spec.skeleton, calibration=spec.calibration,
+                      loop=opts.loop and kind == "video", camera=str(value) if kind == "camera" else None,
+                      video=value if kind == "video" else None, bag=value if kind == "bag" else None,
+                      realsense=kind == "realsense")
+        out.append((spec.id, spec, one))
+    return out
+
+
+def _open_stream(spec: Optional["StreamSpec"], one: LiveOptions, on_status):
+    if spec is None:
+        return open_input(one, on_status=on_status)
+    from edgeact.live.sources import make_source
+
+    return make_source(spec.kind, spec.value, realtime=one.realtime, loop=one.loop,
+                       exit_on_disconnect=one.exit_on_disconnect, on_status=on_status)
+
+
+def _stream_poses(opts: LiveOptions, kinds: dict, replays: dict) -> dict:
+    """The pose backend of each stream: its replay, or one YOLO model shared by every stream that
+    needs one (so its frames are posed in one batched call), lifted with depth per stream."""
+    from edgeact.live.pose import DepthLiftPose
+
+    yolo, poses = None, {}
+    for sid, (kind, calibration) in kinds.items():
+        if kind == "skeleton":
+            poses[sid] = replays[sid]
+            continue
+        if yolo is None:
+            yolo = open_pose(opts, "yolo")
+        poses[sid] = DepthLiftPose(yolo, calibration) if kind == "depth" else yolo
+    return poses
+
+
 def run_live(opts: LiveOptions, console=None) -> LiveStats:
-    """Check the options, open the source, the classifier and the pose backend (in that order),
-    and run until the source ends or Ctrl-C. Damaged or mismatched input is a warning line."""
+    """Check the options, open the sources, the classifier and the pose backend (in that order),
+    and run until every source ends or Ctrl-C. Damaged or mismatched input is a warning line.
+    With several streams every check is made (naming the stream) before any source opens."""
     from edgeact.live.pose import SkeletonReplay
 
-    check_options(opts)
-    kind, calibration = check_pose_options(opts)
+    streams = stream_options(opts)
+    several = len(streams) > 1
+    named = (lambda sid, m: f"{sid}: {m}") if several else (lambda sid, m: m)
+    kinds = {}
+    for sid, _, one in streams:
+        try:
+            check_options(one)
+            kinds[sid] = check_pose_options(one)
+        except EdgeactError as exc:
+            raise EdgeactError(named(sid, str(exc))) from None
+    if several:
+        check_stream_outputs(opts, [one for _, _, one in streams], [sid for sid, _, _ in streams])
 
-    def status(message: str) -> None:   # camera unplugged / reconnected
-        if console is not None:
-            console.log(message, markup=False, highlight=False)   # it names the camera URL or file
+    def status_for(sid: str):
+        def status(message: str) -> None:   # camera unplugged / reconnected
+            if console is not None:
+                console.log(named(sid, message), markup=False, highlight=False)   # it names the camera URL or file
+        return status
 
     def warn(message: str) -> None:
         note(message, console, kind="warning")
 
-    source = open_input(opts, on_status=status)
+    sources: dict = {}
+    replays: dict = {}
+    poses: dict = {}
     sinks: list = []
     stats = None
-    pose = replay = None
     try:
-        if kind == "skeleton":    # read before the classifier: a mismatch is reported before anything slow
-            replay = SkeletonReplay(opts.skeleton)
-            for message in replay_warnings(source, replay):
-                warn(message)
+        for sid, spec, one in streams:
+            sources[sid] = _open_stream(spec, one, status_for(sid))
+        for sid, _, one in streams:
+            if kinds[sid][0] == "skeleton":    # read before the classifier: a mismatch is reported before anything slow
+                replays[sid] = SkeletonReplay(one.skeleton)
+                for message in replay_warnings(sources[sid], replays[sid]):
+                    warn(named(sid, message))
         runtime = open_classifier(opts, console)
-        pose = replay if replay is not None else open_pose(opts, kind, calibration)
-        start = {"model": str(resolve_model(opts.model)), "source": getattr(source, "name", ""),
-                 "pose": getattr(pose, "name", kind)}
-        sinks = build_sinks(opts, runtime, console, fps=getattr(source, "fps", None),
-                            title=f"edgeact live: {getattr(source, 'name', 'source')}", start=start)
-        stats = run_loop(source, pose, runtime, opts, sinks, on_note=lambda m: note(m, console))
+        poses = _stream_poses(opts, kinds, replays)
+        model = str(resolve_model(opts.model))
+        start = [{"source": sid, "input": getattr(sources[sid], "name", ""), "model": model,
+                  "pose": getattr(poses[sid], "name", kinds[sid][0])} for sid, _, _ in streams]
+        if several:
+            sinks = build_sinks(opts, runtime, console, fps={k: getattr(v, "fps", None) for k, v in sources.items()},
+                                title=f"edgeact live: {len(streams)} streams", start=start,
+                                sections={sid: f"{sid}: {getattr(sources[sid], 'name', '')}" for sid, _, _ in streams})
+        else:
+            source = sources[DEFAULT_SOURCE]
+            sinks = build_sinks(opts, runtime, console, fps=getattr(source, "fps", None),
+                                title=f"edgeact live: {getattr(source, 'name', 'source')}", start=start)
+        stats = run_streams([Stream(sid, sources[sid], poses[sid]) for sid, _, _ in streams], runtime, opts, sinks,
+                            on_note=lambda m: note(m, console))
     finally:
         for s in sinks:      # also on Ctrl-C: JSON lines flushed, the overlay video finished
             s.close(stats)
-        source.close()
-        close = getattr(pose, "close", None)
-        if close:
-            close()
-    for message in end_warnings(source, replay):
-        warn(message)
+        for source in sources.values():
+            source.close()
+        for pose in {id(p): p for p in poses.values()}.values():
+            close = getattr(pose, "close", None)
+            if close:
+                close()
+    for sid, source in sources.items():
+        for message in end_warnings(source, replays.get(sid)):
+            warn(named(sid, message))
     return stats

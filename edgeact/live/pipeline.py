@@ -358,7 +358,7 @@ class LiveLoop:
         elif kind == "stream_error":
             i, exc = payload
             self.streams[i].stats.status = f"stopped: {_why(exc)}"
-            if len(self.streams) > 1:
+            if any(not other.stats.status for other in self.streams):
                 self._note(self._named(i, f"stopped ({_why(exc)}); the other streams run on"))
         elif kind == "handled":
             i, n = payload
@@ -382,7 +382,7 @@ class LiveLoop:
         st = self.streams[i]
         if not st.stats.status:
             st.stats.status = "ended"
-            if len(self.streams) > 1 and not self._stop.is_set():
+            if any(not other.stats.status for other in self.streams) and not self._stop.is_set():
                 self._note(self._named(i, "ended; the other streams run on"))
 
     def _draw(self, event: FrameEvent, latest: dict[int, Decision]) -> None:
