@@ -236,3 +236,17 @@ def test_several_sources_refuse_flags_that_name_one_stream(clips):
            StreamSpec("cam1", "camera", 0, calibration=streams[0].skeleton))
     with pytest.raises(EdgeactError, match=r"^cam1: --calibration .*only the depth pose"):
         run_live(LiveOptions(streams=bad, **FAST))
+
+
+def test_bench_live_streams_rows(monkeypatch):
+    from edgeact.live.bench import run_streams_bench
+
+    report = run_streams_bench(streams=(2,), seconds=1.5, width=160, height=120, device="cpu", processes_up_to=2)
+    assert [(r["mode"], r["streams"]) for r in report["rows"]] == [("one process", 2), ("2 processes", 2)]
+    for r in report["rows"]:
+        assert set(r) == {"mode", "streams", "decisions_per_s", "latency_ms_p50", "latency_ms_p95", "frames_dropped",
+                          "windows_dropped", "batch_mean", "rss_mb"}
+        assert r["decisions_per_s"] > 0 and r["batch_mean"] >= 1 and r["rss_mb"] > 0
+    assert {"cpus", "load_1min", "model", "pose"} <= set(report)
+    with pytest.raises(EdgeactError, match="--streams"):
+        run_streams_bench(streams=(0,))
