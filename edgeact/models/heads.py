@@ -33,7 +33,6 @@ class StackHeads(nn.Module):
         super().__init__()
         if len(in_channels) != len(counts):
             raise ValueError("one head count per stack is needed")
-        self.counts = tuple(counts)
         self.heads = nn.ModuleDict({
             str(k): PooledLinear(c, n) for k, (c, n) in enumerate(zip(in_channels, counts)) if n is not None
         })
