@@ -219,6 +219,7 @@ def build_sinks(opts: LiveOptions, runtime, console, *, fps, title: str, start=N
         end_after = 2 * window_seconds_for(runtime.meta, opts.window_seconds)   # when the loop forgets a person
         try:
             sinks += remote_sinks(opts, runtime, end_after=end_after, title=title or "edgeact live",
+                                  sources=tuple(sections) if sections else (DEFAULT_SOURCE,),
                                   on_note=lambda m: note(m, console))
         except BaseException:
             for s in sinks:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from edgeact.errors import EdgeactError
+from edgeact.live.stats import DEFAULT_SOURCE
 
 
 def check_remote_options(opts) -> None:
@@ -34,11 +35,12 @@ def check_remote_options(opts) -> None:
         check_serve(opts.serve, opts.serve_token)
 
 
-def remote_sinks(opts, runtime, *, end_after: float, title: str,
+def remote_sinks(opts, runtime, *, end_after: float, title: str, sources: tuple[str, ...] = (DEFAULT_SOURCE,),
                  on_note: Optional[Callable[[str], None]] = None) -> list:
     """The started MQTT and remote-view sinks ``opts`` asks for (none without ``--mqtt`` or
     ``--serve``). ``end_after``: source seconds without a decision after which a person's MQTT
-    event ends (the loop forgets a person after two windows: pass that)."""
+    event ends (the loop forgets a person after two windows: pass that); ``sources``: the run's
+    stream ids (each gets its state topic and its section of the page from the start)."""
     from edgeact.live.mqtt import MqttPublisher, MqttSink, check_level, parse_level, parse_mqtt_url
     from edgeact.live.telemetry import model_identity
 
@@ -54,14 +56,15 @@ def remote_sinks(opts, runtime, *, end_after: float, title: str,
             publisher = MqttPublisher(parse_mqtt_url(opts.mqtt), on_note=on_note)
             publisher.start()
             sinks.append(MqttSink(publisher, model=identity, level=level, every=opts.mqtt_every,
-                                  end_after=end_after))
+                                  end_after=end_after, sources=sources))
         if opts.serve is not None:
             from edgeact.live.serve import ServeSink, bind_listener, check_serve
             from edgeact.live.telemetry import Telemetry
 
             host, port = check_serve(opts.serve, opts.serve_token)
             listener = bind_listener(host, port)
-            telemetry = Telemetry(identity, mqtt=publisher.counters if publisher is not None else None)
+            telemetry = Telemetry(identity, sources=sources,
+                                  mqtt=publisher.counters if publisher is not None else None)
             sinks.append(ServeSink(listener, telemetry, token=opts.serve_token, title=title, on_note=on_note))
     except BaseException:
         for s in sinks:
