@@ -322,7 +322,7 @@ class MqttPublisher:
         if self._thread is not None:
             self._thread.join(timeout=max(0.1, deadline - time.monotonic()))
         with self._cond:
-            self.dropped_events += len(self._events) + len(self._states)
+            self.dropped_events += len(self._events)    # a retained state not sent is superseded, not lost
             self._events.clear()
             self._states.clear()
             connected = self._connected
