@@ -186,7 +186,7 @@ def _onnx_files(net, meta: dict, spec, tmp: Path, calib_data: Optional[Path], lo
     ``calib_data``'s train clips or, without it, on random clips (timing only: latency does not
     depend on the ranges)."""
     from edgeact.export import MIN_OPSET, export_model
-    from edgeact.quantize import DEFAULT_CALIB_CLIPS, calibration_clips, export_reduced_onnx, random_calibration
+    from edgeact.export.quantize import DEFAULT_CALIB_CLIPS, calibration_clips, export_reduced_onnx, random_calibration
 
     made: dict = {}
 

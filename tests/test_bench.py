@@ -136,7 +136,7 @@ def test_cli_bench_user_errors():
     result = runner.invoke(app, ["bench", "model", "--model", "x.pt", "--arch", "i3d_r18"])
     assert isinstance(result.exception, EdgeactError) and "either --model or --arch" in str(result.exception)
     result = runner.invoke(app, ["bench", "model", "--arch", "i3d_r18", "--batch", "0"])
-    assert isinstance(result.exception, EdgeactError) and "--batch: 0 must be >= 1" in str(result.exception)
+    assert isinstance(result.exception, EdgeactError) and "--batch-size: 0 must be >= 1" in str(result.exception)
     result = runner.invoke(app, ["bench", "model", *TINY, "--backends", "tensorrt"])
     assert isinstance(result.exception, EdgeactError) and "tensorrt needs a CUDA device" in str(result.exception)
     result = runner.invoke(app, ["bench", "pose", "--imgsz", "100"])

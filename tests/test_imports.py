@@ -22,13 +22,6 @@ PACKAGE = "edgeact"
 # by its modules with the reason it is tolerated for now. Delete an entry once its cycle is gone:
 # test_allowed_cycles_are_still_cycles fails on a stale one.
 ALLOWED_CYCLES: dict[frozenset[str], str] = {
-    # export_reduced_onnx (quantize) reuses export's ONNX helpers lazily, and export calls
-    # quantize lazily for --fp16/--int8 ONNX: goes when the export package owns both routes.
-    frozenset({"edgeact.export", "edgeact.quantize"}): "export <-> quantize (lazy both ways)",
-    # OpenVinoRuntime reads an ONNX's metadata through loader.read_meta, and the loader
-    # picks OpenVinoRuntime lazily: goes when read_meta lives below both (e.g. runtime.base).
-    frozenset({"edgeact.runtime.loader", "edgeact.runtime.openvino_backend"}):
-        "runtime.loader <-> runtime.openvino_backend (lazy both ways)",
 }
 
 

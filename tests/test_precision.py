@@ -19,7 +19,7 @@ from edgeact.evaluate import EvalOptions, evaluate_artifact
 from edgeact.export import export_model
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
 from edgeact.models import create_model
-from edgeact.quantize import calibration_clips, check_qdq
+from edgeact.export.quantize import calibration_clips, check_qdq
 from edgeact.runtime import load_runtime, read_meta
 from edgeact.types import InputSpec
 
@@ -117,7 +117,7 @@ def test_fp16_onnx_is_float16_inside_and_float32_outside(trained):
 # ----------------------------------------------------------------------------- INT8 Q/DQ
 
 def _qdq_structure(path):
-    """Independent of edgeact.quantize: for every Conv, the producers of its input and weights and
+    """Independent of edgeact.export.quantize: for every Conv, the producers of its input and weights and
     the dtypes/shapes of their quantization parameters."""
     import onnx
     from onnx import numpy_helper

@@ -24,8 +24,8 @@ from edgeact.checkpoint import build_meta
 from edgeact.data.cache import encode_pack, pack_path
 from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
-from edgeact.export import (_Fp16, _torch_ref, build_engine, full_fp32, network_flags, observed_precision,
-                            onnx_precision, precision_onnx, random_clips, read_engine_onnx, torch_tensorrt_options)
+from edgeact.export import (Fp16Module, build_engine, full_fp32, network_flags, observed_precision, onnx_precision,
+                            precision_onnx, random_clips, read_engine_onnx, torch_outputs, torch_tensorrt_options)
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
 from edgeact.models import create_model
 from edgeact.runtime import load_runtime
@@ -234,7 +234,7 @@ def test_every_build_is_strongly_typed_from_the_onnx_of_its_precision(use_trt, o
 
 
 def test_the_onnx_of_each_precision_carries_its_precision_in_the_graph(onnx_files):
-    from edgeact.quantize import check_qdq
+    from edgeact.export.quantize import check_qdq
 
     graphs = {p: onnx.load_from_string(data) for p, (data, _) in onnx_files.items()}
     fp16 = graphs["fp16"]
@@ -352,8 +352,8 @@ def test_the_precision_is_read_back_from_the_outputs(model_meta, onnx_files):
     and half-precision runs."""
     model, _ = model_meta
     x = random_clips(3, SPEC, seed=2)
-    ref32 = _torch_ref(model, x)
-    ref16 = _torch_ref(_Fp16(__import__("copy").deepcopy(model)), x)
+    ref32 = torch_outputs(model, x)
+    ref16 = torch_outputs(Fp16Module(__import__("copy").deepcopy(model)), x)
     for precision in ("fp32", "fp16"):
         got = OnnxRuntime(Path(f"m.{precision}.onnx"), "cpu", model_bytes=onnx_files[precision][0])(x.numpy())
         seen, err, err16 = observed_precision(got, ref32, ref16)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Optional
 
 from edgeact.errors import EdgeactError
-from edgeact.optional import require
 from edgeact.runtime.base import Runtime
+from edgeact.runtime.onnx_backend import read_onnx_meta
 from edgeact.runtime.tensorrt_backend import ENGINE_SUFFIXES, sidecar_path
 
 KINDS = ("checkpoint", "torchscript", "onnx", "engine")
@@ -106,26 +106,7 @@ def read_meta(path: str | Path) -> dict:
         if meta is None:
             raise EdgeactError(f"{path}: not an edgeact TorchScript file (no {TS_META_FILE} inside)")
         return check_meta(meta, path)
-    return _onnx_meta(path)
-
-
-def _onnx_meta(path: Path) -> dict:
-    import json
-
-    from edgeact.runtime.base import META_KEY, check_meta
-
-    onnx = require("onnx", "onnx", f"{path}: reading ONNX metadata")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf DecodeError and friends
-        raise EdgeactError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
-    props = {p.key: p.value for p in model.metadata_props}
-    if META_KEY not in props:
-        raise EdgeactError(f"{path}: an ONNX model without edgeact metadata ('{META_KEY}'); export it with `edgeact export`")
-    try:
-        return check_meta(json.loads(props[META_KEY]), path)
-    except json.JSONDecodeError:
-        raise EdgeactError(f"{path}: the '{META_KEY}' metadata is not JSON") from None
+    return read_onnx_meta(path)
 
 
 def check_backend(backend: Optional[str], kind: str, path: str | Path) -> str:

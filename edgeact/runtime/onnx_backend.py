@@ -33,6 +33,23 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 
+def read_onnx_meta(path: Path) -> dict:
+    """The edgeact metadata of an ONNX file (``metadata_props["edgeact_meta"]``), checked, without
+    loading its weights."""
+    onnx = require("onnx", "onnx", f"{path}: reading ONNX metadata")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise EdgeactError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    if META_KEY not in props:
+        raise EdgeactError(f"{path}: an ONNX model without edgeact metadata ('{META_KEY}'); export it with `edgeact export`")
+    try:
+        return check_meta(json.loads(props[META_KEY]), path)
+    except json.JSONDecodeError:
+        raise EdgeactError(f"{path}: the '{META_KEY}' metadata is not JSON") from None
+
+
 class ProviderFallbackWarning(RuntimeWarning):
     """``--device cuda`` was asked for, and ONNX Runtime runs the model on the CPU."""
 

@@ -20,6 +20,7 @@ never assumed. ``openvino`` is imported only when a model is loaded.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -37,6 +38,28 @@ _FROM_OV = {"f32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16"
 
 def import_openvino(what: str | Path):
     return require("openvino", "openvino", f"{what}: the OpenVINO backend")
+
+
+_CORE = None
+_CORE_LOCK = threading.Lock()
+
+
+def shared_core(ov):
+    """The process's one ``ov.Core``, made on first use and kept until the process exits.
+
+    Each ``ov.Core`` loads its own instance of OpenVINO's CPU plugin, and each instance replaces
+    the calling thread's alternate signal stack by one it maps (AMX needs a larger one); when the
+    instance is destroyed it unmaps its stack but puts the previous one back only if its own is
+    still the current one. Two Cores released in the order they were made (the garbage collector
+    decides) so leave the thread on the unmapped stack of the first, and the next signal handled
+    there (Python runs its signal handlers on the alternate stack: SIGCHLD when a DataLoader
+    worker or a subprocess exits) kills the process or writes its frame into whatever was mapped
+    there since. One Core that is never released is one plugin instance for every runtime."""
+    global _CORE
+    with _CORE_LOCK:
+        if _CORE is None:
+            _CORE = ov.Core()
+        return _CORE
 
 
 def ov_device(device: str, available: list[str], what: str | Path) -> str:
@@ -103,10 +126,10 @@ class OpenVinoRuntime(Runtime):
 
     def __init__(self, path: Path, device: str = "auto", *, precision: Optional[str] = None,
                  threads: Optional[int] = None, hint: str = "latency", meta: Optional[dict] = None):
-        from edgeact.runtime.loader import read_meta
+        from edgeact.runtime.onnx_backend import read_onnx_meta
 
         ov = import_openvino(path)
-        meta = meta if meta is not None else read_meta(path)
+        meta = meta if meta is not None else read_onnx_meta(Path(path))
         super().__init__(meta, path)
         if hint not in HINTS:
             raise EdgeactError(f"OpenVINO performance hint {hint!r}: choose one of {', '.join(HINTS)}")
@@ -114,7 +137,7 @@ class OpenVinoRuntime(Runtime):
             import torch
 
             threads = torch.get_num_threads()
-        core = ov.Core()
+        core = shared_core(ov)
         name = ov_device(device, list(core.available_devices), path)
         caps = list(core.get_property(name, "OPTIMIZATION_CAPABILITIES")) if name.split(":")[0] not in (
             "AUTO", "MULTI", "HETERO") else []

@@ -34,11 +34,23 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
+import torch
 
 from edgeact.errors import EdgeactError
+from edgeact.export.base import (
+    ExportResult,
+    Log,
+    check_parity,
+    export_meta,
+    head_output_names,
+    random_clips,
+    torch_outputs,
+)
+from edgeact.export.onnx_export import onnx_model, set_onnx_meta
+from edgeact.fileio import atomic_write_bytes
 from edgeact.optional import require
 from edgeact.types import InputSpec
 
@@ -49,7 +61,6 @@ CALIB_SPLIT = "train"
 PERCENTILE = 99.999
 FP16_MAX = 65504.0
 QDQ_OPS = ("Conv",)
-Log = Optional[Callable[[str], None]]
 
 
 def _version(dist: str) -> str:
@@ -238,8 +249,7 @@ def check_qdq(proto) -> dict:
 # ----------------------------------------------------------------------------- export
 
 def _ort(proto_bytes: bytes, threads: int = 0):
-    import onnxruntime as ort
-
+    ort = require("onnxruntime", "onnx", "checking an fp16 or INT8 ONNX")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     if threads:
@@ -259,12 +269,6 @@ def export_reduced_onnx(model, meta: dict, spec: InputSpec, out: Path, *, precis
     """Write ``out``: the model as an fp16 or INT8 Q/DQ ONNX, checked first (see the module
     docstring); returns an :class:`edgeact.export.ExportResult`. INT8 calibrates on
     ``calib_data`` (a prepared cache) or, for timing only, on the given ``calibration`` clips."""
-    import torch
-
-    from edgeact.export import (ExportResult, _check, _export_meta, _torch_ref, head_output_names, onnx_model,
-                                random_clips, set_onnx_meta)
-    from edgeact.fileio import atomic_write_bytes
-
     if precision not in ("fp16", "int8"):
         raise EdgeactError(f"precision {precision!r}: the reduced ONNX precisions are fp16 and int8")
     if calib_method not in CALIB_METHODS:
@@ -285,7 +289,7 @@ def export_reduced_onnx(model, meta: dict, spec: InputSpec, out: Path, *, precis
                                         clips=calib_clips, log=log)
     fp32 = onnx_model(model, spec, batch=batch, opset=opset)
     x = random_clips(batch + 1, spec, in_ch, seed=1)
-    _check(out, "onnx", "fp32", _torch_ref(model, x), _run(_ort(fp32.SerializeToString()), x.numpy(), names),
+    check_parity(out, "onnx", "fp32", torch_outputs(model, x), _run(_ort(fp32.SerializeToString()), x.numpy(), names),
            tolerance, None)
     if precision == "fp16":
         proto = to_fp16(fp32, log=log)
@@ -293,7 +297,7 @@ def export_reduced_onnx(model, meta: dict, spec: InputSpec, out: Path, *, precis
                       "version": _version("onnxconverter-common"), "keep_io_types": True,
                       "inside": "float16 weights and activations", "io": "float32"}
         got = _run(_ort(proto.SerializeToString()), x.numpy(), names)
-        diff, limit = _check(out, "onnx", "fp16", _torch_ref(model, x), got, tolerance, log)
+        diff, limit = check_parity(out, "onnx", "fp16", torch_outputs(model, x), got, tolerance, log)
         checked, agreement = batch + 1, None
     else:
         if log:
@@ -309,15 +313,15 @@ def export_reduced_onnx(model, meta: dict, spec: InputSpec, out: Path, *, precis
                                       "clips": int(len(calibration)), "method": calib_method,
                                       "preprocessing": "test: centre crop, one frame set"}}
         xc = torch.from_numpy(calibration[: min(len(calibration), 32)])
-        ref = tuple(np.concatenate(p) for p in zip(*(_torch_ref(model, xc[i:i + 4]) for i in range(0, len(xc), 4))))
+        ref = tuple(np.concatenate(p) for p in zip(*(torch_outputs(model, xc[i:i + 4]) for i in range(0, len(xc), 4))))
         got = _run(_ort(proto.SerializeToString()), xc.numpy(), names)
-        diff, limit = _check(out, "onnx", "int8", ref, got, tolerance, None)
+        diff, limit = check_parity(out, "onnx", "int8", ref, got, tolerance, None)
         agreement = float((ref[-1].argmax(1) == got[-1].argmax(1)).mean())
         checked = len(xc)
         if log:
             log(f"parity onnx (int8) vs PyTorch on {checked} calibration clips: max abs difference {diff:.3g}, "
                 f"fine top-1 agrees on {agreement:.0%} (reported, not judged)")
-    meta = _export_meta(meta, spec, "onnx", precision, names, opset=opset, batch=batch, dynamic_batch=True,
+    meta = export_meta(meta, spec, "onnx", precision, names, opset=opset, batch=batch, dynamic_batch=True,
                         device="cpu", source=source, exporter="torch.onnx (TorchScript-based, dynamo=False)",
                         conversion=conversion, max_abs_diff=diff)
     if agreement is not None:
