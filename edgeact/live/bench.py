@@ -252,3 +252,16 @@ def run_streams_bench(*, streams: tuple[int, ...] = (1, 2, 4, 8), model: str = "
             "threads": torch.get_num_threads(), "load_1min": round(os.getloadavg()[0], 2),
             "model": arch and f"{arch} {size}x{size} (random weights)" or model, "pose": pose,
             "video": f"{width}x{height}, {seconds:g} s at 30 fps", "stride": stride, "rows": rows}
+
+
+STREAM_COLUMNS = ("mode", "streams", "decisions_per_s", "latency_ms_p50", "latency_ms_p95", "frames_dropped",
+                  "windows_dropped", "batch_mean", "rss_mb")
+
+
+def streams_markdown(report: dict) -> str:
+    """The rows of :func:`run_streams_bench` as a Markdown table, under one line naming the run."""
+    head = (f"{report['model']}, {report['pose']} pose, {report['video']}, stride {report['stride']}; "
+            f"{report['cpus']} CPUs, load {report['load_1min']} at the end")
+    lines = [head, "", "| " + " | ".join(STREAM_COLUMNS) + " |", "|" + "---|" * len(STREAM_COLUMNS)]
+    lines += ["| " + " | ".join(str(r[c]) for c in STREAM_COLUMNS) + " |" for r in report["rows"]]
+    return "\n".join(lines)

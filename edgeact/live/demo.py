@@ -68,7 +68,8 @@ def check_demo_options(opts: LiveOptions) -> None:
                                    ("--realsense", opts.realsense), ("--bag", opts.bag is not None),
                                    ("--skeleton", opts.skeleton is not None),
                                    ("--calibration", opts.calibration is not None),
-                                   ("--pose", opts.pose not in ("auto", "skeleton"))) if on]
+                                   ("--pose", opts.pose not in ("auto", "skeleton")),
+                                   ("--sources (or several --camera/--video)", bool(opts.streams))) if on]
     if given:
         raise EdgeactError(f"--demo plays its own synthetic clips with their own skeletons: drop {', '.join(given)}")
     check_options(opts)

@@ -67,6 +67,20 @@ def command_line_streams(cameras: Sequence[str] = (), videos: Sequence[Path] = (
     return tuple(StreamSpec(f"cam{i}", kind, value) for i, (kind, value) in enumerate(specs))
 
 
+def source_flags(sources: Optional[Path], cameras: Sequence[str] = (), videos: Sequence[Path] = ()) -> dict:
+    """The ``live`` command's source flags as :class:`~edgeact.live.app.LiveOptions` fields:
+    ``camera`` / ``video`` for one source, ``streams`` for a ``--sources`` file or several
+    ``--camera`` / ``--video`` (a sources file beside them is an error)."""
+    cameras, videos = list(cameras or ()), list(videos or ())
+    if sources is not None:
+        if cameras or videos:
+            raise EdgeactError(f"--sources {sources} names every stream: drop --camera/--video, or add them to the file")
+        return {"camera": None, "video": None, "streams": read_sources_file(sources)}
+    if len(cameras) + len(videos) > 1:
+        return {"camera": None, "video": None, "streams": command_line_streams(cameras, videos)}
+    return {"camera": cameras[0] if cameras else None, "video": videos[0] if videos else None, "streams": ()}
+
+
 def read_sources_file(path: Union[str, Path]) -> tuple[StreamSpec, ...]:
     """The streams of a ``--sources`` file (see the module docstring for the format)."""
     import yaml
@@ -146,4 +160,4 @@ def _file(sources: Path, where: str, key: str, raw) -> Path:
     return p
 
 
-__all__ = ["ENTRY_KEYS", "StreamSpec", "command_line_streams", "read_sources_file"]
+__all__ = ["ENTRY_KEYS", "StreamSpec", "command_line_streams", "read_sources_file", "source_flags"]
