@@ -21,8 +21,7 @@ PACKAGE = "edgeact"
 # Cycles known and waiting for their owner (reported, not fixed where they were found), each keyed
 # by its modules with the reason it is tolerated for now. Delete an entry once its cycle is gone:
 # test_allowed_cycles_are_still_cycles fails on a stale one.
-ALLOWED_CYCLES: dict[frozenset[str], str] = {
-}
+ALLOWED_CYCLES: dict[frozenset[str], str] = {}
 
 
 def module_names(root: Path = ROOT) -> dict[str, Path]:
