@@ -30,9 +30,10 @@ Arguments:
 Options:
   --fp16              FP16 classifier engine, from the fp16 ONNX (the default)
   --no-fp16           FP32 classifier engine
-  --int8              INT8 classifier engine, from the Q/DQ ONNX calibrated on --calib-data
+  --int8              INT8 classifier engine, from the Q/DQ ONNX calibrated on --int8-data
                       (the pose engine stays FP16)
-  --calib-data CACHE  clips to calibrate --int8 on: a cache made by edgeact prep
+  --int8-data CACHE   clips to calibrate --int8 on: a cache made by edgeact prep
+                      (--calib-data, its old spelling, is accepted for this release)
   --max-batch N       largest batch the classifier engine accepts (default 8; 1 needs the least memory)
   --frames T          clip length T of the classifier input (default: the checkpoint's)
   --size S            crop side S of the classifier input (default: the checkpoint's)
@@ -84,7 +85,10 @@ while (( $# )); do
     --fp16) fp16=1 ;;
     --no-fp16) fp16=0 ;;
     --int8) int8=1 ;;
-    --calib-data) need_value "$1" $#; calib=$2; shift ;;
+    --int8-data) need_value "$1" $#; calib=$2; shift ;;
+    --calib-data)
+      echo "$prog: note: --calib-data is now --int8-data (the old spelling is accepted for this release)" >&2
+      need_value "$1" $#; calib=$2; shift ;;
     --max-batch) need_value "$1" $#; positive_int "$1" "$2"; max_batch=$2; shift ;;
     --frames) need_value "$1" $#; positive_int "$1" "$2"; frames=$2; shift ;;
     --size) need_value "$1" $#; positive_int "$1" "$2"; size=$2; shift ;;
@@ -111,10 +115,10 @@ out=${positional[2]}
 [[ -f $pose ]] || usage_error "pose model $pose: no such file"
 [[ $pose == *.pt ]] || usage_error "pose model $pose: yolo export needs the .pt weights, not an exported model"
 if (( int8 )); then
-  [[ -n $calib ]] || usage_error "--int8 needs --calib-data CACHE (a cache made by edgeact prep)"
-  [[ -e $calib ]] || usage_error "--calib-data $calib: no such file or folder"
+  [[ -n $calib ]] || usage_error "--int8 needs --int8-data CACHE (a cache made by edgeact prep)"
+  [[ -e $calib ]] || usage_error "--int8-data $calib: no such file or folder"
 elif [[ -n $calib ]]; then
-  usage_error "--calib-data is only used with --int8"
+  usage_error "--int8-data is only used with --int8"
 fi
 
 command -v edgeact >/dev/null 2>&1 || die "no 'edgeact' on PATH (activate the venv it is installed in)"
@@ -160,7 +164,7 @@ if (( int8 )); then precision=int8; elif (( fp16 )); then precision=fp16; else p
 onnx="$out/${ckpt_name%.*}.$precision.onnx"
 onnx_cmd=(edgeact export --model "$ckpt" --format onnx --out "$onnx")
 case $precision in
-  int8) onnx_cmd+=(--int8 --calib-data "$calib") ;;
+  int8) onnx_cmd+=(--int8 --int8-data "$calib") ;;
   fp16) onnx_cmd+=(--fp16) ;;
 esac
 [[ -n $frames ]] && onnx_cmd+=(--frames "$frames")
@@ -194,7 +198,7 @@ echo "+ ${pose_cmd[*]}"
 if (( bench )); then
   batches=1
   (( max_batch > 1 )) && batches="1,$max_batch"
-  bench_cmd=(edgeact bench model --model "$engine" --batch "$batches" --json "$out/bench-model.json")
+  bench_cmd=(edgeact bench model --model "$engine" --batch-size "$batches" --json "$out/bench-model.json")
   echo "+ ${bench_cmd[*]}"
   "${bench_cmd[@]}"
   bench_cmd=(edgeact bench pose --pose-model "$pose_engine" --json "$out/bench-pose.json")

@@ -1,23 +1,44 @@
 """The ``edgeact`` command line: thin Typer commands that parse options and call the library.
 
-Every command validates its options, calls one library function and prints the result. Bad input
-raises :class:`edgeact.errors.EdgeactError`, which :func:`main` prints as one line (exit status 2);
-an ``OSError`` (full disk, read-only folder) is one line naming the path (exit status 74).
-Heavy imports (torch, cv2, ultralytics) happen inside the commands so ``edgeact --help`` is fast.
+Every command validates its options, calls one library function and hands the result to
+:mod:`edgeact.report`. Options are declared through :mod:`edgeact.cli_options`, so an option name
+means one thing in every command (the README's "Command-line options" table lists them all).
+Bad input raises :class:`edgeact.errors.EdgeactError`, which :func:`main` prints as one line
+(exit status 2); an ``OSError`` (full disk, read-only folder) is one line naming the path (exit
+status 74). Heavy imports (torch, cv2, ultralytics) happen inside the commands so
+``edgeact --help`` is fast.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import fields
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from edgeact.cli_deploy import bench_app, export
+from edgeact.cli_options import (
+    ArchOpt,
+    BackendOpt,
+    CompileOpt,
+    DataOpt,
+    DeviceOpt,
+    LevelsOpt,
+    NumClassesOpt,
+    QuietOpt,
+    RecipeOpt,
+    RestartOpt,
+    WidthOpt,
+    opt,
+    renamed,
+)
 from edgeact.errors import EXIT_IO, EdgeactError, os_error_message
+from edgeact.live.defaults import LIVE
+from edgeact.recipe import recipe_keys
 from edgeact.types import parse_levels
 
 app = typer.Typer(
@@ -32,31 +53,16 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-BACKEND_HELP = ("auto (the artifact's own runtime) or openvino for an .onnx (fp32, fp16 or INT8 Q/DQ from "
-                "`edgeact export --format onnx`; Intel CPUs/GPUs, --device cpu or gpu; pip install 'edgeact[openvino]').")
-RESTART_HELP = ("Delete the run's own files (recipe.yaml, state.json, log.csv, hierarchy, phase checkpoints, "
-                "best.pt; nothing else in the folder) and train from the start. Without it a rerun resumes, and "
-                "refuses another recipe or cache (only --workers may change).")
-COMPILE_HELP = ("torch.compile a .pt checkpoint: default, reduce-overhead (adds CUDA graphs; CUDA only) or "
-                "max-autotune. Compiles once at start (a minute or more); pays off on GPUs, measure with "
-                "`edgeact bench model --backends torch,torch-compile`.")
 
 @app.command()
 def info(
-    arch: str = typer.Option("i3d_r50", "--arch", help="Architecture: i3d_r18, i3d_r34, i3d_r50, i3d_r101."),
-    num_classes: int = typer.Option(60, "--num-classes", help="Number of fine action classes."),
-    levels: str = typer.Option(
-        "2,6,20", "--levels",
-        help="Superclass counts of the heads after stacks 1-3, coarse to fine; 'none' for a stack "
-        "without a head (N-UCLA: none,2,5); empty for no superclass heads.",
-    ),
-    frames: int = typer.Option(8, "--frames", help="Input frames T."),
-    size: int = typer.Option(224, "--size", help="Input height and width."),
-    width: float = typer.Option(1.0, "--width", help="Channel width multiplier (1.0 = the paper)."),
-    pretrained_2d: Optional[Path] = typer.Option(
-        None, "--pretrained-2d",
-        help="A torchvision 2D ResNet state dict (.pth) of the same depth to inflate into the model.",
-    ),
+    arch: ArchOpt = "i3d_r50",
+    num_classes: NumClassesOpt = 60,
+    levels: LevelsOpt = "2,6,20",
+    frames: Annotated[int, opt("--frames")] = 8,
+    size: Annotated[int, opt("--size")] = 224,
+    width: WidthOpt = 1.0,
+    pretrained_2d: Annotated[Optional[Path], opt("--pretrained-2d")] = None,
 ) -> None:
     """Show a model's parameters and FLOPs per stack and head for an input size."""
     from edgeact.models.summary import model_summary, render_summary
@@ -68,79 +74,54 @@ def info(
     render_summary(summary, console)
 
 
+# live's options, one per LiveOptions field (same names; --no-realtime is realtime=False, --compile
+# is compile): a new option is one parameter here and one field there
+SOURCE, MODEL, SKELETON, DECISIONS, OUTPUT = "Source", "Model", "Skeleton", "Decisions", "Output"
+
+
 @app.command()
 def live(
-    camera: Optional[str] = typer.Option(None, "--camera", help="Camera index (0, 1, ...) or stream URL (rtsp://...).",
-                                         rich_help_panel="Source"),
-    video: Optional[Path] = typer.Option(None, "--video", help="Video file, paced at its frame rate.",
-                                         rich_help_panel="Source"),
-    realsense: bool = typer.Option(False, "--realsense", help="Intel RealSense: colour + depth aligned to colour.",
-                                   rich_help_panel="Source"),
-    bag: Optional[Path] = typer.Option(None, "--bag", help="Play a RealSense recording (.bag, or .db3 from SDK 2.59+).",
-                                       rich_help_panel="Source"),
-    demo: bool = typer.Option(False, "--demo", help="No camera, no download: synthetic clips through the whole "
-                              "pipeline with the bundled demo model.", rich_help_panel="Source"),
-    no_realtime: bool = typer.Option(False, "--no-realtime", help="Process files as fast as possible, every frame, "
-                                     "nothing dropped (default: pace at the file's frame rate).",
-                                     rich_help_panel="Source"),
-    loop: bool = typer.Option(False, "--loop", help="Play --video again from the start at its end (kiosks, "
-                              "demos); a --skeleton replay restarts with it.", rich_help_panel="Source"),
-    exit_on_disconnect: bool = typer.Option(False, "--exit-on-disconnect", help="Exit when the camera is lost "
-                                            "instead of retrying with back-off (let systemd restart us).",
-                                            rich_help_panel="Source"),
-    model: str = typer.Option("demo", "--model", help="Any artifact edgeact wrote (.pt checkpoint, .onnx, .engine, "
-                              ".ts), or `demo` for the bundled synthetic-trained model.", rich_help_panel="Model"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N.", rich_help_panel="Model"),
-    fp16: bool = typer.Option(False, "--fp16", help="Half precision on CUDA (classifier and pose model).",
-                              rich_help_panel="Model"),
-    compile_mode: Optional[str] = typer.Option(None, "--compile", help=COMPILE_HELP, rich_help_panel="Model"),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP, rich_help_panel="Model"),
-    skeleton: Optional[Path] = typer.Option(None, "--skeleton", help="Replay a dataset recording with its own "
-                                            "skeleton file (NTU .skeleton, row t = video frame t).",
-                                            rich_help_panel="Skeleton"),
-    pose: str = typer.Option("auto", "--pose", help="auto, yolo, skeleton (needs --skeleton) or depth (YOLO "
-                             "keypoints lifted with RealSense depth, projected with --calibration). auto picks "
-                             "skeleton with --skeleton, depth for RealSense with --calibration, else yolo.",
-                             rich_help_panel="Skeleton"),
-    pose_model: str = typer.Option("yolo11n-pose.pt", "--pose-model", help="Ultralytics pose model: a name "
-                                   "ultralytics fetches on a connected machine, or a local .pt, .onnx or TensorRT "
-                                   ".engine.", rich_help_panel="Skeleton"),
-    pose_conf: float = typer.Option(0.25, "--pose-conf", help="Minimum person confidence.", rich_help_panel="Skeleton"),
-    pose_imgsz: int = typer.Option(640, "--pose-imgsz", help="Pose model input size.", rich_help_panel="Skeleton"),
-    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Projection file from `edgeact "
-                                               "calibrate` (Eq. 1) for the depth path.", rich_help_panel="Skeleton"),
-    window_seconds: Optional[float] = typer.Option(None, "--window-seconds", help="Seconds of video per decision. "
-                                                   "Default: the median length of the clips the model was trained "
-                                                   "on (stored in the artifact), because the model learned actions "
-                                                   "at that time scale: its 8 frames span the whole window.",
-                                                   rich_help_panel="Decisions"),
-    stride: str = typer.Option("0.5s", "--stride", help="A new decision every N frames (`8`) or seconds (`0.5s`).",
-                               rich_help_panel="Decisions"),
-    max_window_mb: float = typer.Option(1024.0, "--max-window-mb", help="Cap on the frames the window holds, "
-                                        "in MB (10^6 bytes). A window over it keeps its frames downscaled to fit "
-                                        "(noted); one that would need them below the model's crop size is refused.",
-                                        rich_help_panel="Decisions"),
-    test_sets: int = typer.Option(1, "--test-sets", help="Frame sets averaged per decision (the paper's test "
-                                  "protocol uses 5; each costs one more model call).", rich_help_panel="Decisions"),
-    smooth: int = typer.Option(3, "--smooth", help="Average each person's last N decisions (1 = off).",
-                               rich_help_panel="Decisions"),
-    threshold: float = typer.Option(0.5, "--threshold", help="Below this top-1 probability a decision is shown as "
-                                    "uncertain, not as a label.", rich_help_panel="Decisions"),
-    topk: int = typer.Option(3, "--topk", help="Labels per head in the JSON lines.", rich_help_panel="Decisions"),
-    superclasses: str = typer.Option("fine", "--superclasses", help="How superclasses are scored: fine (the fine "
-                                     "head's probabilities summed per superclass, so they always agree with the "
-                                     "action shown) or heads (each superclass head's own output, as in the paper).",
-                                     rich_help_panel="Decisions"),
-    show: bool = typer.Option(False, "--show", help="OpenCV window with skeletons, boxes and labels (q quits).",
-                              rich_help_panel="Output"),
-    save: Optional[Path] = typer.Option(None, "--save", help="Write that overlay to a video (out.mp4).",
-                                        rich_help_panel="Output"),
-    jsonl: Optional[Path] = typer.Option(None, "--jsonl", help="Append one JSON line per decision: t, track, box, "
-                                         "fine, levels, latency_ms, uncertain; each run starts with a line "
-                                         "{\"event\": \"start\", \"time\", \"model\", \"source\", ...}.",
-                                         rich_help_panel="Output"),
-    quiet: bool = typer.Option(False, "--quiet", help="No live view (services); errors still go to stderr.",
-                               rich_help_panel="Output"),
+    ctx: typer.Context,
+    camera: Annotated[Optional[list[str]], opt("--camera", "Repeat for several cameras (ids cam0, cam1, ...).",
+                                                rich_help_panel=SOURCE)] = None,
+    video: Annotated[Optional[list[Path]], opt("--video", "Repeat for several videos (ids after the cameras').",
+                                               rich_help_panel=SOURCE)] = None,
+    sources: Annotated[Optional[Path], opt("--sources", rich_help_panel=SOURCE)] = None,
+    realsense: Annotated[bool, opt("--realsense", "Colour + depth aligned to colour.", rich_help_panel=SOURCE)] = False,
+    bag: Annotated[Optional[Path], opt("--bag", "Played as the source.", rich_help_panel=SOURCE)] = None,
+    demo: Annotated[bool, opt("--demo", rich_help_panel=SOURCE)] = False,
+    no_realtime: Annotated[bool, opt("--no-realtime", rich_help_panel=SOURCE)] = False,
+    loop: Annotated[bool, opt("--loop", rich_help_panel=SOURCE)] = False,
+    exit_on_disconnect: Annotated[bool, opt("--exit-on-disconnect", rich_help_panel=SOURCE)] = False,
+    model: Annotated[str, opt("--model", rich_help_panel=MODEL)] = "demo",
+    device: Annotated[str, opt("--device", "For the classifier and the pose model.", rich_help_panel=MODEL)] = "auto",
+    fp16: Annotated[bool, opt("--fp16", "On CUDA, for the classifier and the pose model.",
+                              rich_help_panel=MODEL)] = False,
+    compile_mode: Annotated[Optional[str], opt("--compile", rich_help_panel=MODEL)] = None,
+    backend: Annotated[str, opt("--backend", rich_help_panel=MODEL)] = "auto",
+    skeleton: Annotated[Optional[Path], opt("--skeleton", rich_help_panel=SKELETON)] = None,
+    pose: Annotated[str, opt("--pose", "auto picks skeleton with --skeleton, depth for RealSense with "
+                             "--calibration, else yolo.", rich_help_panel=SKELETON)] = "auto",
+    pose_model: Annotated[str, opt("--pose-model", rich_help_panel=SKELETON)] = LIVE.pose_model,
+    pose_conf: Annotated[float, opt("--pose-conf", rich_help_panel=SKELETON)] = LIVE.pose_conf,
+    pose_imgsz: Annotated[int, opt("--pose-imgsz", rich_help_panel=SKELETON)] = LIVE.pose_imgsz,
+    calibration: Annotated[Optional[Path], opt("--calibration", "For the depth pose.",
+                                               rich_help_panel=SKELETON)] = None,
+    window_seconds: Annotated[Optional[float], opt(
+        "--window-seconds", "Default: the median length of the clips the model was trained on (stored in the "
+        "artifact), because the model learned actions at that time scale: its frames span the whole window.",
+        rich_help_panel=DECISIONS)] = None,
+    stride: Annotated[str, opt("--stride", rich_help_panel=DECISIONS)] = LIVE.stride,
+    max_window_mb: Annotated[float, opt("--max-window-mb", rich_help_panel=DECISIONS)] = LIVE.max_window_mb,
+    test_sets: Annotated[int, opt("--test-sets", rich_help_panel=DECISIONS)] = LIVE.test_sets,
+    smooth: Annotated[int, opt("--smooth", rich_help_panel=DECISIONS)] = LIVE.smooth,
+    threshold: Annotated[float, opt("--threshold", rich_help_panel=DECISIONS)] = LIVE.threshold,
+    topk: Annotated[int, opt("--topk", rich_help_panel=DECISIONS)] = LIVE.topk,
+    superclasses: Annotated[str, opt("--superclasses", rich_help_panel=DECISIONS)] = LIVE.superclasses,
+    show: Annotated[bool, opt("--show", rich_help_panel=OUTPUT)] = False,
+    save: Annotated[Optional[Path], opt("--save", rich_help_panel=OUTPUT)] = None,
+    jsonl: Annotated[Optional[Path], opt("--jsonl", rich_help_panel=OUTPUT)] = None,
+    quiet: Annotated[bool, opt("--quiet", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Recognize actions live: the fine action and its superclasses for every person, as they happen.
 
@@ -154,17 +135,16 @@ def live(
     * `edgeact live --video clip.mp4 --model model.onnx --jsonl actions.jsonl --no-realtime`
     * `edgeact live --video S001C001P001R001A001_rgb.avi --skeleton S001C001P001R001A001.skeleton --model best.pt`
     * `edgeact live --realsense --calibration calib.json --model model.engine --device cuda`
+    * `edgeact live --sources cameras.yaml --model best.pt --jsonl actions.jsonl` (several streams, one process)
     """
     from edgeact.live.app import LiveOptions, run_live
+    from edgeact.report import live_summary, say
 
-    opts = LiveOptions(model=model, camera=camera, video=video, realsense=realsense, bag=bag, skeleton=skeleton,
-                       pose=pose, pose_model=pose_model, pose_conf=pose_conf, pose_imgsz=pose_imgsz,
-                       calibration=calibration, device=device, fp16=fp16, compile=compile_mode, backend=backend,
-                       window_seconds=window_seconds, max_window_mb=max_window_mb, stride=stride,
-                       test_sets=test_sets, smooth=smooth,
-                       threshold=threshold, topk=topk, superclasses=superclasses, realtime=not no_realtime,
-                       loop=loop, exit_on_disconnect=exit_on_disconnect, show=show, save=save, jsonl=jsonl,
-                       quiet=quiet)
+    from edgeact.live.sources_file import source_flags
+
+    given = {**ctx.params, "realtime": not no_realtime, "compile": compile_mode,
+             **source_flags(sources, camera, video)}
+    opts = LiveOptions(**{f.name: given[f.name] for f in fields(LiveOptions) if f.name in given})
     if demo:
         _live_demo(opts)
         return
@@ -173,24 +153,15 @@ def live(
     except KeyboardInterrupt:
         err_console.print("stopped (Ctrl-C); outputs flushed")
         raise typer.Exit(130)
-    s = stats.summary()
     if not quiet:
-        console.print(f"end of source: {s['frames']} frames, {s['decisions']} decisions in {s['wall_seconds']:.1f} s; "
-                      f"{s['frames_without_person']} frames without a person, {s['frames_dropped']} frames and "
-                      f"{s['windows_dropped']} windows dropped; latency p50 "
-                      f"{_ms(s['latency_ms']['p50'])}, p95 {_ms(s['latency_ms']['p95'])}")
+        console.print(live_summary(stats.summary()))
         if jsonl is not None:
-            console.print(f"appended {s['decisions']} decisions to {jsonl}", markup=False, highlight=False)
-
-
-def _ms(v: Optional[float]) -> str:
-    return "-" if v is None else f"{v:.0f} ms"
+            say(console, f"appended {stats.summary()['decisions']} decisions to {jsonl}")
 
 
 def _live_demo(opts) -> None:
-    from rich.table import Table
-
     from edgeact.live.demo import run_demo
+    from edgeact.report import demo_table, say
 
     console.print("[bold]edgeact live --demo[/]: one synthetic clip per action, performed by P003 (never seen in "
                   "training), each played through video decode -> its skeleton -> rolling window -> classifier.")
@@ -199,67 +170,41 @@ def _live_demo(opts) -> None:
     except KeyboardInterrupt:
         err_console.print("stopped (Ctrl-C)")
         raise typer.Exit(130)
-    table = Table(title="demo summary: the decision on each whole clip", title_justify="left")
-    for col in ("clip", "performed", "recognized", "p", ""):
-        table.add_column(col)
-    for r in results:
-        mark = "[green]ok[/]" if r.correct and not r.uncertain else ("[yellow]uncertain[/]" if r.uncertain
-                                                                     else "[red]wrong[/]")
-        table.add_row(Text(r.clip.name), Text(r.clip.action), Text(r.decided or "-"), f"{r.p:.2f}", mark)
-    console.print(table)
+    console.print(demo_table(results))
     right = sum(r.correct for r in results)
-    console.print(f"{right}/{len(results)} clips recognized" + (f"; appended to {opts.jsonl}" if opts.jsonl else ""),
-                  markup=False, highlight=False)
+    say(console, f"{right}/{len(results)} clips recognized" + (f"; appended to {opts.jsonl}" if opts.jsonl else ""))
 
 
-@app.command()
+@app.command(cls=renamed("calibrate"))
 def calibrate(
-    pairs: Optional[Path] = typer.Option(
-        None, "--pairs", help="CSV of correspondences with a header naming the columns X,Y,Z,u,v "
-        "(camera-space 3D point, its pixel); needs --bx and --by or --fit-center.", metavar="FILE.csv"),
-    ntu_skeletons: Optional[Path] = typer.Option(
-        None, "--ntu-skeletons", help="An NTU RGB+D .skeleton file or a folder of them: tracked joints' "
-        "x y z against their colorX colorY.", metavar="PATH"),
-    realsense: bool = typer.Option(
-        False, "--realsense", help="Read the exact coefficients from the connected RealSense's colour "
-        "intrinsics (cx=fx, cy=fy, bx=ppx, by=ppy)."),
-    bag: Optional[Path] = typer.Option(
-        None, "--bag", help="Same as --realsense, from a RealSense recording (.bag, or .db3 from SDK 2.59+).",
-        metavar="FILE"),
-    bx: Optional[float] = typer.Option(
-        None, "--bx", help="Principal point u (px), fixed unless --fit-center. Default for --ntu-skeletons: "
-        "the centre of the colour frames (synth_meta.json, else the video beside the skeletons, else NTU's "
-        "1920x1080: 960); --pairs needs it (N-UCLA 640x480: 320)."),
-    by: Optional[float] = typer.Option(
-        None, "--by", help="Principal point v (px), fixed unless --fit-center; defaults like --bx (NTU 540, "
-        "N-UCLA 240)."),
-    fit_center: bool = typer.Option(False, "--fit-center", help="Fit bx, by too instead of fixing them."),
-    model: str = typer.Option(
-        "eq1", "--model", help="eq1: u = cx·X/Z + bx. offset: u = cx·(X - tx)/Z + bx, for a colour camera "
-        "beside the 3D sensor (Kinect v2 / NTU); needs points at several depths.", metavar="eq1|offset"),
-    max_files: Optional[int] = typer.Option(
-        None, "--max-files", help="With --ntu-skeletons on a folder: read only the first N files (name order; "
-        "per camera with --camera / --per-camera).", min=1),
-    camera: Optional[str] = typer.Option(
-        None, "--camera", help="With --ntu-skeletons: fit only this camera's files (C001, C002, C003: "
-        "different Kinects).", metavar="CNNN"),
-    per_camera: bool = typer.Option(
-        False, "--per-camera", help="With --ntu-skeletons: fit each camera alone, one file each "
-        "(OUT-C001.json, ...)."),
-    out: Optional[Path] = typer.Option(
-        None, "--out", help="Output JSON (default ./SOURCE-STEM.json in the current folder).", metavar="FILE.json"),
-    force: bool = typer.Option(
-        False, "--force", help="Replace an existing --out that `edgeact calibrate` did not write (e.g. a "
-        "shipped calibration file); its own earlier output is replaced without it."),
+    pairs: Annotated[Optional[Path], opt("--pairs", "Needs --bx and --by or --fit-center.", metavar="FILE.csv")] = None,
+    ntu_skeletons: Annotated[Optional[Path], opt("--ntu-skeletons", metavar="PATH")] = None,
+    realsense: Annotated[bool, opt("--realsense", "Its colour intrinsics give the exact coefficients (cx=fx, "
+                                   "cy=fy, bx=ppx, by=ppy).")] = False,
+    bag: Annotated[Optional[Path], opt("--bag", "Its colour intrinsics are read like --realsense's.",
+                                       metavar="FILE")] = None,
+    bx: Annotated[Optional[float], opt(
+        "--bx", "Default for --ntu-skeletons: the centre of the colour frames (synth_meta.json, else the video "
+        "beside the skeletons, else NTU's 1920x1080: 960); --pairs needs it (N-UCLA 640x480: 320).")] = None,
+    by: Annotated[Optional[float], opt("--by", "Defaults like --bx (NTU 540, N-UCLA 240).")] = None,
+    fit_center: Annotated[bool, opt("--fit-center")] = False,
+    projection: Annotated[str, opt("--projection", metavar="eq1|offset")] = "eq1",
+    max_files: Annotated[Optional[int], opt("--max-files", "With --ntu-skeletons on a folder (per camera with "
+                                            "--ntu-camera / --per-camera).", min=1)] = None,
+    ntu_camera: Annotated[Optional[str], opt("--ntu-camera", "With --ntu-skeletons.", metavar="CNNN")] = None,
+    per_camera: Annotated[bool, opt("--per-camera", "With --ntu-skeletons.")] = False,
+    out: Annotated[Optional[Path], opt("--out", "A JSON file (default ./SOURCE-STEM.json in the current folder).",
+                                       metavar="FILE.json")] = None,
+    force: Annotated[bool, opt("--force")] = False,
 ) -> None:
     """Fit the 3D-to-2D projection coefficients (paper Eq. 1) from correspondences.
 
     Eq. 1 maps a camera-space joint (X, Y, Z) to pixels: u = cx·X/Z + bx, v = cy·Y/Z + by. cx, cy
     (and bx, by with --fit-center) are fitted by least squares; points whose reprojection error
     exceeds max(3.5 × 1.4826 × MAD of the residuals, 2 px) are dropped as outliers and the fit
-    repeated. Use --model offset when the pixels come from a camera beside the 3D sensor, such as
-    NTU's colorX/colorY (Kinect v2's colour camera sits a few cm from its depth camera): it adds a
-    camera translation, u = cx·(X - tx)/Z + bx, v = cy·(Y - ty)/Z + by. A RealSense colour stream
+    repeated. Use --projection offset when the pixels come from a camera beside the 3D sensor, such
+    as NTU's colorX/colorY (Kinect v2's colour camera sits a few cm from its depth camera): it adds
+    a camera translation, u = cx·(X - tx)/Z + bx, v = cy·(Y - ty)/Z + by. A RealSense colour stream
     is an exact pinhole: --realsense / --bag read its intrinsics instead of fitting. Prints the
     coefficients, the RMS reprojection error of the inliers and of every point, the points and
     outliers, and notes on implausible results (offset over 0.2 m, inlier error over 0.01 rad of
@@ -267,22 +212,29 @@ def calibrate(
     outlier_fraction, n_points).
     """
     from edgeact.calibration import calibrate as run_calibration
-    from edgeact.calibration import (calibrate_per_camera, camera_output, check_output, default_output,
-                                     parse_camera, write_result)
+    from edgeact.calibration import (
+        calibrate_per_camera,
+        camera_output,
+        check_output,
+        default_output,
+        parse_camera,
+        write_result,
+    )
     from edgeact.geometry import MODELS
+    from edgeact.report import print_calibration, say
 
-    if model not in MODELS:
-        raise EdgeactError(f"--model: {model!r} is not one of {', '.join(MODELS)}")
-    if (camera is not None or per_camera) and ntu_skeletons is None:
-        raise EdgeactError(f"{'--camera' if camera is not None else '--per-camera'} needs --ntu-skeletons")
-    if camera is not None and per_camera:
-        raise EdgeactError("give --camera CNNN or --per-camera, not both")
-    options = dict(bx=bx, by=by, fit_center=fit_center, model=model, max_files=max_files)
+    if projection not in MODELS:
+        raise EdgeactError(f"--projection: {projection!r} is not one of {', '.join(MODELS)}")
+    if (ntu_camera is not None or per_camera) and ntu_skeletons is None:
+        raise EdgeactError(f"{'--ntu-camera' if ntu_camera is not None else '--per-camera'} needs --ntu-skeletons")
+    if ntu_camera is not None and per_camera:
+        raise EdgeactError("give --ntu-camera CNNN or --per-camera, not both")
+    options = dict(bx=bx, by=by, fit_center=fit_center, model=projection, max_files=max_files)
     sources = dict(pairs=pairs, ntu_skeletons=ntu_skeletons, realsense=realsense, bag=bag)
     if per_camera:
         results = list(calibrate_per_camera(ntu_skeletons, **options).values())
     else:
-        cam = parse_camera(camera) if camera is not None else None
+        cam = parse_camera(ntu_camera) if ntu_camera is not None else None
         results = [run_calibration(**sources, **options, camera=cam)]
     inputs = (pairs, bag, ntu_skeletons)
     targets = [(camera_output(out, r.camera) if per_camera else out) if out is not None
@@ -290,53 +242,27 @@ def calibrate(
     for target in targets:  # every check before the first write
         check_output(target, force=force, inputs=inputs)
     for result, target in zip(results, targets):
-        _print_calibration(result, exact=realsense or bag is not None)
+        print_calibration(console, result, exact=realsense or bag is not None)
         write_result(target, result)
-        console.print(f"wrote {target}", markup=False, highlight=False, soft_wrap=True)
+        say(console, f"wrote {target}")
 
 
-def _print_calibration(result, *, exact: bool) -> None:
-    from rich.table import Table
-
-    c = result.calibration
-    table = Table(title=Text(f"calibration ({c.model}) from {result.source}", style="table.title"), show_header=True)
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for name in ("cx", "cy", "bx", "by") + (("tx", "ty") if c.model == "offset" else ()):
-        table.add_row(name, f"{getattr(c, name):.4f}")
-    if exact:
-        table.add_row("RMS reprojection error", "exact (camera intrinsics)")
-    else:
-        table.add_row("RMS error, inliers (px)", f"{c.rmse_px:.3f}")
-        table.add_row("RMS error, all points (px)", f"{c.rmse_all_px:.3f}")
-        table.add_row("points", str(result.n_front))
-        table.add_row("inliers (points used)", str(c.n_points))
-        table.add_row("outliers rejected", f"{result.n_outliers} ({c.outlier_fraction:.1%})")
-        if result.n_behind:
-            table.add_row("dropped, Z <= 0", str(result.n_behind))
-    console.print(table)
-    for note in result.notes:
-        console.print(Text.assemble(("note:", "yellow"), " ", note), highlight=False, soft_wrap=True)
-
-
-@app.command()
+@app.command(cls=renamed("prep"))
 def prep(
-    dataset: str = typer.Option(..., "--dataset", help="ntu (NTU RGB+D 60/120, or `edgeact synth` output) or nucla."),
-    root: Path = typer.Option(..., "--root", help="Dataset root: NTU holds nturgb+d_rgb/ and nturgb+d_skeletons/; "
-                              "N-UCLA holds view_1..view_3 (or multiview_action/)."),
-    out: Path = typer.Option(..., "--out", help="Cache folder to create or resume."),
-    workers: int = typer.Option(0, "--workers", help="Processes (0 = all cores)."),
-    calib: Optional[Path] = typer.Option(None, "--calib", help="Projection coefficients for datasets with only 3D "
-                                         "joints (N-UCLA; default calibration/nucla.json), from `edgeact calibrate`."),
-    size: int = typer.Option(256, "--size", help="Side of the cached square frames (the paper: 256)."),
-    margin: float = typer.Option(0.10, "--margin", help="Crop margin on each side, as a fraction of the box (paper: 0.10)."),
-    no_crop: bool = typer.Option(False, "--no-crop", help="Cache whole frames (the ablation's uncropped baseline)."),
-    fallback_uncropped: bool = typer.Option(False, "--fallback-uncropped",
-                                            help="Keep samples without a usable skeleton, uncropped, instead of leaving them out."),
-    keep_damaged: bool = typer.Option(False, "--keep-damaged",
-                                      help="Cache damaged samples too (frames that do not decode or are all black, video "
-                                      "and skeleton frame counts that differ); they are listed either way."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N samples (a quick look)."),
+    dataset: Annotated[str, opt("--dataset")],
+    root: Annotated[Path, opt("--root", "NTU holds nturgb+d_rgb/ and nturgb+d_skeletons/; N-UCLA holds "
+                              "view_1..view_3 (or multiview_action/).")],
+    out: Annotated[Path, opt("--out", "The cache folder to create or resume.")],
+    workers: Annotated[int, opt("--workers", "0 = all cores.")] = 0,
+    calibration: Annotated[Optional[Path], opt("--calibration", "For datasets with only 3D joints (N-UCLA; "
+                                               "default calibration/nucla.json).")] = None,
+    resize: Annotated[int, opt("--resize", "Match the recipe's resize: a larger cache is resized on load "
+                               "(noted), a smaller one refused.")] = 256,
+    margin: Annotated[float, opt("--margin")] = 0.10,
+    no_crop: Annotated[bool, opt("--no-crop")] = False,
+    fallback_uncropped: Annotated[bool, opt("--fallback-uncropped")] = False,
+    keep_damaged: Annotated[bool, opt("--keep-damaged")] = False,
+    limit: Annotated[Optional[int], opt("--limit")] = None,
 ) -> None:
     """Decode, skeleton-crop and cache a dataset for fast training.
 
@@ -346,12 +272,12 @@ def prep(
     rest. Interrupt it at any time: a rerun skips finished samples whose input files are unchanged.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from rich.table import Table
 
     from edgeact.data.prep import PrepConfig, prepare
+    from edgeact.report import print_prep_report
 
-    cfg = PrepConfig(dataset=dataset, root=root, out=out, size=size, margin=margin, workers=workers,
-                     calib=calib, fallback_uncropped=fallback_uncropped, limit=limit, crop=not no_crop,
+    cfg = PrepConfig(dataset=dataset, root=root, out=out, size=resize, margin=margin, workers=workers,
+                     calib=calibration, fallback_uncropped=fallback_uncropped, limit=limit, crop=not no_crop,
                      keep_damaged=keep_damaged)
     bar = Progress(TextColumn("[cyan]prep"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[last]}", markup=False), TimeRemainingColumn(), console=console)
@@ -371,65 +297,41 @@ def prep(
     finally:
         if started:
             bar.stop()
-    console.print(f"prepared {report.done} samples ({report.resumed} already done), {report.frames} frames in "
-                  f"{report.seconds:.1f} s: {report.frames_per_second:.1f} frames/s "
-                  f"({report.frames_per_second / max(report.workers, 1):.1f} per worker) -> {out}",
-                  markup=False, highlight=False, soft_wrap=True)
-    problems = report.excluded_before + report.problems
-    rows = problems + [{"name": d["name"], "status": "damaged, kept", "reason": d["reason"]}
-                       for d in report.damaged_kept]
-    if rows:
-        title = [f"{len(problems)} sample(s) left out"] if problems else []
-        if report.damaged_kept:
-            title.append(f"{len(report.damaged_kept)} damaged sample(s) kept (--keep-damaged)")
-        table = Table(title=", ".join(title), title_justify="left")
-        for col in ("sample", "status", "reason"):
-            table.add_column(col)
-        for p in rows[:50]:
-            table.add_row(Text(p["name"]), Text(p.get("status", "")), Text(p.get("reason", "")))
-        console.print(table)
-        if len(rows) > 50:
-            console.print(f"... and {len(rows) - 50} more (all listed in {out / 'index.json'} under meta.excluded "
-                          "and meta.damaged_kept)", markup=False, highlight=False, soft_wrap=True)
-    if report.notes:
-        console.print(f"{len(report.notes)} prepared sample(s) with notes (all in {out / 'index.json'} under "
-                      "meta.notes):", markup=False, highlight=False, soft_wrap=True)
-        for n in report.notes[:10]:
-            console.print(f"  {n['name']}: {n['reason']}", markup=False, highlight=False, soft_wrap=True)
+    print_prep_report(console, report, out)
 
 
-@app.command()
+@app.command(cls=renamed("synth"))
 def synth(
-    out: Path = typer.Option(..., "--out", help="Dataset folder to create (NTU RGB+D layout)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same files."),
-    classes: Optional[int] = typer.Option(
-        None, "--classes", help="Number of classes: the first N of the synthetic list (default: all 9)."),
-    performers: int = typer.Option(5, "--performers", help="Performers P001..PNNN."),
-    cameras: int = typer.Option(3, "--cameras", help="Views C001..C00N (at -45, 0, +45 degrees), 1-3."),
-    setups: int = typer.Option(2, "--setups", help="Setups S001..SNNN."),
-    replications: int = typer.Option(2, "--replications", help="Replications R001..R00N, 1-2."),
-    frames: int = typer.Option(48, "--frames", help="Nominal clip length; each clip varies by about 10 %."),
-    width: int = typer.Option(320, "--width", help="Video width in pixels."),
-    height: int = typer.Option(240, "--height", help="Video height in pixels."),
-    fps: float = typer.Option(30.0, "--fps", help="Video frame rate."),
-    color_offset: float = typer.Option(
-        0.052, "--color-offset", help="Colour camera offset along X from the depth camera in metres "
-        "(Kinect v2: 0.052; 0 for a pure Eq. 1 pinhole)."),
-    empty_start: int = typer.Option(0, "--empty-start", help="Up to this many leading frames without a body."),
-    spurious_rate: float = typer.Option(0.0, "--spurious-rate", help="Probability of a ghost second body per clip."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Regenerate into a non-empty folder."),
-    resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run with the same settings."),
-    workers: int = typer.Option(1, "--workers", help="Processes rendering samples (output does not depend on it)."),
+    out: Annotated[Path, opt("--out", "The dataset folder to create (NTU RGB+D layout).")],
+    seed: Annotated[int, opt("--seed", "The same seed writes the same files.")] = 0,
+    num_classes: Annotated[Optional[int], opt("--num-classes", "The first N of the synthetic list (default: "
+                                              "all 9).")] = None,
+    performers: Annotated[int, opt("--performers")] = 5,
+    cameras: Annotated[int, opt("--cameras")] = 3,
+    setups: Annotated[int, opt("--setups")] = 2,
+    replications: Annotated[int, opt("--replications")] = 2,
+    video_frames: Annotated[int, opt("--video-frames", "Nominal: each video varies by about 10 %.")] = 48,
+    video_width: Annotated[int, opt("--video-width")] = 320,
+    video_height: Annotated[int, opt("--video-height")] = 240,
+    fps: Annotated[float, opt("--fps")] = 30.0,
+    color_offset: Annotated[float, opt("--color-offset")] = 0.052,
+    empty_start: Annotated[int, opt("--empty-start")] = 0,
+    spurious_rate: Annotated[float, opt("--spurious-rate")] = 0.0,
+    overwrite: Annotated[bool, opt("--overwrite")] = False,
+    resume: Annotated[bool, opt("--resume")] = False,
+    workers: Annotated[int, opt("--workers", "They render samples; the output does not depend on their "
+                                "number.")] = 1,
 ) -> None:
     """Generate a synthetic dataset in the exact NTU RGB+D layout."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from edgeact.data.synth import SynthConfig, generate
+    from edgeact.report import say
 
     config = SynthConfig(seed=seed, performers=performers, cameras=cameras, setups=setups,
-                         replications=replications, frames=frames, width=width, height=height, fps=fps,
-                         color_offset=color_offset, empty_start=empty_start, spurious_rate=spurious_rate,
-                         **({} if classes is None else {"classes": classes}))
+                         replications=replications, frames=video_frames, width=video_width, height=video_height,
+                         fps=fps, color_offset=color_offset, empty_start=empty_start, spurious_rate=spurious_rate,
+                         **({} if num_classes is None else {"classes": num_classes}))
     with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as bar:
         task = bar.add_task("", total=None)
@@ -438,39 +340,43 @@ def synth(
             bar.update(task, completed=done, total=total, description=name)
 
         summary = generate(out, config, overwrite=overwrite, resume=resume, workers=workers, progress=tick)
-    console.print(
-        f"wrote {summary.written} clips ({summary.frames} frames), kept {summary.skipped} complete ones, "
-        f"into {summary.out_dir} in {summary.seconds:.1f} s ({summary.seconds_per_clip:.3f} s per clip); "
-        f"{len(summary.classes)} classes, truth in {summary.meta_path.name}", markup=False, highlight=False)
+    say(console, f"wrote {summary.written} clips ({summary.frames} frames), kept {summary.skipped} complete ones, "
+                 f"into {summary.out_dir} in {summary.seconds:.1f} s ({summary.seconds_per_clip:.3f} s per clip); "
+                 f"{len(summary.classes)} classes, truth in {summary.meta_path.name}")
+
+
+def _key(key: str, detail: str = "") -> str:
+    """A train flag's detail: the recipe key it sets."""
+    return f"{detail} Sets the recipe key {key}.".strip()
 
 
 @app.command()
 def train(
-    recipe: Path = typer.Option(..., "--recipe", help="YAML recipe, e.g. train/ntu60-xsub.yaml (paper defaults)."),
-    data: Path = typer.Option(..., "--data", help="Cache made by `edgeact prep`."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<benchmark>); rerun to resume."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N (torchrun sets it per process)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per pass (recipe: 20)."),
-    prune_epochs: Optional[int] = typer.Option(None, "--prune-epochs", help="Epochs per pruning pass (default: --epochs)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Clips per step and process."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (paper: 1e-4)."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="i3d_r18/34/50/101."),
-    width: Optional[float] = typer.Option(None, "--width", help="Channel width multiplier (1.0 = the paper)."),
-    frames: Optional[int] = typer.Option(None, "--frames", help="Frames per clip (paper: 8)."),
-    size: Optional[int] = typer.Option(None, "--size", help="Crop side (paper: 224)."),
-    prune_scope: Optional[str] = typer.Option(None, "--prune-scope", help="global (altogether) or layer."),
-    max_prune_passes: Optional[int] = typer.Option(None, "--max-prune-passes", help="Upper bound on pruning passes."),
-    val_source: Optional[str] = typer.Option(None, "--val-source", help="test (the paper: a tenth of the test split) "
-                                             "or train (held out of the training split; no test clip steers training)."),
-    pass2_init: Optional[str] = typer.Option(None, "--pass2-init", help="pass1 (inherit weights) or scratch."),
-    pretrained_2d: Optional[str] = typer.Option(None, "--pretrained-2d", help="torchvision 2D ResNet weights to inflate."),
-    init_from: Optional[str] = typer.Option(None, "--init-from", help="Checkpoint whose backbone starts training "
-                                            "(N-UCLA starts from the NTU60 cross-subject model)."),
-    superclass_restarts: Optional[int] = typer.Option(None, "--superclass-restarts", help="Greedy restarts (paper: 1000)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
-    restart: bool = typer.Option(False, "--restart", help=RESTART_HELP),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    recipe: RecipeOpt,
+    data: DataOpt,
+    out: Annotated[Optional[Path], opt("--out", "The run folder (default runs/BENCHMARK); rerun to resume.")] = None,
+    set_: Annotated[Optional[list[str]], opt("--set", f"Keys: {', '.join(recipe_keys())}.",
+                                             metavar="KEY=VALUE")] = None,
+    device: Annotated[str, opt("--device", "torchrun sets it per process.")] = "auto",
+    epochs: Annotated[Optional[int], opt("--epochs", _key("epochs"))] = None,
+    prune_epochs: Annotated[Optional[int], opt("--prune-epochs", _key("prune_epochs"))] = None,
+    batch_size: Annotated[Optional[int], opt("--batch-size", _key("batch_size", "Per step and process."))] = None,
+    workers: Annotated[Optional[int], opt("--workers", _key("workers", "They load clips (DataLoader)."))] = None,
+    lr: Annotated[Optional[float], opt("--lr", _key("lr"))] = None,
+    arch: Annotated[Optional[str], opt("--arch", _key("arch"))] = None,
+    width: Annotated[Optional[float], opt("--width", _key("width"))] = None,
+    frames: Annotated[Optional[int], opt("--frames", _key("frames"))] = None,
+    size: Annotated[Optional[int], opt("--size", _key("size"))] = None,
+    prune_scope: Annotated[Optional[str], opt("--prune-scope", _key("prune_scope"))] = None,
+    max_prune_passes: Annotated[Optional[int], opt("--max-prune-passes", _key("max_prune_passes"))] = None,
+    val_source: Annotated[Optional[str], opt("--val-source", _key("val_source"))] = None,
+    pass2_init: Annotated[Optional[str], opt("--pass2-init", _key("pass2_init"))] = None,
+    pretrained_2d: Annotated[Optional[str], opt("--pretrained-2d", _key("pretrained_2d"))] = None,
+    init_from: Annotated[Optional[str], opt("--init-from", _key("init_from"))] = None,
+    superclass_restarts: Annotated[Optional[int], opt("--superclass-restarts", _key("superclass_restarts"))] = None,
+    seed: Annotated[Optional[int], opt("--seed", _key("seed"))] = None,
+    restart: RestartOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Two-pass hierarchical training and iterative pruning from a recipe.
 
@@ -481,63 +387,54 @@ def train(
     resume. A run folder belongs to one recipe and cache: a rerun with others is refused, naming
     what changed (only --workers may), and --restart starts it over. Multi-GPU:
     `torchrun --nproc-per-node 8 -m edgeact train ...`.
+
+    Every recipe key can be overridden: `--set KEY=VALUE` (repeatable; VALUE read as YAML and
+    checked against the key's type), or the flag where the key has one (`--epochs 3` is
+    `--set epochs=3`; giving both is refused):
+    `edgeact train --recipe train/ntu60-xsub.yaml --data cache/ntu60 --set lr_patience=3 --set amp=false`
     """
-    from edgeact.recipe import load_recipe
+    from edgeact.recipe import load_recipe, parse_overrides
+    from edgeact.report import print_train_summary
     from edgeact.training import Trainer
 
-    r = load_recipe(recipe, epochs=epochs, prune_epochs=prune_epochs, batch_size=batch_size, workers=workers,
-                    lr=lr, arch=arch, width=width, frames=frames, size=size, prune_scope=prune_scope,
-                    max_prune_passes=max_prune_passes, val_source=val_source, pass2_init=pass2_init,
-                    pretrained_2d=pretrained_2d, init_from=init_from, superclass_restarts=superclass_restarts,
-                    seed=seed)
+    flags = dict(epochs=epochs, prune_epochs=prune_epochs, batch_size=batch_size, workers=workers, lr=lr,
+                 arch=arch, width=width, frames=frames, size=size, prune_scope=prune_scope,
+                 max_prune_passes=max_prune_passes, val_source=val_source, pass2_init=pass2_init,
+                 pretrained_2d=pretrained_2d, init_from=init_from, superclass_restarts=superclass_restarts,
+                 seed=seed)
+    flags = {k: v for k, v in flags.items() if v is not None}
+    overrides = parse_overrides(set_ or [])
+    for key in overrides:
+        if key in flags:
+            raise EdgeactError(f"--set {key}=... and --{key.replace('_', '-')}: the same recipe key twice; give one")
+    r = load_recipe(recipe, **flags, **overrides)
     out = out or Path("runs") / r.benchmark
     trainer = Trainer(r, data, out, device=device, console=console, progress=not quiet, restart=restart)
     summary = trainer.run()
     if trainer.dist.main:
-        _print_summary(summary, out)
-
-
-def _print_summary(summary: dict, out: Path) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"run {out}", title_justify="left")
-    for col in ("phase", "val top-1", "val loss", "superclass acc", "alive filters"):
-        table.add_column(col, justify="left" if col == "phase" else "right")
-    for name, p in summary["phases"].items():
-        mark = " *" if name == summary["best"] else ""
-        table.add_row(name + mark, f"{p['val_top1']:.4f}", f"{p['val_loss']:.4f}",
-                      " / ".join(f"{a:.3f}" for a in p.get("levels", [])) or "-",
-                      f"{p['alive_filters']}/{p['total_filters']}")
-    console.print(table)
-    test = summary.get("test", {})
-    if test:
-        console.print(f"best ({summary['best']}) on the test split: top-1 {test['test_top1']:.4f}, "
-                      f"top-5 {test['test_top5']:.4f} -> {out / 'best.pt'}")
+        print_train_summary(console, summary, out)
 
 
 @app.command(name="eval")
 def eval_(
-    model: str = typer.Option(..., "--model", help="An artifact edgeact wrote: best.pt (any phase's final.pt), "
-                               "or its export (.onnx, .ts, .engine)."),
-    data: Path = typer.Option(..., "--data", help="Cache made by `edgeact prep`."),
-    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="e.g. ntu60-xsub (default: the artifact's)."),
-    split: str = typer.Option("test", "--split", help="train or test."),
-    out: Optional[Path] = typer.Option(None, "--out", help="JSON report (holds top1, top5, levels, per-class)."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for confusion.png and superclasses.png "
-                                         "(default: beside --out)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda."),
-    batch_size: int = typer.Option(4, "--batch-size", help="Clips per batch (each is scored on --test-sets frame sets)."),
-    workers: int = typer.Option(2, "--workers", help="DataLoader worker processes."),
-    test_sets: int = typer.Option(5, "--test-sets", help="Frame sets averaged per clip (paper: 5)."),
-    fp16: bool = typer.Option(False, "--fp16", help="Half precision for a .pt checkpoint on CUDA (exported "
-                              "artifacts keep their export precision)."),
-    compile_mode: Optional[str] = typer.Option(None, "--compile", help=COMPILE_HELP),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    model: Annotated[str, opt("--model", "best.pt, any phase's final.pt, or its export.")],
+    data: DataOpt,
+    benchmark: Annotated[Optional[str], opt("--benchmark", "Default: the artifact's.")] = None,
+    split: Annotated[str, opt("--split")] = "test",
+    out: Annotated[Optional[Path], opt("--out", "A JSON report (holds top1, top5, levels, per-class).")] = None,
+    plots: Annotated[Optional[Path], opt("--plots", "Default: beside --out.")] = None,
+    device: DeviceOpt = "auto",
+    batch_size: Annotated[int, opt("--batch-size", "Each clip is scored on --test-sets frame sets.")] = 4,
+    workers: Annotated[int, opt("--workers", "They load clips (DataLoader).")] = 2,
+    test_sets: Annotated[int, opt("--test-sets")] = 5,
+    fp16: Annotated[bool, opt("--fp16", "For a .pt checkpoint on CUDA (exported artifacts keep their export "
+                              "precision).")] = False,
+    compile_mode: CompileOpt = None,
+    backend: BackendOpt = "auto",
 ) -> None:
     """Evaluate a trained artifact on a benchmark split: top-1/top-5, superclass levels, per class."""
-    from rich.table import Table
-
     from edgeact.evaluate import EvalOptions, evaluate_artifact, refuse_report_over_inputs, save_report
+    from edgeact.report import eval_table, say, weakest_classes
     from edgeact.runtime import read_meta
 
     if benchmark is None:       # any artifact: checkpoint, ONNX, TorchScript, engine sidecar
@@ -551,36 +448,27 @@ def eval_(
                                                         batch_size=batch_size, workers=workers, test_sets=test_sets,
                                                         fp16=fp16, compile=compile_mode, backend=backend))
     for note in report.get("notes", []):
-        console.print(note, markup=False, highlight=False, soft_wrap=True)
+        say(console, note)
     written = save_report(report, out, plots)
-    table = Table(title=f"{model} on {benchmark} ({split}, {report['clips']} clips)", title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_row("top-1", f"{report['top1']:.4f}")
-    table.add_row("top-5", f"{report['top5']:.4f}")
-    for lv in report["levels"]:
-        table.add_row(f"level {lv['level']} ({lv['superclasses']} superclasses): its head", f"{lv['accuracy']:.4f}")
-        table.add_row(f"level {lv['level']}: fine head summed per superclass", f"{lv['accuracy_from_fine']:.4f}")
-    console.print(table)
-    worst = sorted((c for c in report["per_class"] if c["accuracy"] is not None), key=lambda c: c["accuracy"])[:5]
+    console.print(eval_table(report, model, benchmark, split))
+    worst = weakest_classes(report)
     if worst:
-        console.print("weakest classes: " + ", ".join(f"{c['name']} {c['accuracy']:.2f}" for c in worst))
+        console.print(worst)
     for path in written:
         console.print(f"wrote {path}")
 
 
 @app.command()
 def ablate(
-    recipe: Path = typer.Option(..., "--recipe", help="YAML recipe of the benchmark."),
-    data: Path = typer.Option(..., "--data", help="Skeleton-cropped cache (`edgeact prep`)."),
-    uncropped: Optional[Path] = typer.Option(None, "--uncropped", help="Whole-frame cache (`edgeact prep --no-crop`) "
-                                             "for the baseline row; without it the baseline row is left out."),
-    out: Path = typer.Option(Path("runs/ablation"), "--out", help="Folder for the runs and ablation.md/.json."),
-    device: str = typer.Option("auto", "--device"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per pass (recipe: 20)."),
-    max_prune_passes: Optional[int] = typer.Option(None, "--max-prune-passes"),
-    restart: bool = typer.Option(False, "--restart", help=RESTART_HELP),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    recipe: RecipeOpt,
+    data: Annotated[Path, opt("--data", "Skeleton-cropped (prep's default).")],
+    uncropped: Annotated[Optional[Path], opt("--uncropped", "Without it the baseline row is left out.")] = None,
+    out: Annotated[Path, opt("--out", "A folder for the runs and ablation.md/.json.")] = Path("runs/ablation"),
+    device: DeviceOpt = "auto",
+    epochs: Annotated[Optional[int], opt("--epochs", _key("epochs"))] = None,
+    max_prune_passes: Annotated[Optional[int], opt("--max-prune-passes", _key("max_prune_passes"))] = None,
+    restart: RestartOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Produce the paper's ablation table (Table 8): baseline, + cropping, + hierarchical loss, + each pruning pass."""
     from edgeact.ablation import ablation_markdown, run_ablation
@@ -593,7 +481,7 @@ def ablate(
     console.print(f"wrote {out / 'ablation.md'} and {out / 'ablation.json'}", markup=False)
 
 
-app.command(name="export")(export)
+app.command(name="export", cls=renamed("export"))(export)
 app.add_typer(bench_app, name="bench")
 
 

@@ -9,14 +9,16 @@ until a command runs. Bad input raises :class:`edgeact.errors.EdgeactError`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
+from edgeact.cli_options import BackendOpt, DeviceOpt, ItersOpt, JsonOpt, MdOpt, WarmupOpt, opt, renamed
 from edgeact.errors import EdgeactError
+from edgeact.live.defaults import LIVE
+from edgeact.live.pose import DEFAULT_POSE_YAML
 
 console = Console()
 
@@ -31,35 +33,30 @@ def _dim(line: str) -> None:
 
 
 def export(
-    model: str = typer.Option(..., "--model", help="Checkpoint to export (`best.pt` from `edgeact train`), or "
-                              "`demo` for the bundled model (written to ./demo.onnx etc.); for --format engine also "
-                              "an exported .onnx, built in its precision."),
-    fmt: str = typer.Option("onnx", "--format", help="onnx, engine (TensorRT) or torchscript."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: beside --model with .onnx / "
-                                       ".engine / .ts)."),
-    fp16: bool = typer.Option(False, "--fp16", help="Half precision: ONNX with float16 inside (float32 in and out; "
-                              "written as NAME.fp16.onnx), engine, TorchScript on CUDA."),
-    int8: bool = typer.Option(False, "--int8", help="INT8, calibrated on --calib-data: ONNX with Q/DQ on every Conv "
-                              "(NAME.int8.onnx; OpenVINO, onnxruntime and TensorRT read it), or an engine."),
-    calib_data: Optional[Path] = typer.Option(None, "--calib-data", help="Cache from `edgeact prep` whose clips "
-                                              "calibrate --int8 (train split, test preprocessing)."),
-    calib_clips: Optional[int] = typer.Option(None, "--calib-clips", help="Clips of the train split that calibrate "
-                                              "an --int8 ONNX (default 64), spread over the split."),
-    calib_method: Optional[str] = typer.Option(None, "--calib-method", help="INT8 ONNX ranges: minmax (default), "
-                                               "entropy or percentile (99.999)."),
-    batch: int = typer.Option(1, "--batch", help="Batch to trace with; the engine's optimal batch."),
-    max_batch: Optional[int] = typer.Option(None, "--max-batch", help="Largest batch of the engine (default --batch); "
-                                            "ONNX and TorchScript take any batch."),
-    frames: Optional[int] = typer.Option(None, "--frames", help="Input frames T (default: the checkpoint's)."),
-    size: Optional[int] = typer.Option(None, "--size", help="Input crop size S (default: the checkpoint's)."),
-    opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 17)."),
-    tolerance: float = typer.Option(1e-3, "--tolerance", help="Largest allowed absolute logit difference to "
-                                    "PyTorch (fp32); beyond it nothing is written and the command fails."),
-    compact: bool = typer.Option(False, "--compact", help="Physically remove pruned filters before exporting."),
-    via: str = typer.Option("onnx", "--via", help="Engine route: onnx (alias tensorrt: the TensorRT Python API parses the ONNX; "
-                     "writes .engine + .engine.json) or torch-tensorrt (writes a TorchScript holding TensorRT engines)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda: where TorchScript is traced and engines "
-                               "are built (engines need CUDA)."),
+    model: Annotated[str, opt("--model", "The checkpoint to export (`best.pt` from `edgeact train`; `demo` is "
+                              "written to ./demo.onnx etc.); for --format engine also an exported .onnx, built in "
+                              "its precision.")],
+    fmt: Annotated[str, opt("--format")] = "onnx",
+    out: Annotated[Optional[Path], opt("--out", "The artifact (default: beside --model with .onnx / .engine / "
+                                       ".ts).")] = None,
+    fp16: Annotated[bool, opt("--fp16", "ONNX with float16 inside (float32 in and out; written as "
+                              "NAME.fp16.onnx), engine, TorchScript on CUDA.")] = False,
+    int8: Annotated[bool, opt("--int8", "ONNX with Q/DQ on every Conv (NAME.int8.onnx; OpenVINO, onnxruntime "
+                              "and TensorRT read it), or an engine.")] = False,
+    int8_data: Annotated[Optional[Path], opt("--int8-data", "Needed by --int8.")] = None,
+    int8_clips: Annotated[Optional[int], opt("--int8-clips")] = None,
+    int8_method: Annotated[Optional[str], opt("--int8-method")] = None,
+    batch_size: Annotated[int, opt("--batch-size", "The batch traced, and the engine's optimal batch.")] = 1,
+    max_batch: Annotated[Optional[int], opt("--max-batch", "Default --batch-size; ONNX and TorchScript take any "
+                                            "batch.")] = None,
+    frames: Annotated[Optional[int], opt("--frames", "Default: the checkpoint's.")] = None,
+    size: Annotated[Optional[int], opt("--size", "Default: the checkpoint's.")] = None,
+    opset: Annotated[int, opt("--opset")] = 17,
+    tolerance: Annotated[float, opt("--tolerance")] = 1e-3,
+    compact: Annotated[bool, opt("--compact")] = False,
+    via: Annotated[str, opt("--via")] = "onnx",
+    device: Annotated[str, opt("--device", "TorchScript is traced and engines are built there (engines need "
+                               "CUDA).")] = "auto",
 ) -> None:
     """Export a trained checkpoint to **ONNX**, a **TensorRT engine** or **TorchScript**, checked against PyTorch.
 
@@ -73,21 +70,21 @@ def export(
       `edgeact export --model runs/ntu/best.pt --format onnx`
     * TensorRT FP16 engine for batches 1-8 (on the target GPU or Jetson; writes `best.engine` and
       its metadata `best.engine.json`):
-      `edgeact export --model best.pt --format engine --fp16 --batch 1 --max-batch 8`
+      `edgeact export --model best.pt --format engine --fp16 --batch-size 1 --max-batch 8`
     * FP16 and INT8 (Q/DQ) ONNX, one file per precision (`best.fp16.onnx`, `best.int8.onnx`; run them
       with onnxruntime or `--backend openvino`):
       `edgeact export --model best.pt --format onnx --fp16`,
-      `edgeact export --model best.pt --format onnx --int8 --calib-data cache/ntu60`
+      `edgeact export --model best.pt --format onnx --int8 --int8-data cache/ntu60`
     * INT8 engine, built (strongly typed) from the Q/DQ ONNX calibrated on prepared clips:
-      `edgeact export --model best.pt --format engine --int8 --calib-data cache/ntu60`, or from an
+      `edgeact export --model best.pt --format engine --int8 --int8-data cache/ntu60`, or from an
       exported ONNX in its own precision: `edgeact export --model best.fp16.onnx --format engine`
     * Pruned model with its zeroed filters physically removed (fewer FLOPs):
       `edgeact export --model best.pt --format onnx --compact`
     """
     from edgeact.export import export_model
 
-    result = export_model(model, fmt, out, fp16=fp16, int8=int8, calib_data=calib_data, calib_clips=calib_clips,
-                          calib_method=calib_method, batch=batch,
+    result = export_model(model, fmt, out, fp16=fp16, int8=int8, calib_data=int8_data, calib_clips=int8_clips,
+                          calib_method=int8_method, batch=batch_size,
                           max_batch=max_batch, frames=frames, size=size, opset=opset, tolerance=tolerance,
                           compact=compact, device=device, via=via, log=say)
     spec = result.meta["input"]
@@ -134,33 +131,30 @@ def _write(report: dict, json_out: Optional[Path], md_out: Optional[Path]) -> No
         say(f"wrote {md_out}")
 
 
-@bench_app.command("model")
+@bench_app.command("model", cls=renamed("bench model"))
 def bench_model_cmd(
-    model: Optional[str] = typer.Option(None, "--model", help="Artifact: .pt (all backends), .onnx / .ts / "
-                                        ".engine (its own backend), or `demo` (the bundled model)."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="Untrained model instead of --model: i3d_r18, i3d_r34, "
-                                       "i3d_r50, i3d_r101."),
-    num_classes: int = typer.Option(60, "--num-classes", help="Fine classes of the --arch model."),
-    levels: str = typer.Option("2,6,20", "--levels", help="Superclass heads of the --arch model (none,2,5; empty: none)."),
-    width: float = typer.Option(1.0, "--width", help="Channel width multiplier of the --arch model."),
-    backends: Optional[str] = typer.Option(None, "--backends", help="Comma list of torch, torch-compile, "
-                                           "torch-cudagraphs (CUDA), onnx, openvino, torchscript, tensorrt "
-                                           "(default: torch,onnx)."),
-    batch: str = typer.Option("1,8", "--batch", help="Comma list of batch sizes."),
-    frames: Optional[int] = typer.Option(None, "--frames", help="Input frames T (default: the model's, or 8)."),
-    size: Optional[int] = typer.Option(None, "--size", help="Input size S (default: the model's, or 224)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda (fp16 rows on CUDA only)."),
-    warmup: int = typer.Option(3, "--warmup", help="Untimed calls per runtime and batch."),
-    iters: int = typer.Option(20, "--iters", help="Timed calls per runtime and batch (interleaved)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and ONNX Runtime."),
-    precisions: Optional[str] = typer.Option(None, "--precision", "--precisions", help="Comma list of fp32, fp16, "
-                                             "bf16, int8 (default: fp32, plus fp16 on CUDA). Each backend times those "
-                                             "it has: fp16/int8 ONNX files for onnx and openvino, bf16 on openvino; "
-                                             "torch/torchscript/tensorrt fp16 on CUDA. Others are skipped."),
-    calib_data: Optional[Path] = typer.Option(None, "--calib-data", help="Cache whose train clips calibrate the int8 "
-                                              "rows (default: random clips: same speed, no accuracy)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON."),
-    md_out: Optional[Path] = typer.Option(None, "--md", help="Write the report as a Markdown table."),
+    model: Annotated[Optional[str], opt("--model", "A .pt runs on every backend, an export (.onnx / .ts / .engine) "
+                                        "on its own.")] = None,
+    arch: Annotated[Optional[str], opt("--arch", "An untrained model of it instead of --model.")] = None,
+    num_classes: Annotated[int, opt("--num-classes", "Of the --arch model.")] = 60,
+    levels: Annotated[str, opt("--levels", "Of the --arch model.")] = "2,6,20",
+    width: Annotated[float, opt("--width", "Of the --arch model.")] = 1.0,
+    backends: Annotated[Optional[str], opt("--backends", "Default: torch,onnx.")] = None,
+    batch_size: Annotated[str, opt("--batch-size", "A comma list: each is timed.")] = "1,8",
+    frames: Annotated[Optional[int], opt("--frames", "Default: the model's, or 8.")] = None,
+    size: Annotated[Optional[int], opt("--size", "Default: the model's, or 224.")] = None,
+    device: Annotated[str, opt("--device", "fp16 rows on CUDA only.")] = "auto",
+    warmup: Annotated[int, opt("--warmup", "Per runtime and batch.")] = 3,
+    iters: Annotated[int, opt("--iters", "Per runtime and batch (interleaved).")] = 20,
+    threads: Annotated[Optional[int], opt("--threads", "For torch and ONNX Runtime.")] = None,
+    precisions: Annotated[Optional[str], opt(
+        "--precision", "Default: fp32, plus fp16 on CUDA. Each backend times those it has: fp16/int8 ONNX files "
+        "for onnx and openvino, bf16 on openvino; torch/torchscript/tensorrt fp16 on CUDA. Others are skipped.",
+        "--precisions")] = None,
+    int8_data: Annotated[Optional[Path], opt("--int8-data", "For the int8 rows (default: random clips: same speed, "
+                                             "no accuracy).")] = None,
+    json_out: JsonOpt = None,
+    md_out: MdOpt = None,
 ) -> None:
     """Classifier latency (p50/p95 ms) and throughput (clips/s) per backend, precision and batch.
 
@@ -168,13 +162,14 @@ def bench_model_cmd(
     **torch / onnxruntime** ratio is fair even on a busy machine. A `.pt` is exported to ONNX in a
     temporary folder on the fly.
 
-    * `edgeact bench model --arch i3d_r18 --frames 8 --size 112 --batch 1 --device cpu --threads 2`
+    * `edgeact bench model --arch i3d_r18 --frames 8 --size 112 --batch-size 1 --device cpu --threads 2`
     * OpenVINO on a CPU, fp32 / bf16 / INT8 (Q/DQ) beside torch eager:
-      `edgeact bench model --arch i3d_r50 --batch 1 --device cpu --threads 2 --backends torch,onnx,openvino
+      `edgeact bench model --arch i3d_r50 --batch-size 1 --device cpu --threads 2 --backends torch,onnx,openvino
       --precision fp32,bf16,int8`
-    * `edgeact bench model --model best.pt --backends torch,onnx,tensorrt --batch 1,8 --device cuda --json b.json`
+    * `edgeact bench model --model best.pt --backends torch,onnx,tensorrt --batch-size 1,8 --device cuda --json b.json`
     """
-    from edgeact.bench import bench_model, parse_backends, parse_int_list, parse_precisions, precision_label
+    from edgeact.bench import bench_model, parse_backends, parse_int_list, parse_precisions
+    from edgeact.report import bench_model_table, bench_ratios
     from edgeact.types import parse_levels
 
     if model is not None and arch is not None:
@@ -182,78 +177,61 @@ def bench_model_cmd(
     check_outputs({"--json": json_out, "--md": md_out}, [model])
     report = bench_model(model, arch=arch if model is None else None, num_classes=num_classes,
                          levels=parse_levels(levels), width=width, backends=parse_backends(backends),
-                         batches=parse_int_list(batch, "--batch"), frames=frames, size=size, device=device,
+                         batches=parse_int_list(batch_size, "--batch-size"), frames=frames, size=size, device=device,
                          warmup=warmup, iters=iters, threads=threads,
-                         precisions=parse_precisions(precisions), calib_data=calib_data, log=_dim)
-    from rich.table import Table
-
-    inp = report["input"]
-    table = Table(title=f"{escape(report['model']['source'])} at {inp['frames']}x{inp['size']}x{inp['size']} on "
-                  f"{report['device']} ({report['threads']} threads)", title_justify="left")
-    for col, just in (("backend", "left"), ("precision", "left"), ("batch", "right"), ("p50 ms", "right"),
-                      ("p95 ms", "right"), ("clips/s", "right"), ("vs torch fp32", "right"),
-                      ("first call s", "right")):
-        table.add_column(col, justify=just)
-    for r in report["rows"]:
-        table.add_row(r["backend"], precision_label(r), str(r["batch"]), f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
-                      f"{r['clips_per_s']:.2f}", f"{r['vs_torch']:.2f}x" if r.get("vs_torch") else "-",
-                      f"{r['first_call_s']:.2f}")
-    console.print(table)
-    for q in report["ratios"]:
-        say(f"{q['name']} p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}")
+                         precisions=parse_precisions(precisions), calib_data=int8_data, log=_dim)
+    console.print(bench_model_table(report))
+    for line in bench_ratios(report):
+        say(line)
     _write(report, json_out, md_out)
 
 
-@bench_app.command("pose")
+@bench_app.command("pose", cls=renamed("bench pose"))
 def bench_pose_cmd(
-    pose_model: str = typer.Option("yolo11n-pose.yaml", "--pose-model", help="ultralytics pose model: a YAML "
-                                   "(built untrained, offline) or a .pt / .onnx / .engine path."),
-    imgsz: int = typer.Option(640, "--imgsz", help="Square input size (multiple of 32)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda."),
-    fp16: bool = typer.Option(False, "--fp16", help="Half precision (CUDA)."),
-    warmup: int = typer.Option(3, "--warmup", help="Untimed calls."),
-    iters: int = typer.Option(20, "--iters", help="Timed calls."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON."),
-    md_out: Optional[Path] = typer.Option(None, "--md", help="Write the report as a Markdown table."),
+    pose_model: Annotated[str, opt("--pose-model", "Default: the YAML (speed does not depend on the "
+                                   "weights).")] = DEFAULT_POSE_YAML,
+    pose_imgsz: Annotated[int, opt("--pose-imgsz")] = LIVE.pose_imgsz,
+    device: DeviceOpt = "auto",
+    fp16: Annotated[bool, opt("--fp16", "On CUDA.")] = False,
+    warmup: WarmupOpt = 3,
+    iters: ItersOpt = 20,
+    threads: Annotated[Optional[int], opt("--threads", "For torch.")] = None,
+    json_out: JsonOpt = None,
+    md_out: MdOpt = None,
 ) -> None:
     """Pose-model speed on random images: p50/p95 ms per image and FPS.
 
-    The default `yolo11n-pose.yaml` builds an untrained network offline (speed does not depend on
-    the weights); pass real weights or an exported `.onnx` / `.engine` to time those.
+    The default, a model YAML, builds an untrained network offline (speed does not depend on the
+    weights); pass real weights or an exported `.onnx` / `.engine` to time those.
 
-    * `edgeact bench pose --imgsz 640 --device cpu --threads 2`
+    * `edgeact bench pose --pose-imgsz 640 --device cpu --threads 2`
     """
     from edgeact.bench import bench_pose
+    from edgeact.report import bench_pose_table
 
     check_outputs({"--json": json_out, "--md": md_out}, [pose_model])
-    report = bench_pose(pose_model, imgsz=imgsz, device=device, half=fp16, warmup=warmup, iters=iters,
+    report = bench_pose(pose_model, imgsz=pose_imgsz, device=device, half=fp16, warmup=warmup, iters=iters,
                         threads=threads, log=_dim)
-    from rich.table import Table
-
-    table = Table(title=f"pose model on {report['device']} ({report['threads']} threads)", title_justify="left")
-    for col in ("model", "imgsz", "precision", "p50 ms", "p95 ms", "FPS", "inference ms"):
-        table.add_column(col, justify="left" if col in ("model", "precision") else "right")
-    for r in report["rows"]:
-        table.add_row(escape(r["model"]), str(r["imgsz"]), r["precision"], f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
-                      f"{r['fps']:.1f}", f"{r['inference_ms']:.1f}" if "inference_ms" in r else "-")
-    console.print(table)
+    console.print(bench_pose_table(report))
     _write(report, json_out, md_out)
 
 
-@bench_app.command("live")
+@bench_app.command("live", cls=renamed("bench live"))
 def bench_live_cmd(
-    model: str = typer.Option("demo", "--model", help="Classifier artifact, or `demo`."),
-    pose: str = typer.Option("skeleton", "--pose", help="skeleton (the recording's own: pose costs ~0) or yolo."),
-    pose_model: str = typer.Option("yolo11n-pose.yaml", "--pose-model", help="With --pose yolo: the ultralytics model."),
-    seconds: float = typer.Option(10.0, "--seconds", help="Length of the synthetic recording."),
-    width: int = typer.Option(640, "--width"),
-    height: int = typer.Option(480, "--height"),
-    stride: str = typer.Option("0.5s", "--stride", help="Decision period (frames, or seconds like 0.5s)."),
-    device: str = typer.Option("auto", "--device"),
-    backend: str = typer.Option("auto", "--backend", help="Classifier runtime: auto (the artifact's own) or openvino "
-                                "for an .onnx."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the result as JSON."),
+    model: Annotated[str, opt("--model", "The classifier.")] = "demo",
+    pose: Annotated[str, opt("--pose", "skeleton costs ~0 (the recording's own) or yolo.")] = "skeleton",
+    pose_model: Annotated[str, opt("--pose-model", "With --pose yolo.")] = DEFAULT_POSE_YAML,
+    seconds: Annotated[float, opt("--seconds")] = 10.0,
+    video_width: Annotated[int, opt("--video-width")] = 640,
+    video_height: Annotated[int, opt("--video-height")] = 480,
+    stride: Annotated[str, opt("--stride")] = LIVE.stride,
+    device: DeviceOpt = "auto",
+    backend: BackendOpt = "auto",
+    streams: Annotated[Optional[str], opt("--streams")] = None,
+    arch: Annotated[Optional[str], opt("--arch", "With --streams: a random-weight classifier instead of "
+                                               "--model.")] = None,
+    size: Annotated[int, opt("--size", "With --arch.")] = 112,
+    json_out: JsonOpt = None,
 ) -> None:
     """The live pipeline's cost beyond its models, on a synthetic recording.
 
@@ -262,20 +240,36 @@ def bench_live_cmd(
     classifier calls)**: the end-to-end time per decision divided by the model time it needed.
 
     * `edgeact bench live --model demo --pose skeleton`
-    * `edgeact bench live --model model.onnx --pose yolo --pose-model yolo11n-pose.pt`
+    * `edgeact bench live --streams 1,2,4,8`: N real-time streams in one process (pose and classifier
+      batched across them) against N one-stream processes (up to 4): decisions/s, latency, drops,
+      classifier batch, memory
+    * `edgeact bench live --model model.onnx --pose yolo --pose-model pose.engine`
     * CPU box, all OpenVINO: `edgeact bench live --model best.int8.onnx --backend openvino --pose yolo
-      --pose-model yolo11n-pose_int8_openvino_model --device cpu`
+      --pose-model pose_int8_openvino_model --device cpu` (an ultralytics OpenVINO export folder)
     """
     from edgeact.fileio import atomic_write_json
     from edgeact.live.bench import run_live_bench
+    from edgeact.report import bench_live_lines
 
     check_outputs({"--json": json_out}, [model, pose_model])
-    row = run_live_bench(model=model, pose=pose, pose_model=pose_model, seconds=seconds, width=width, height=height,
-                         stride=stride, device=device, backend=backend)
-    for k, v in row.items():
-        say(f"{k:>28}: {v}")
-    verdict = "met" if row["overhead"] <= 1.10 else "NOT met"
-    say(f"{'overhead target':>28}: <= 1.10 -> {verdict}")
+    if streams is not None:
+        from edgeact.bench import parse_int_list
+        from edgeact.live.bench import run_streams_bench, streams_markdown
+
+        report = run_streams_bench(streams=parse_int_list(streams, "--streams"), model=model, arch=arch, size=size,
+                                   pose=pose, pose_model=pose_model, seconds=seconds, width=video_width,
+                                   height=video_height, stride=stride, device=device, backend=backend)
+        say(streams_markdown(report))
+        if json_out is not None:
+            atomic_write_json(json_out, report)
+            say(f"wrote {json_out}")
+        return
+    if arch is not None:
+        raise EdgeactError("--arch measures a random-weight classifier with --streams; without it use --model")
+    row = run_live_bench(model=model, pose=pose, pose_model=pose_model, seconds=seconds, width=video_width,
+                         height=video_height, stride=stride, device=device, backend=backend)
+    for line in bench_live_lines(row):
+        say(line)
     if json_out is not None:
         atomic_write_json(json_out, row)
         say(f"wrote {json_out}")

@@ -7,8 +7,9 @@ range) when there is more to say. So ``--size`` is the model's crop side whereve
 ``--width`` the channel multiplier.
 
 Old spellings (:data:`RENAMED`) are still accepted for one release: :func:`renamed` makes a
-command class that rewrites them to the new name before parsing and prints a one-line note to
-stderr; they are not listed in ``--help``.
+command class that rewrites them to the new name before parsing and prints a one-line note (on
+stdout, with the command's other notes: stderr stays the one error line); they are not listed in
+``--help``.
 
 :func:`option_table` renders every command x option with its meaning as Markdown (the README's
 "Command-line options" section is this table). Nothing here imports the commands: the table takes
@@ -17,7 +18,6 @@ the Typer app.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -73,9 +73,9 @@ MEANINGS: dict[str, str] = {
     "--recipe": "A YAML training recipe, e.g. train/ntu60-xsub.yaml (the paper's settings).",
     "--set": "Override any recipe key: KEY=VALUE, repeatable, VALUE read as YAML (--set lr=3e-4 "
              "--set levels=[null,2,5] --set amp=false).",
-    "--epochs": "Epochs per training pass (recipe key epochs; the paper: 20).",
-    "--prune-epochs": "Epochs per pruning pass (recipe key prune_epochs; default: --epochs).",
-    "--lr": "Adam learning rate (recipe key lr; the paper: 1e-4).",
+    "--epochs": "Epochs per training pass (the paper: 20).",
+    "--prune-epochs": "Epochs per pruning pass (default: --epochs).",
+    "--lr": "Adam learning rate (the paper: 1e-4).",
     "--prune-scope": "Which filters compete when pruning: global (all layers together) or layer.",
     "--max-prune-passes": "Upper bound on pruning passes.",
     "--val-source": "Where validation clips come from: test (the paper: a tenth of the test split) or train "
@@ -87,14 +87,14 @@ MEANINGS: dict[str, str] = {
     "--restart": "Delete the run's own files (recipe.yaml, state.json, log.csv, hierarchy, phase checkpoints, "
                  "best.pt; nothing else in the folder) and train from the start. Without it a rerun resumes, and "
                  "refuses another recipe or cache (only --workers may change).",
-    "--test-sets": "Frame sets averaged per decision (the paper's test protocol: 5; each costs one more model "
+    "--test-sets": "Frame sets averaged per prediction (the paper's test protocol: 5; each costs one more model "
                    "call).",
     # outputs
     "--out": "Where the command writes its result.",
     "--json": "Write the report as JSON.",
     "--md": "Write the report as a Markdown table.",
     "--plots": "Folder for confusion.png and superclasses.png.",
-    "--quiet": "No progress bars or live view (services, scripts); results and errors still print.",
+    "--quiet": "No progress bars or live view (services, scripts); errors still go to stderr.",
     "--force": "Replace an existing --out that `edgeact calibrate` did not write (e.g. a shipped calibration "
                "file); its own earlier output is replaced without it.",
     "--overwrite": "Regenerate into a non-empty folder.",
@@ -118,6 +118,10 @@ MEANINGS: dict[str, str] = {
     # live sources
     "--camera": "Camera index (0, 1, ...) or stream URL (rtsp://...).",
     "--video": "Video file, paced at its frame rate.",
+    "--sources": "YAML list of streams run in one process (id and one of camera, video, realsense, bag; "
+                 "skeleton, calibration per stream): pose and classifier batched across them.",
+    "--streams": "Stream counts to measure, e.g. 1,2,4,8: N real-time streams in one process (and N "
+                 "one-stream processes up to 4).",
     "--realsense": "The connected Intel RealSense camera.",
     "--bag": "A RealSense recording (.bag, or .db3 from SDK 2.59+).",
     "--demo": "No camera, no download: synthetic clips through the whole pipeline with the bundled demo model.",
@@ -210,7 +214,6 @@ def opt(name: str, detail: str = "", *aliases: str, **kwargs: Any) -> Any:
 DeviceOpt = Annotated[str, opt("--device")]
 DataOpt = Annotated[Path, opt("--data")]
 RecipeOpt = Annotated[Path, opt("--recipe")]
-Fp16Opt = Annotated[bool, opt("--fp16")]
 CompileOpt = Annotated[Optional[str], opt("--compile")]
 BackendOpt = Annotated[str, opt("--backend")]
 RestartOpt = Annotated[bool, opt("--restart")]
@@ -221,17 +224,13 @@ ArchOpt = Annotated[str, opt("--arch")]
 NumClassesOpt = Annotated[int, opt("--num-classes")]
 LevelsOpt = Annotated[str, opt("--levels")]
 WidthOpt = Annotated[float, opt("--width")]
-PretrainedOpt = Annotated[Optional[Path], opt("--pretrained-2d")]
-MaxPrunePassesOpt = Annotated[Optional[int], opt("--max-prune-passes")]
-EpochsOpt = Annotated[Optional[int], opt("--epochs")]
 WarmupOpt = Annotated[int, opt("--warmup")]
 ItersOpt = Annotated[int, opt("--iters")]
-ThreadsOpt = Annotated[Optional[int], opt("--threads")]
 
 
 def renamed(command: str) -> type[TyperCommand]:
     """The command class of ``command`` (a key of :data:`RENAMED`, e.g. ``"bench model"``): it
-    accepts the old spellings, each rewritten to its new name with a one-line note on stderr."""
+    accepts the old spellings, each rewritten to its new name with a one-line note."""
     table = RENAMED[command]
 
     class Renamed(TyperCommand):
@@ -246,8 +245,8 @@ def renamed(command: str) -> type[TyperCommand]:
 
 def rename_args(args: list[str], table: dict[str, str]) -> list[str]:
     """``args`` with every old spelling in ``table`` (``--size 72`` or ``--size=72``) replaced by the
-    new one, noting each on stderr. The old and the new spelling together are refused: which
-    one meant the value?"""
+    new one, noting each. The old and the new spelling together are refused: which one meant the
+    value?"""
     from edgeact.errors import EdgeactError
 
     out = []
@@ -262,7 +261,7 @@ def rename_args(args: list[str], table: dict[str, str]) -> list[str]:
             continue
         if any(a == new or a.startswith(new + "=") for a in args):
             raise EdgeactError(f"{name} is the old spelling of {new}: give {new} only")
-        print(f"note: {name} is now {new} (the old spelling is accepted for this release)", file=sys.stderr)
+        print(f"note: {name} is now {new} (the old spelling is accepted for this release)")
         out.append(new + eq + value)
     return out
 

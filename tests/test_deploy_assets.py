@@ -263,8 +263,8 @@ def _script_options(text: str) -> tuple[set[str], set[str]]:
 
 def test_build_engines_usage_lists_exactly_the_parsed_options():
     listed, handled = _script_options((DEPLOY / "build_engines.sh").read_text())
-    assert {"--fp16", "--int8", "--calib-data", "--max-batch", "--help"} <= handled
-    assert listed == handled
+    assert {"--fp16", "--int8", "--int8-data", "--max-batch", "--help"} <= handled
+    assert listed == handled - {"--calib-data"}       # the old spelling of --int8-data, not listed
 
 
 @pytest.mark.parametrize("args, message", [
@@ -274,9 +274,9 @@ def test_build_engines_usage_lists_exactly_the_parsed_options():
     (["{tmp}/nope.pt", "{pose}", "{out}"], "checkpoint {tmp}/nope.pt: no such file"),
     (["{ckpt}", "{tmp}/pose.onnx", "{out}"], "pose model {tmp}/pose.onnx: no such file"),
     (["{ckpt}", "{ckpt_onnx}", "{out}"], "yolo export needs the .pt weights"),
-    (["--int8", "{ckpt}", "{pose}", "{out}"], "--int8 needs --calib-data CACHE"),
-    (["--int8", "--calib-data", "{tmp}/nocache", "{ckpt}", "{pose}", "{out}"], "--calib-data {tmp}/nocache: no such"),
-    (["--calib-data", "{tmp}", "{ckpt}", "{pose}", "{out}"], "--calib-data is only used with --int8"),
+    (["--int8", "{ckpt}", "{pose}", "{out}"], "--int8 needs --int8-data CACHE"),
+    (["--int8", "--int8-data", "{tmp}/nocache", "{ckpt}", "{pose}", "{out}"], "--int8-data {tmp}/nocache: no such"),
+    (["--int8-data", "{tmp}", "{ckpt}", "{pose}", "{out}"], "--int8-data is only used with --int8"),
     (["--max-batch", "0", "{ckpt}", "{pose}", "{out}"], "--max-batch 0: not a positive integer"),
     (["--max-batch", "{ckpt}", "{pose}", "{out}"], "not a positive integer"),
     (["{ckpt}", "{pose}", "{out}", "--frames"], "--frames needs a value"),
@@ -333,7 +333,7 @@ def test_build_engines_default_run(stubs, inputs):
         ["yolo", "cfg"],
         ["yolo", "export", f"model={out / 'yolo11n-pose.pt'}", "format=engine", "quantize=16", "imgsz=640",
          "device=0"],
-        ["edgeact", "bench", "model", "--model", str(engine), "--batch", "1,8",
+        ["edgeact", "bench", "model", "--model", str(engine), "--batch-size", "1,8",
          "--json", str(out / "bench-model.json")],
         ["edgeact", "bench", "pose", "--pose-model", str(pose_engine), "--json", str(out / "bench-pose.json")],
     ]
@@ -351,20 +351,20 @@ def test_build_engines_int8_fp32_and_old_ultralytics(stubs, inputs, tmp_path):
     ckpt, pose, out = inputs
     cache = tmp_path / "cache"
     cache.mkdir()
-    proc = run_script(DEPLOY / "build_engines.sh", "--int8", "--calib-data", str(cache), "--max-batch", "1",
+    proc = run_script(DEPLOY / "build_engines.sh", "--int8", "--int8-data", str(cache), "--max-batch", "1",
                       "--frames", "8", "--size", "160", "--compact", "--pose-imgsz", "320", "--pose-workspace", "1.5",
                       str(ckpt), str(pose), str(out), env=env)
     assert proc.returncode == 0, proc.stderr
     calls = read_log(log)
     qdq = out / "best.int8.onnx"
     assert calls[0] == ["edgeact", "export", "--model", str(ckpt), "--format", "onnx", "--out", str(qdq),
-                        "--int8", "--calib-data", str(cache), "--frames", "8", "--size", "160", "--compact"]
+                        "--int8", "--int8-data", str(cache), "--frames", "8", "--size", "160", "--compact"]
     assert calls[1] == ["edgeact", "export", "--model", str(qdq), "--format", "engine", "--out",
                         str(out / "best.engine"), "--max-batch", "1"]
     # ultralytics without `quantize` (8.3 and older) gets half=True; INT8 applies to the classifier only.
     assert calls[3] == ["yolo", "export", f"model={out / 'yolo11n-pose.pt'}", "format=engine", "half=True",
                         "imgsz=320", "device=0", "workspace=1.5"]
-    assert calls[4][:6] == ["edgeact", "bench", "model", "--model", str(out / "best.engine"), "--batch"]
+    assert calls[4][:6] == ["edgeact", "bench", "model", "--model", str(out / "best.engine"), "--batch-size"]
     assert calls[4][6] == "1"
 
     log.unlink()
@@ -375,6 +375,18 @@ def test_build_engines_int8_fp32_and_old_ultralytics(stubs, inputs, tmp_path):
                         str(out / "best.fp32.onnx")]  # neither --fp16 nor --int8: the fp32 ONNX and engine
     assert calls[1][-2:] == ["--max-batch", "8"]
     assert [c[:2] for c in calls] == [["edgeact", "export"], ["edgeact", "export"], ["yolo", "cfg"], ["yolo", "export"]]
+
+
+def test_build_engines_takes_the_old_calib_data_with_a_note(stubs, inputs, tmp_path):
+    _, env, log = stubs
+    ckpt, pose, out = inputs
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    proc = run_script(DEPLOY / "build_engines.sh", "--int8", "--calib-data", str(cache), "--no-bench",
+                      str(ckpt), str(pose), str(out), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: --calib-data is now --int8-data" in proc.stderr.splitlines()[0]
+    assert read_log(log)[0][-3:] == ["--int8", "--int8-data", str(cache)]
 
 
 def test_build_engines_fails_when_export_writes_nothing(stubs, inputs):

@@ -29,8 +29,8 @@ SPEC = InputSpec(frames=4, size=32, resize=40)
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("live") / "synth"
-    _ok(["synth", "--out", root, "--seed", "5", "--classes", "4", "--performers", "1", "--cameras", "1",
-         "--setups", "1", "--replications", "1", "--frames", "24", "--width", "160", "--height", "120"])
+    _ok(["synth", "--out", root, "--seed", "5", "--num-classes", "4", "--performers", "1", "--cameras", "1",
+         "--setups", "1", "--replications", "1", "--video-frames", "24", "--video-width", "160", "--video-height", "120"])
     return root
 
 
@@ -99,7 +99,7 @@ def test_window_clips_is_the_training_test_preprocessing(synth_root, tmp_path):
 
     # and prep cropped exactly the same pixels: its frame pack is byte for byte the JPEG of these crops
     cache = tmp_path / "cache"
-    _ok(["prep", "--dataset", "ntu", "--root", synth_root, "--out", cache, "--size", SPEC.resize, "--workers", "1"])
+    _ok(["prep", "--dataset", "ntu", "--root", synth_root, "--out", cache, "--resize", SPEC.resize, "--workers", "1"])
     rec = next(s for s in read_index(cache)["samples"] if s["name"] == video.name[:20])
     assert rec["box"] == pytest.approx([round(v, 2) for v in box], abs=0.01)
     crops = [crop_resize(f, box, SPEC.resize) for f in rgb]

@@ -29,10 +29,10 @@ from edgeact.runtime.loader import DEMO_MODEL, read_meta, resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-TINY_SYNTH = ["--classes", "1", "--performers", "1", "--cameras", "1", "--setups", "1", "--replications", "1",
-              "--frames", "8", "--width", "64", "--height", "48"]
+TINY_SYNTH = ["--num-classes", "1", "--performers", "1", "--cameras", "1", "--setups", "1", "--replications", "1",
+              "--video-frames", "8", "--video-width", "64", "--video-height", "48"]
 TINY_BENCH = ["--arch", "i3d_r18", "--num-classes", "3", "--levels", "", "--width", "0.25", "--frames", "2",
-              "--size", "32", "--batch", "1", "--iters", "1", "--warmup", "0", "--backends", "torch", "--device", "cpu"]
+              "--size", "32", "--batch-size", "1", "--iters", "1", "--warmup", "0", "--backends", "torch", "--device", "cpu"]
 
 
 def run_main(args, capsys) -> tuple[int, str, str]:
@@ -151,7 +151,7 @@ def test_full_disk_is_one_red_line_naming_the_file(tmp_path):
     # 16 KiB: the dataset's meta fits, its first video does not
     proc = _in_private_mount(f"mount -t tmpfs -o size=16k tmpfs '{full}'",
                              ["synth", "--out", full / "ds", *TINY_SYNTH,
-                              "--width", "320", "--height", "240"])
+                              "--video-width", "320", "--video-height", "240"])
     video = full / "ds" / "nturgb+d_rgb" / "S001C001P001R001A001_rgb.avi"
     assert proc.returncode == EXIT_IO, proc.stderr
     assert one_line(proc.stderr) == f"error: cannot write {video}: No space left on device"
@@ -261,7 +261,7 @@ def test_export_and_bench_take_model_demo(tmp_path, monkeypatch):
     # written here, not into the installed package
     assert (tmp_path / "demo.onnx").is_file() and not DEMO_MODEL.with_suffix(".onnx").exists()
     assert read_meta(tmp_path / "demo.onnx")["classes"] == read_meta(DEMO_MODEL)["classes"]
-    res = runner.invoke(app, ["bench", "model", "--model", "demo", "--backends", "torch", "--batch", "1",
+    res = runner.invoke(app, ["bench", "model", "--model", "demo", "--backends", "torch", "--batch-size", "1",
                               "--iters", "1", "--warmup", "0", "--device", "cpu", "--json", "b.json"])
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "b.json").read_text())

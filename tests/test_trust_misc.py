@@ -71,7 +71,7 @@ def fifo(tmp_path):
 @pytest.mark.parametrize("args, what", [
     (["calibrate", "--ntu-skeletons", "{fifo}"], ".skeleton file"),
     (["calibrate", "--pairs", "{fifo}", "--bx", "320", "--by", "240"], "CSV file"),
-    (["prep", "--dataset", "nucla", "--root", ".", "--out", "cache", "--calib", "{fifo}"], "calibration file"),
+    (["prep", "--dataset", "nucla", "--root", ".", "--out", "cache", "--calibration", "{fifo}"], "calibration file"),
 ])
 def test_a_fifo_given_to_prep_or_calibrate_is_one_line_not_a_hang(tmp_path, fifo, args, what):
     result = _edgeact(*[a.format(fifo=fifo) for a in args], cwd=tmp_path)

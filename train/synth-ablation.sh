@@ -21,8 +21,8 @@ done
 work=${work:-runs/synth-ablation}
 mkdir -p "$work"
 edgeact synth --out "$work/synth" --seed 0 --performers 8 --frames 48 --resume
-edgeact prep --dataset ntu --root "$work/synth" --out "$work/cropped" --size 72
-edgeact prep --dataset ntu --root "$work/synth" --out "$work/whole" --size 72 --no-crop
+edgeact prep --dataset ntu --root "$work/synth" --out "$work/cropped" --resize 72
+edgeact prep --dataset ntu --root "$work/synth" --out "$work/whole" --resize 72 --no-crop
 edgeact ablate --recipe "$repo/train/synth-ablation.yaml" --data "$work/cropped" --uncropped "$work/whole" \
   --out "$work/ablation" --device cpu --quiet
 if [ "$publish" = 1 ]; then
