@@ -22,6 +22,7 @@ import numpy as np
 
 from edgeact import __version__
 from edgeact.errors import EdgeactError
+from edgeact.live.pose import DEFAULT_POSE_YAML
 
 MODEL_BACKENDS = ("torch", "torch-compile", "torch-cudagraphs", "onnx", "openvino", "torchscript", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
@@ -456,11 +457,11 @@ def _pose_precision(yolo, half: bool) -> str:
 
 
 @_restores_torch_threads
-def bench_pose(pose_model: str = "yolo11n-pose.yaml", *, imgsz: int = 640, device: str = "auto", half: bool = False,
+def bench_pose(pose_model: str = DEFAULT_POSE_YAML, *, imgsz: int = 640, device: str = "auto", half: bool = False,
                warmup: int = 3, iters: int = 20, threads: Optional[int] = None, seed: int = 0, log: Log = None) -> dict:
     """Speed of an ultralytics pose model on random ``(imgsz, imgsz, 3)`` uint8 images.
 
-    ``pose_model``: a YAML (``yolo11n-pose.yaml``: built untrained, offline; speed does not
+    ``pose_model``: a YAML (:data:`~edgeact.live.pose.DEFAULT_POSE_YAML`: built untrained, offline; speed does not
     depend on the weights) or a ``.pt`` / ``.onnx`` / ``.engine`` path. One call is a full
     ``predict`` (letterbox, inference, NMS); the report gives p50/p95 per image, FPS
     (``1000 / p50``) and ultralytics' own preprocess / inference / postprocess medians.
