@@ -76,7 +76,7 @@ def info(
 
 # live's options, one per LiveOptions field (same names; --no-realtime is realtime=False, --compile
 # is compile): a new option is one parameter here and one field there
-SOURCE, MODEL, SKELETON, DECISIONS, OUTPUT = "Source", "Model", "Skeleton", "Decisions", "Output"
+SOURCE, MODEL, SKELETON, DECISIONS, OUTPUT, REMOTE = "Source", "Model", "Skeleton", "Decisions", "Output", "Remote"
 
 
 @app.command()
@@ -122,6 +122,13 @@ def live(
     save: Annotated[Optional[Path], opt("--save", rich_help_panel=OUTPUT)] = None,
     jsonl: Annotated[Optional[Path], opt("--jsonl", rich_help_panel=OUTPUT)] = None,
     quiet: Annotated[bool, opt("--quiet", rich_help_panel=OUTPUT)] = False,
+    mqtt: Annotated[Optional[str], opt("--mqtt", rich_help_panel=REMOTE)] = None,
+    mqtt_every: Annotated[bool, opt("--mqtt-every", rich_help_panel=REMOTE)] = False,
+    mqtt_level: Annotated[str, opt("--mqtt-level", rich_help_panel=REMOTE)] = "fine",
+    serve: Annotated[Optional[str], opt("--serve", rich_help_panel=REMOTE)] = None,
+    serve_token: Annotated[Optional[str], opt("--serve-token", "Also read from EDGEACT_SERVE_TOKEN (not shown "
+                                              "by ps).", envvar="EDGEACT_SERVE_TOKEN", show_envvar=False,
+                                              rich_help_panel=REMOTE)] = None,
 ) -> None:
     """Recognize actions live: the fine action and its superclasses for every person, as they happen.
 
@@ -136,6 +143,7 @@ def live(
     * `edgeact live --video S001C001P001R001A001_rgb.avi --skeleton S001C001P001R001A001.skeleton --model best.pt`
     * `edgeact live --realsense --calibration calib.json --model model.engine --device cuda`
     * `edgeact live --sources cameras.yaml --model best.pt --jsonl actions.jsonl` (several streams, one process)
+    * `edgeact live --camera 0 --model best.engine --quiet --mqtt mqtt://broker.lan --serve 8080` (headless boxes)
     """
     from edgeact.live.app import LiveOptions, run_live
     from edgeact.report import live_summary, say

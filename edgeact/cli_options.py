@@ -156,6 +156,16 @@ MEANINGS: dict[str, str] = {
     "--save": "Write the overlay (skeletons, boxes, labels) to a video (out.mp4).",
     "--jsonl": "Append one JSON line per decision: t, track, box, fine, levels, latency_ms, uncertain; each run "
                "starts with a line {\"event\": \"start\", \"time\", \"model\", \"source\", ...}.",
+    "--mqtt": "Publish to an MQTT broker, mqtt://[user:pass@]host[:port][/prefix] (mqtts:// for TLS; prefix "
+              "edgeact): each person's action as new/update/end events, a retained state per stream, online/offline "
+              "availability (pip install 'edgeact[mqtt]'). An unreachable broker is retried; refused credentials "
+              "stop the start.",
+    "--mqtt-every": "With --mqtt, also publish every decision (PREFIX/SOURCE/TRACK/decision).",
+    "--mqtt-level": "The action MQTT events follow: fine (the fine label) or a superclass level 1..L (1 = coarsest).",
+    "--serve": "Serve a remote view and Prometheus metrics on HOST:PORT (PORT alone: 127.0.0.1; port 0: a free "
+               "one): the page at /, /video/SOURCE.mjpg, /status.json, /metrics (pip install 'edgeact[serve]').",
+    "--serve-token": "Bearer token every --serve route then asks for (required off loopback): Authorization: "
+                     "Bearer TOKEN, or ?token=TOKEN once in a browser.",
     # calibrate
     "--pairs": "CSV of correspondences with a header naming the columns X,Y,Z,u,v (camera-space 3D point, its "
                "pixel).",
