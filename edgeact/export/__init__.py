@@ -31,29 +31,12 @@ INT8 calibration clips); :mod:`.base` holds what they share and :mod:`.exporter`
 :func:`export_model`.
 """
 
-from edgeact.export.base import (
-    FORMATS,
-    MIN_OPSET,
-    SUFFIX,
-    VIAS,
-    ExportResult,
-    export_spec,
-    head_output_names,
-    max_abs_diff,
-    parity_limit,
-    random_clips,
-    torch_outputs,
-)
+from edgeact.export.base import (FORMATS, MIN_OPSET, SUFFIX, VIAS, ExportResult, export_spec, head_output_names,
+                                 max_abs_diff, parity_limit, random_clips, torch_outputs)
 from edgeact.export.exporter import default_output, export_model, refuse_outputs_over_input
 from edgeact.export.onnx_export import onnx_model, set_onnx_meta
 from edgeact.export.quantize import calibration_clips, check_qdq, export_reduced_onnx, random_calibration
-from edgeact.export.tensorrt_export import (
-    build_engine,
-    network_flags,
-    onnx_precision,
-    precision_onnx,
-    read_engine_onnx,
-)
+from edgeact.export.tensorrt_export import build_engine, network_flags, onnx_precision, precision_onnx, read_engine_onnx
 from edgeact.export.torch_tensorrt_export import full_fp32, observed_precision, torch_tensorrt_options
 from edgeact.export.torchscript_export import Fp16Module
 

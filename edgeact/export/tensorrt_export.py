@@ -14,20 +14,9 @@ import torch
 from torch import nn
 
 from edgeact.errors import EdgeactError
-from edgeact.export.base import (
-    ExportResult,
-    Log,
-    check_parity,
-    export_meta,
-    precision_name,
-    random_clips,
-)
+from edgeact.export.base import ExportResult, Log, check_parity, export_meta, precision_name, random_clips
 from edgeact.export.onnx_export import export_onnx
-from edgeact.export.quantize import (
-    DEFAULT_CALIB_CLIPS,
-    DEFAULT_CALIB_METHOD,
-    export_reduced_onnx,
-)
+from edgeact.export.quantize import DEFAULT_CALIB_CLIPS, DEFAULT_CALIB_METHOD, export_reduced_onnx
 from edgeact.fileio import atomic_write_bytes
 from edgeact.runtime.base import INPUT_NAME
 from edgeact.types import InputSpec
@@ -157,11 +146,7 @@ def _engine_from_onnx(onnx_bytes: bytes, meta: dict, out: Path, *, batch: int, m
     """Build ``out`` from an edgeact ONNX (bytes and their metadata), check it against onnxruntime
     running the same ONNX on the CPU, then write the engine and its sidecar."""
     from edgeact.runtime.onnx_backend import OnnxRuntime
-    from edgeact.runtime.tensorrt_backend import (
-        TensorRTRuntime,
-        import_tensorrt,
-        write_sidecar,
-    )
+    from edgeact.runtime.tensorrt_backend import TensorRTRuntime, import_tensorrt, write_sidecar
 
     trt = import_tensorrt(out)
     if device.type != "cuda":

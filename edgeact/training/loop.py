@@ -1,29 +1,12 @@
-"""The paper's offline procedure: pass 1, superclasses, pass 2, iterative pruning (§3.3-3.4, §4.1).
-
-Phases, each a folder of the run directory::
-
-    pass1/    fine-class loss only
-    hierarchy.json   superclasses per level from pass 1's confusion matrix on the validation set
-    pass2/    weighted hierarchical loss (from pass-1 weights or from scratch)
-    prune1/ prune2/ ...   zero 10 % of the alive filters, retrain with inherited weights
-    best.pt   the best of pass 2 and the pruning passes by validation top-1
-
-Every epoch ends with an atomic ``<phase>/last.pt`` (weights, masks, optimizer, scheduler,
-history); a finished phase writes ``<phase>/final.pt`` and is recorded in ``state.json``. A run
-started again with the same ``--out`` continues after the last finished epoch; a run folder belongs
-to one recipe and one cache (``recipe.yaml``, and the cache's fingerprint in ``state.json``), so
-continuing it with others is refused (:func:`check_same_run`) and ``restart`` deletes the run's own
-files first (:func:`reset_run`). Under ``torchrun``
-each process trains on its shard (DDP); every process evaluates the (small) validation set itself
-so all reach the same decisions without messages, and only rank 0 writes files.
+"""The training procedure: :class:`Trainer` runs pass 1, the superclasses, pass 2 and the pruning
+passes (see :mod:`edgeact.training`); :meth:`Trainer.train_phase` is one phase's epoch loop, its
+checkpoint bookkeeping in :mod:`edgeact.training.state`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +18,6 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
 from edgeact.checkpoint import build_meta, load_checkpoint, read_checkpoint, save_checkpoint
-from edgeact.data.cache import cache_fingerprint, read_index
-from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset, frame_scale_note
 from edgeact.device import resolve_device
 from edgeact.engine import EpochStats, predict, train_epoch
@@ -46,193 +27,11 @@ from edgeact.hierarchy import Hierarchy, build_hierarchy, hierarchical_loss, lev
 from edgeact.metrics import confusion_matrix, hierarchical_nll, level_accuracies, nll, topk_accuracy
 from edgeact.models import HierarchicalI3D, create_model, inflate_2d_weights, load_2d_state_dict
 from edgeact.pruning import keep_pruned, mask_baked, prune_filters, pruning_report
-from edgeact.recipe import RESUME_SAFE_KEYS, Recipe, load_recipe, save_recipe
+from edgeact.recipe import Recipe, save_recipe
+from edgeact.training.setup import DATASET_FPS, init_distributed, make_splits
+from edgeact.training.state import (check_same_run, data_record, read_state, reset_run, resume_phase, run_files,
+                                    save_epoch)
 from edgeact.types import InputSpec
-
-# NTU RGB+D (and edgeact synth) videos are 30 fps; N-UCLA states no frame rate and is assumed the same
-DATASET_FPS = 30.0
-
-
-# --------------------------------------------------------------------------- data
-
-
-def split_validation(names: list[str], labels: np.ndarray, fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """Stratified random ``fraction`` of ``names`` (at least one per class that has two or more
-    samples) -> ``(validation, rest)``. Deterministic for a seed."""
-    rng = np.random.default_rng(seed)
-    val: set[str] = set()
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        if len(idx) < 2:
-            continue
-        n = min(len(idx) - 1, max(1, int(round(fraction * len(idx)))))
-        val.update(names[i] for i in rng.choice(idx, n, replace=False))
-    return [n for n in names if n in val], [n for n in names if n not in val]
-
-
-@dataclass
-class Splits:
-    train: list[str]
-    val: list[str]
-    test: list[str]
-    classes: ClassList
-    clip_frames: Optional[int] = None      # median length of the training clips (frames)
-
-
-def make_splits(cache: Path, recipe: Recipe) -> Splits:
-    """Train / validation / test sample names for the recipe's benchmark.
-
-    ``val_source="test"`` holds out ``val_fraction`` of the test split (the paper; the test
-    numbers then come from the remaining 90 %). ``val_source="train"`` holds it out of the
-    training split instead, so no test clip ever steers training.
-    """
-    index = read_index(cache)
-    if recipe.benchmark not in index["meta"].get("benchmarks", []):
-        raise EdgeactError(f"{cache}: benchmark {recipe.benchmark!r} is not in this cache "
-                           f"(it has: {', '.join(index['meta'].get('benchmarks', []))})")
-    by_split: dict[str, list[dict]] = {"train": [], "test": []}
-    for s in index["samples"]:
-        split = s.get("splits", {}).get(recipe.benchmark)
-        if split in by_split:
-            by_split[split].append(s)
-    for split, samples in by_split.items():
-        if not samples:
-            raise EdgeactError(f"{cache}: benchmark {recipe.benchmark!r} has no {split} samples")
-    source = by_split[recipe.val_source]
-    names = [s["name"] for s in source]
-    val, rest = split_validation(names, np.array([s["label"] for s in source]), recipe.val_fraction, recipe.seed)
-    train = rest if recipe.val_source == "train" else [s["name"] for s in by_split["train"]]
-    test = rest if recipe.val_source == "test" else [s["name"] for s in by_split["test"]]
-    # a benchmark may use a prefix of the cache's classes (NTU60 benchmarks on an NTU120 cache)
-    n_classes = 1 + max(s["label"] for samples in by_split.values() for s in samples)
-    lengths = [s["num_frames"] for s in by_split["train"] if s.get("num_frames")]
-    return Splits(train, val, test, ClassList.from_dict(index["meta"]["classes"]).head(n_classes),
-                  clip_frames=int(np.median(lengths)) if lengths else None)
-
-
-# --------------------------------------------------------------------------- distributed
-
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
-
-
-def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); each process
-    then uses the GPU of its local rank."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist(), device
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available() and device.type == "cuda":
-        torch.cuda.set_device(local)
-        torch.distributed.init_process_group("nccl")
-        return Dist(rank, world, local), torch.device("cuda", local)
-    torch.distributed.init_process_group("gloo")
-    return Dist(rank, world, local), torch.device("cpu")
-
-
-# --------------------------------------------------------------------------- the run folder
-
-RUN_FILES = ("recipe.yaml", "state.json", "log.csv", "hierarchy.json", "pass1_confusion.npy", "summary.json",
-             "best.pt")
-PHASE_FILES = ("last.pt", "final.pt")
-PHASE_DIR = re.compile(r"^(pass1|pass2|prune[1-9][0-9]*)$")
-RESTART_HINT = "add --restart to delete this run's files and train from the start"
-
-
-def read_state(path: Path) -> dict:
-    """A run's ``state.json`` (``{"phases": {...}, ...}``), or a fresh state when there is none."""
-    if not path.is_file():
-        return {"phases": {}}
-    try:
-        state = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise EdgeactError(f"{path}: corrupt run state (invalid JSON{where}): restore it from a backup, or "
-                           f"{RESTART_HINT}") from None
-    if not isinstance(state, dict) or not isinstance(state.get("phases"), dict):
-        raise EdgeactError(f"{path}: not a run state (no 'phases' mapping): restore it, or {RESTART_HINT}")
-    return state
-
-
-def data_record(cache: Path, benchmark: str) -> dict:
-    """What ``state.json`` keeps of the cache a run trains on."""
-    return {"cache": str(cache.resolve()), "fingerprint": cache_fingerprint(cache, benchmark)}
-
-
-def check_same_run(out: Path, recipe: Recipe, state: dict, data: dict) -> None:
-    """Refuse to continue the run in ``out`` with another recipe or cache.
-
-    Only :data:`edgeact.recipe.RESUME_SAFE_KEYS` may differ from the run's ``recipe.yaml``; a cache
-    may move, but not change (same fingerprint). A fresh folder passes.
-    """
-    saved = out / "recipe.yaml"
-    if not saved.is_file():
-        if state["phases"]:
-            raise EdgeactError(f"{out}: a run without its recipe.yaml: cannot tell what it was trained with; "
-                               f"train into another --out, or {RESTART_HINT}")
-        return
-    try:
-        before = load_recipe(saved).to_dict()
-    except EdgeactError as exc:
-        raise EdgeactError(f"{exc}: the run's recipe cannot be read; restore it, or {RESTART_HINT}") from None
-    now = recipe.to_dict()
-    changes = [f"{k} {before.get(k)!r} -> {now[k]!r}" for k in now
-               if k not in RESUME_SAFE_KEYS and before.get(k) != now[k]]
-    old_data = state.get("data")
-    if old_data and old_data.get("fingerprint") != data["fingerprint"]:
-        changes.append(f"data {old_data.get('cache')} -> {data['cache']}"
-                       + (" (re-prepared since)" if old_data.get("cache") == data["cache"] else ""))
-    if changes:
-        raise EdgeactError(f"{out}: this run was trained with other settings: {', '.join(changes)}; its recipe.yaml "
-                           f"is left as it was. Repeat the run's settings (only {', '.join(sorted(RESUME_SAFE_KEYS))} "
-                           f"may change), train into another --out, or {RESTART_HINT}")
-
-
-def run_files(out: Path, recipe: Recipe) -> list[Path]:
-    """Every file a run of ``recipe`` writes in ``out``."""
-    phases = ["pass1", "pass2", *(f"prune{k}" for k in range(1, recipe.max_prune_passes + 1))]
-    return [out / f for f in RUN_FILES] + [out / p / f for p in phases for f in PHASE_FILES]
-
-
-def reset_run(out: Path) -> list[Path]:
-    """Delete the files of the edgeact run in ``out`` (:data:`RUN_FILES`, and :data:`PHASE_FILES`
-    of its phase folders, which go when left empty); anything else there (a report, notes) stays.
-    Returns the files deleted. A folder without ``state.json`` or ``recipe.yaml`` is not a run:
-    refused, untouched."""
-    if not out.exists():
-        return []
-    if not out.is_dir() or not any((out / f).is_file() for f in ("state.json", "recipe.yaml")):
-        raise EdgeactError(f"{out}: not an edgeact run folder (no state.json or recipe.yaml): --restart deletes "
-                           "nothing there; choose the run's folder or another --out")
-    gone = []
-    for phase in sorted(d for d in out.iterdir() if d.is_dir() and PHASE_DIR.match(d.name)):
-        for f in PHASE_FILES:
-            if (phase / f).is_file():
-                (phase / f).unlink()
-                gone.append(phase / f)
-        if not any(phase.iterdir()):
-            phase.rmdir()
-    for f in RUN_FILES:
-        if (out / f).is_file():
-            (out / f).unlink()
-            gone.append(out / f)
-    return gone
-
-
-# --------------------------------------------------------------------------- run
 
 
 @dataclass
@@ -401,17 +200,9 @@ class Trainer:
                                                                patience=max(r.lr_patience - 1, 0))
         scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and r.amp
                                       and not torch.cuda.is_bf16_supported())
-        history: list[dict] = []
-        start_epoch = 0
         last = phase_dir / "last.pt"
-        if last.is_file():
-            ck = read_checkpoint(last)
-            model.load_state_dict(ck["state_dict"])
-            ts = ck.get("train_state", {})
-            optimizer.load_state_dict(ts["optimizer"])
-            scheduler.load_state_dict(ts["scheduler"])
-            history = json.loads(ts.get("history", "[]"))
-            start_epoch = int(ts["epoch"]) + 1
+        start_epoch, history = resume_phase(last, model, optimizer, scheduler)
+        if start_epoch:
             self.log(f"[cyan]{name}[/]: resuming after epoch {start_epoch} of {epochs}")
         train_loader = self._loader(self.splits.train, "train", train=True)
         loss_fn = self._loss_fn(hierarchy)
@@ -440,9 +231,8 @@ class Trainer:
                      f"| val loss {val['loss']:.4f} top-1 {val['top1']:.3f} | lr {row['lr']:.1e} "
                      f"| {stats.clips_per_second:.1f} clips/s")
             if self.dist.main:
-                save_checkpoint(last, model, self._meta(model, name, hierarchy), train_state={
-                    "epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "history": json.dumps(history)})
+                save_epoch(last, model, self._meta(model, name, hierarchy), epoch=epoch, optimizer=optimizer,
+                           scheduler=scheduler, history=history)
             self.dist.barrier()
             self._epochs_run += 1
         final = self.evaluate(model, "val", hierarchy, sets=r.test_sets)
@@ -575,4 +365,3 @@ def load_backbone(model: HierarchicalI3D, path: str | Path, *, checkpoint: Optio
         raise EdgeactError(f"{path}: backbone does not match ({len(missing)} missing, {len(unexpected)} unexpected tensors)")
     # channels the compaction had to keep but baked to 0 stay pruned while fine-tuning
     mask_baked(model)
-
