@@ -250,3 +250,30 @@ def test_bench_live_streams_rows(monkeypatch):
     assert {"cpus", "load_1min", "model", "pose"} <= set(report)
     with pytest.raises(EdgeactError, match="--streams"):
         run_streams_bench(streams=(0,))
+
+
+def test_the_live_command_takes_a_sources_file_or_repeated_videos(clips, tmp_path):
+    import subprocess
+    import sys
+
+    info, sources = clips
+    out = tmp_path / "d.jsonl"
+    (door_v, door_s, _, _), (hall_v, _, _, _) = info["door"], info["hall"]
+    base = [sys.executable, "-m", "edgeact", "live", "--no-realtime", "--quiet", "--device", "cpu", "--stride", "8"]
+    run = subprocess.run([*base, "--sources", str(sources), "--jsonl", str(out)], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    starts, rows = _rows(out)
+    assert [s["source"] for s in starts] == list(info) and {r["source"] for r in rows} == set(info)
+    # repeated --video: ids cam0, cam1 (poses from YOLO: none here, so no skeleton with two sources)
+    run = subprocess.run([*base, "--video", str(door_v), "--video", str(hall_v), "--skeleton", str(door_s)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "give each stream its own skeleton in a --sources file" in run.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- {id: a, camera: 0}\n- {id: a, camera: 1}\n")
+    run = subprocess.run([*base, "--sources", str(bad)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert f"{bad}: entry 2: id 'a' is already the id of another entry" in run.stderr
+    run = subprocess.run([*base, "--sources", str(sources), "--video", str(door_v)], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 2 and "drop --camera/--video" in run.stderr

@@ -19,7 +19,7 @@ from edgeact.errors import EdgeactError
 from edgeact.geometry import crop_resize
 from edgeact.live.decide import Decision, Scored
 from edgeact.live.frames import Frame, Person
-from edgeact.live.output import UNCERTAIN_COLOR, draw_label, draw_overlay, label_style, track_color
+from edgeact.live.draw import UNCERTAIN_COLOR, draw_label, draw_overlay, label_style, track_color
 from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, WindowBank, WindowConfig, plan_frames, window_job_clips
 from edgeact.models import create_model
 from edgeact.types import InputSpec

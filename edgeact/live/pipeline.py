@@ -29,6 +29,10 @@ in a deterministic run a frame is held back until the decision for its time is k
 (:class:`edgeact.live.overlay_delay.FrameDelay`).
 
 Latency of a decision = time from the arrival of the window's newest frame to the decision.
+
+This module is over 400 lines because :class:`LiveLoop` is one state shared by its four stages
+(the reader, pose and classifier threads and the caller's event handling); what stands alone is
+elsewhere: hand-overs, stats, the overlay delay, windows.
 """
 
 from __future__ import annotations
