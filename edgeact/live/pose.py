@@ -125,10 +125,12 @@ def _load_yolo(model: Union[str, Path]):
         _check_openvino_folder(path)
     if path.suffix.lower() in (".yaml", ".yml") and not path.exists():
         try:
-            return YOLO(text)   # an architecture from ultralytics' own cfg folder: builds offline
+            yolo = YOLO(text)   # an architecture from ultralytics' own cfg folder: builds offline
         except (FileNotFoundError, OSError, KeyError, ValueError) as exc:
             raise EdgeactError(f"--pose-model: {text}: not a model file nor an ultralytics architecture "
                                f"({exc})") from None
+        _select_end2end(yolo)
+        return yolo
     if not path.exists():
         if path.parent != Path(".") or not _known_ultralytics_name(path.name):
             raise EdgeactError(f"--pose-model: {text}: no such pose model file (give a .pt, .onnx or .engine path, "
@@ -254,8 +256,6 @@ class UltralyticsPose(PoseBackend):
         task = getattr(self._model, "task", None)
         if task != "pose":
             raise EdgeactError(f"--pose-model: {model}: is a {task} model, not a pose model")
-        if self.model_path.lower().endswith((".yaml", ".yml")):
-            _select_end2end(self._model)
         self.name = f"yolo {Path(self.model_path).name}"
         self._streams: dict[Hashable, _StreamTrack] = {}
         kpt_shape = self._kpt_shape()
