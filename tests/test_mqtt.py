@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from live_clip import LiveProcess, free_port, two_action_clip
-
 from edgeact.errors import EdgeactError
 from edgeact.live.decide import Decision, Scored
 from edgeact.live.mqtt import ActionTracker, check_level, parse_level, parse_mqtt_url
+from live_clip import LiveProcess, free_port, two_action_clip
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").is_file() else None)
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")

@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from live_clip import LiveProcess, two_action_clip
-
 from edgeact.errors import EdgeactError
 from edgeact.live.serve import bind_listener, check_serve, parse_serve_address
+from live_clip import LiveProcess, two_action_clip
 
 pytest.importorskip("starlette", reason="needs starlette (pip install 'edgeact[serve]')")
 pytest.importorskip("uvicorn", reason="needs uvicorn (pip install 'edgeact[serve]')")
-parser = pytest.importorskip("prometheus_client.parser", reason="needs prometheus-client (pip install 'edgeact[serve]')")
+parser = pytest.importorskip("prometheus_client.parser",
+                             reason="needs prometheus-client (pip install 'edgeact[serve]')")
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).is_file()), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs the Debian package chromium "
@@ -185,7 +185,8 @@ def test_the_page_shows_the_stream_and_the_current_action(clip, tmp_path):
         lat = fams["edgeact_decision_latency_seconds"]
         count = [s.value for s in lat.samples if s.name.endswith("_count")]
         assert count and count[0] > 0
-        assert {"edgeact_pose_fps", "edgeact_decisions_per_second", "edgeact_dropped", "edgeact_model_info"} <= set(fams)
+        assert {"edgeact_pose_fps", "edgeact_decisions_per_second", "edgeact_dropped",
+                "edgeact_model_info"} <= set(fams)
         assert live.interrupt() == 130
     finally:
         live.kill()

@@ -25,8 +25,9 @@ Delivery: a publisher thread owns the paho client; the loop only appends to its 
 slow, stalled or absent broker never holds it up. While the broker is unreachable paho reconnects
 with back-off (1 s doubling to 30 s); up to :data:`KEEP_EVENTS` events are kept (the oldest
 dropped first), the retained state keeps its latest value, and per-decision messages are dropped:
-they are a live feed (while connected, up to ``KEEP_EVENTS`` of them wait for a slow broker). Every message is QoS 1 and paho holds at most :data:`PAHO_QUEUE` of them, so
-memory stays bounded. Drops are counted, noted when the broker comes back, and in the state.
+they are a live feed (while connected, up to :data:`KEEP_EVENTS` of them wait for a slow broker).
+Every message is QoS 1 and paho holds at most :data:`PAHO_QUEUE` of them, so memory stays bounded.
+Drops are counted, noted when the broker comes back, and in the state.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
     family, kind, proto, _, addr = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # a port in TIME_WAIT is free; a listening one is not
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # TIME_WAIT is free; a listening port is not
         sock.bind(addr)
         sock.listen(64)
     except OSError as exc:
@@ -382,8 +382,9 @@ function rows(s){
 function rates(s){
   const r=s.rates,l=s.latency_ms,d=s.dropped;
   const lat=l.p50===null?'-':'p50 '+l.p50.toFixed(0)+' / p95 '+l.p95.toFixed(0)+' ms';
-  return 'input '+r.input_fps.toFixed(1)+' fps \\u00b7 pose '+r.pose_fps.toFixed(1)+' fps \\u00b7 decisions '+
-    r.decisions_per_s.toFixed(1)+'/s \\u00b7 latency '+lat+' \\u00b7 dropped '+d.frames+' frames, '+d.windows+' windows';
+  const dot=' \\u00b7 ';
+  return 'input '+r.input_fps.toFixed(1)+' fps'+dot+'pose '+r.pose_fps.toFixed(1)+' fps'+dot+'decisions '+
+    r.decisions_per_s.toFixed(1)+'/s'+dot+'latency '+lat+dot+'dropped '+d.frames+' frames, '+d.windows+' windows';
 }
 async function refresh(){
   try{
