@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from edgeact.data.cache import FramePack, encode_pack, load_frames, pack_path
-from edgeact.fileio import atomic_write_bytes, atomic_write_json
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset, clip_tensor, segment_indices, test_indices
 from edgeact.errors import EdgeactError
+from edgeact.fileio import atomic_write_bytes, atomic_write_json
 from edgeact.types import InputSpec
 
 

@@ -26,7 +26,15 @@ from torch.utils.data import Dataset
 from edgeact.data.cache import FramePack, cache_frame_size, pack_path, read_index
 from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
-from edgeact.geometry import DEFAULT_MARGIN, Box, center_crop_offsets, crop_at, crop_box, crop_resize, random_crop_offsets
+from edgeact.geometry import (
+    DEFAULT_MARGIN,
+    Box,
+    center_crop_offsets,
+    crop_at,
+    crop_box,
+    crop_resize,
+    random_crop_offsets,
+)
 from edgeact.types import InputSpec
 
 
