@@ -123,10 +123,10 @@ cd "$REPO"
 # ------------------------------------------------------------------------------ sizes
 if [ "$TINY" = 1 ]; then
     R50=(i3d_r50 0.25 4 32) R50_B=1,2 R18=(i3d_r18 0.25 4 32) R18_B=1,2 WARM=0 ITERS=2
-    TRAIN=(--batch 2 --steps 1 --warmup 1) LIVE=(--seconds 2 --width 320 --height 240)
+    TRAIN=(--batch 2 --steps 1 --warmup 1) LIVE=(--seconds 2) LIVE_WH=(320 240)
 else
     R50=(i3d_r50 1 8 224) R50_B=1,32 R18=(i3d_r18 1 8 112) R18_B=1,8 WARM=5 ITERS=30
-    TRAIN=(--batch 32 --steps 20 --warmup 3) LIVE=(--seconds 10)
+    TRAIN=(--batch 32 --steps 20 --warmup 3) LIVE=(--seconds 10) LIVE_WH=(640 480)
 fi
 if [ "$DEV" = cuda ]; then FAST=fp16; else FAST=fp32; fi   # compiled rows: the fast precision only
 shape() { echo --arch "$1" --width "$2" --frames "$3" --size "$4"; }
@@ -188,8 +188,8 @@ define() {
         facts)
             CAP=90; CMD=("$PY" bench/gpu_facts.py --json "$WORK/facts.json"
                          --flops "$(IFS=:; echo "${R50[*]}")" --flops "$(IFS=:; echo "${R18[*]}")") ;;
-        model_r50) CAP=120; CMD=("${bm[@]}" $R50_ARGS --batch "$R50_B" --backends torch) ;;
-        model_r18) CAP=90; CMD=("${bm[@]}" $R18_ARGS --batch "$R18_B" --backends torch) ;;
+        model_r50) CAP=120; CMD=("${bm[@]}" $R50_ARGS --batch-size "$R50_B" --backends torch) ;;
+        model_r18) CAP=90; CMD=("${bm[@]}" $R18_ARGS --batch-size "$R18_B" --backends torch) ;;
         variants_r50|variants_r18)
             local args=$R50_ARGS batch=$R50_B
             [ "$1" = variants_r18 ] && args=$R18_ARGS batch=$R18_B
@@ -198,24 +198,25 @@ define() {
         train_r50) CAP=120; CMD=("$PY" bench/train_step.py $R50_ARGS "${TRAIN[@]}" --device "$DEV" --json "$WORK/$1.json") ;;
         live_demo)
             CAP=120; CMD=("$PY" -m edgeact bench live --model demo --pose skeleton --device "$DEV" "${LIVE[@]}"
+                          --video-width "${LIVE_WH[0]}" --video-height "${LIVE_WH[1]}"
                           --json "$WORK/$1.json") ;;
         live_r50)
             CAP=120; CMD=("$PY" bench/live.py --arch "${R50[0]}" --size "${R50[3]}" --pose skeleton --device "$DEV"
-                          "${LIVE[@]}" --json "$WORK/$1.json") ;;
+                          "${LIVE[@]}" --width "${LIVE_WH[0]}" --height "${LIVE_WH[1]}" --json "$WORK/$1.json") ;;
         gpu_tests)
             CAP=240; CMD=("$PY" -m pytest -m gpu -q -rs -p no:cacheprovider --junitxml="$WORK/$1.xml" tests) ;;
         cudagraphs_r50_b1)
-            CAP=180; CMD=("${bm[@]}" $R50_ARGS --batch 1 --backends torch,torch-cudagraphs --precisions "$FAST") ;;
+            CAP=180; CMD=("${bm[@]}" $R50_ARGS --batch-size 1 --backends torch,torch-cudagraphs --precisions "$FAST") ;;
         compile_r50_b1)
-            CAP=180; CMD=("${nodynamo[@]}" "${bm[@]}" $R50_ARGS --batch 1 --backends torch,torch-compile --precisions "$FAST") ;;
+            CAP=180; CMD=("${nodynamo[@]}" "${bm[@]}" $R50_ARGS --batch-size 1 --backends torch,torch-compile --precisions "$FAST") ;;
         cudagraphs_r18)
-            CAP=150; CMD=("${bm[@]}" $R18_ARGS --batch "$R18_B" --backends torch,torch-cudagraphs --precisions "$FAST") ;;
+            CAP=150; CMD=("${bm[@]}" $R18_ARGS --batch-size "$R18_B" --backends torch,torch-cudagraphs --precisions "$FAST") ;;
         compile_r18)
-            CAP=150; CMD=("${nodynamo[@]}" "${bm[@]}" $R18_ARGS --batch "$R18_B" --backends torch,torch-compile --precisions "$FAST") ;;
+            CAP=150; CMD=("${nodynamo[@]}" "${bm[@]}" $R18_ARGS --batch-size "$R18_B" --backends torch,torch-compile --precisions "$FAST") ;;
         compile_r50_b32)
-            CAP=180; CMD=("${nodynamo[@]}" "${bm[@]}" $R50_ARGS --batch "${R50_B##*,}" --backends torch,torch-compile --precisions "$FAST") ;;
+            CAP=180; CMD=("${nodynamo[@]}" "${bm[@]}" $R50_ARGS --batch-size "${R50_B##*,}" --backends torch,torch-compile --precisions "$FAST") ;;
         compile_r50_fp32)
-            CAP=180; CMD=("${nodynamo[@]}" "${bm[@]}" $R50_ARGS --batch 1 --backends torch,torch-compile --precisions fp32) ;;
+            CAP=180; CMD=("${nodynamo[@]}" "${bm[@]}" $R50_ARGS --batch-size 1 --backends torch,torch-compile --precisions fp32) ;;
     esac
     if [ "$DEV" = cpu ]; then
         case "$1" in cudagraphs_*) CUDA_ONLY="CUDA graphs need a CUDA device (dry run on cpu)" ;; esac

@@ -218,7 +218,7 @@ def test_class_list_of_a_partial_config():
 
 
 @pytest.mark.parametrize("field,value,option", [
-    ("cameras", 4, "--cameras"), ("classes", 0, "--classes"), ("frames", 4, "--frames"),
+    ("cameras", 4, "--cameras"), ("classes", 0, "--num-classes"), ("frames", 4, "--video-frames"),
     ("spurious_rate", 1.5, "--spurious-rate"), ("replications", 3, "--replications"),
 ])
 def test_bad_config_names_the_option(field, value, option):
@@ -254,7 +254,7 @@ def test_refuse_resume_and_overwrite(tiny, tmp_path):
     summary = generate(ds, TINY, resume=True)
     assert (summary.written, summary.skipped) == (1, 7) and victim.read_bytes() == before
     assert not list((ds / "nturgb+d_rgb").glob(".*tmp*"))
-    with pytest.raises(EdgeactError, match="--frames 16"):
+    with pytest.raises(EdgeactError, match="--video-frames 16"):
         generate(ds, replace(TINY, frames=20), resume=True)
     smaller = replace(TINY, classes=1)
     summary = generate(ds, smaller, overwrite=True)
@@ -324,8 +324,9 @@ def test_overwrite_of_an_older_dataset_uses_its_config_and_ignores_paths_outside
 def test_cli_generates_and_refuses_non_empty(tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli"
-    args = ["synth", "--out", str(out), "--seed", "1", "--classes", "1", "--performers", "1", "--cameras", "1",
-            "--setups", "1", "--replications", "1", "--frames", "8", "--width", "64", "--height", "48"]
+    args = ["synth", "--out", str(out), "--seed", "1", "--num-classes", "1", "--performers", "1", "--cameras", "1",
+            "--setups", "1", "--replications", "1", "--video-frames", "8", "--video-width", "64",
+            "--video-height", "48"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "wrote 1 clips" in result.output and "s per clip" in result.output

@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from cli_ok import cli_ok as _ok
-
 from edgeact.checkpoint import load_checkpoint
 from edgeact.data.synth_motion import CONFUSABLE
 from edgeact.pruning import prunable_units
@@ -43,9 +42,9 @@ def _fixed_threads():
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     root = tmp_path_factory.mktemp("learn")
-    _ok(["synth", "--out", root / "synth", "--seed", "0", "--performers", "8", "--frames", "24", "--width", "160",
-         "--height", "120", "--workers", "2"])
-    _ok(["prep", "--dataset", "ntu", "--root", root / "synth", "--out", root / "cache", "--size", "72",
+    _ok(["synth", "--out", root / "synth", "--seed", "0", "--performers", "8", "--video-frames", "24",
+         "--video-width", "160", "--video-height", "120", "--workers", "2"])
+    _ok(["prep", "--dataset", "ntu", "--root", root / "synth", "--out", root / "cache", "--resize", "72",
          "--workers", "2"])
     return root / "cache"
 

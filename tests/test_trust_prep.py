@@ -194,7 +194,7 @@ def test_keep_damaged_caches_them_listed_and_a_rerun_keeps_the_findings(root, tm
     write_mjpeg(short, decode(short)[:-3])
     names = {cut.name[:20], short.name[:20]}
     out = tmp_path / "c"
-    args = ["prep", "--dataset", "ntu", "--root", root, "--out", out, "--size", "32", "--workers", "1"]
+    args = ["prep", "--dataset", "ntu", "--root", root, "--out", out, "--resize", "32", "--workers", "1"]
     text = cli_ok(args)
     assert "2 sample(s) left out" in text and text.count("damaged") >= 2 and "frames decode" in text
     meta = read_index(out)["meta"]
@@ -272,8 +272,8 @@ def test_nucla_cache_made_with_another_calibration_is_refused(tmp_path):
     (["--out", "{file}"], "--out"),
     (["--out", "{root}"], "--out"),
     (["--workers", "-1"], "--workers"),
-    (["--size", "0"], "--size"),
-    (["--size", "100000"], "--size"),
+    (["--resize", "0"], "--resize"),
+    (["--resize", "100000"], "--resize"),
     (["--margin", "-0.1"], "--margin"),
     (["--limit", "0"], "--limit"),
     (["--limit", "-2"], "--limit"),

@@ -38,9 +38,9 @@ import cv2
 import numpy as np
 
 from edgeact.data.cache import encode_pack, pack_path
-from edgeact.fileio import atomic_write_bytes, atomic_write_json, refuse_output_over_input, same_file
 from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
+from edgeact.fileio import atomic_write_bytes, atomic_write_json, refuse_output_over_input, same_file
 
 CACHE_VERSION = 1
 SETTINGS_VERSION = 2               # 2: records keyed on their inputs, root (and calibration) checked
@@ -49,7 +49,7 @@ SETTINGS = "prep.settings.json"
 KEPT = ("ok", "uncropped")        # record statuses whose frame pack is in the cache
 DAMAGED = "damaged"                # a sample whose input is damaged or inconsistent (left out by default)
 NOTE = "note"                      # a scan finding about a sample that is still prepared
-MAX_SIZE = 4096                    # --size above this is a typo, not a crop size (64 MB per RGB frame)
+MAX_SIZE = 4096                    # --resize above this is a typo, not a crop size (64 MB per RGB frame)
 MAX_BAD_READS = 8                  # failed reads in a row that end a video (as live's VideoSource)
 BLACK_MAX = 8                      # a decoded frame whose every value is <= this is all black:
 #                                    codecs decode a zeroed frame to exact 0, a lit scene never gets this low
@@ -77,7 +77,7 @@ class PrepConfig:
                 raise EdgeactError(f"{option}: {value!r} {why}")
 
         need(self.dataset in ("ntu", "nucla"), "--dataset", self.dataset, "must be 'ntu' or 'nucla'")
-        need(isinstance(self.size, int) and 1 <= self.size <= MAX_SIZE, "--size", self.size,
+        need(isinstance(self.size, int) and 1 <= self.size <= MAX_SIZE, "--resize", self.size,
              f"is outside 1..{MAX_SIZE} (the side of the cached frames in pixels; the paper: 256)")
         need(math.isfinite(self.margin) and 0 <= self.margin < 1, "--margin", self.margin,
              "must be in [0, 1) (a fraction of the box added on each side; the paper: 0.10)")
@@ -428,7 +428,8 @@ def _check_settings(out: Path, settings: dict) -> None:
 
     changed = sorted(k for k in settings if k != "version" and differs(k))
     if changed:
-        raise EdgeactError(f"{out}: was prepared with other settings ({', '.join(f'{k}={before.get(k)}' for k in changed)}); "
+        was = ", ".join(f"{k}={before.get(k)}" for k in changed)
+        raise EdgeactError(f"{out}: was prepared with other settings ({was}); "
                            "choose a new --out or repeat those options")
     if old:
         atomic_write_json(path, settings)

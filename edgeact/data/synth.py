@@ -43,11 +43,25 @@ import numpy as np
 from edgeact.data.classes import ClassList
 from edgeact.data.ntu import SKELETON_DIR, VIDEO_DIR, NtuName, Skeleton, SkeletonReport, write_skeleton
 from edgeact.data.synth_motion import (
-    CONFUSABLE, MIRROR_JOINTS, SYNTH_CLASSES, Performer, animate, forward_kinematics, rest_offsets, ry, sample_motion_params,
+    CONFUSABLE,
+    MIRROR_JOINTS,
+    SYNTH_CLASSES,
+    Performer,
+    animate,
+    forward_kinematics,
+    rest_offsets,
+    ry,
+    sample_motion_params,
     sample_performer,
 )
 from edgeact.data.synth_render import (
-    ColorCamera, DepthCamera, View, draw_person, encode_avi_mjpeg, make_backdrop, make_scene,
+    ColorCamera,
+    DepthCamera,
+    View,
+    draw_person,
+    encode_avi_mjpeg,
+    make_backdrop,
+    make_scene,
 )
 from edgeact.errors import EdgeactError
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
@@ -59,11 +73,19 @@ CAMERA_AZIMUTHS = (-45.0, 0.0, 45.0)   # degrees, C001..C003
 FACING = (-25.0, 25.0)                 # performer yaw toward C001 (R001) / C003 (R002)
 _BODY_ID_BASE = 72057594037900000      # Kinect body ids are 17-digit numbers like this
 _EXTREMITIES = (7, 11, 21, 22, 23, 24, 15, 19)
+# the CLI options of the fields not spelled as the field (the rest: --field-name)
+OPTION_NAMES = {"classes": "--num-classes", "frames": "--video-frames", "width": "--video-width",
+                "height": "--video-height"}
+
+
+def option_name(field: str) -> str:
+    """The ``edgeact synth`` option that sets :class:`SynthConfig` field ``field``."""
+    return OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
 
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """Size and realism knobs of a synthetic dataset (field names = CLI option names).
+    """Size and realism knobs of a synthetic dataset (each field's CLI option: :func:`option_name`).
 
     ``frames`` is the nominal clip length; each performance varies by up to +-10 % (at least +-1).
     """
@@ -85,7 +107,7 @@ class SynthConfig:
     def __post_init__(self) -> None:
         def need(ok: bool, option: str, value, why: str) -> None:
             if not ok:
-                raise EdgeactError(f"--{option.replace('_', '-')}: {value!r} {why}")
+                raise EdgeactError(f"{option_name(option)}: {value!r} {why}")
 
         n = len(SYNTH_CLASSES)
         need(self.seed >= 0, "seed", self.seed, "must be >= 0")
@@ -101,7 +123,7 @@ class SynthConfig:
         need(bool(np.isfinite(self.color_offset)) and abs(self.color_offset) <= 0.5, "color_offset",
              self.color_offset, "must be a finite offset within +-0.5 m")
         need(0 <= self.empty_start <= self.frames // 2, "empty_start", self.empty_start,
-             f"is outside 0..{self.frames // 2} (half of --frames)")
+             f"is outside 0..{self.frames // 2} (half of --video-frames)")
         need(0.0 <= self.spurious_rate <= 1.0, "spurious_rate", self.spurious_rate, "is outside [0, 1]")
 
     @property
@@ -483,12 +505,12 @@ def _check_resumable(meta_path: Path, config: SynthConfig) -> None:
     differ = [f.name for f in fields(config) if old.get(f.name) != getattr(config, f.name)]
     if differ:
         first = differ[0]
-        raise EdgeactError(f"--resume: {meta_path} was made with --{first.replace('_', '-')} "
+        raise EdgeactError(f"--resume: {meta_path} was made with {option_name(first)} "
                            f"{old.get(first)!r}, not {getattr(config, first)!r}; use the same settings or --overwrite")
 
 
 __all__ = [
     "SynthConfig", "SynthSample", "SynthSummary", "SYNTH_CLASSES", "SYNTH_VERSION", "META_NAME",
     "generate", "synthesize", "sample_names", "build_meta", "write_video",
-    "performer_of", "view_of",
+    "performer_of", "view_of", "option_name",
 ]
