@@ -46,6 +46,10 @@ from edgeact.optional import require
 STREAM_MAX_FPS = 15.0          # JPEGs per second per stream: plenty to watch, a fraction of a core
 JPEG_QUALITY = 80
 STREAM_MAX_WIDTH = 1280        # wider frames are scaled down before encoding
+# kernel send buffer of each connection (accepted sockets inherit the listener's): without a cap
+# Linux grows it to megabytes, which a stalled viewer fills with stale JPEGs before its sends block;
+# 256 KiB still carries 15 fps of large JPEGs over a link with 100 ms round trips
+SEND_BUFFER = 256 * 1024
 DEFAULT_HOST = "127.0.0.1"
 COOKIE = "edgeact_token"
 BOUNDARY = "edgeactframe"
@@ -105,6 +109,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # TIME_WAIT is free; a listening port is not
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         sock.bind(addr)
         sock.listen(64)
     except OSError as exc:
