@@ -9,7 +9,6 @@ import torch
 
 from cli_ok import cli_ok as _ok, runner
 
-from edgeact.checkpoint import build_meta, save_checkpoint
 from edgeact.cli import app
 from edgeact.data.cache import encode_pack, pack_path, read_index
 from edgeact.data.classes import ClassList
@@ -20,31 +19,9 @@ from edgeact.geometry import crop_box, crop_resize
 from edgeact.live.decide import Interpreter, softmax, superclass_names
 from edgeact.live.frames import Frame, Person
 from edgeact.live.window import Stride, WindowBank, WindowConfig
-from edgeact.models import create_model
 from edgeact.types import InputSpec
 
 SPEC = InputSpec(frames=4, size=32, resize=40)
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("live") / "synth"
-    _ok(["synth", "--out", root, "--seed", "5", "--num-classes", "4", "--performers", "1", "--cameras", "1",
-         "--setups", "1", "--replications", "1", "--video-frames", "24", "--video-width", "160", "--video-height", "120"])
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    torch.manual_seed(0)
-    model = create_model("i3d_r18", num_classes=4, levels=(None, 2, None), width=0.125).eval()
-    classes = ClassList(names=("wave left hand", "wave right hand", "raise left arm", "raise right arm"),
-                        mirror=((0, 1), (2, 3)))
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    meta = build_meta(model, classes, SPEC, hierarchy={"num_classes": 4, "assignments": [[0, 1, 0, 1]]},
-                      clip={"frames": 24, "fps": 30.0})
-    save_checkpoint(path, model, meta)
-    return path
 
 
 def _sample(root, action):

@@ -9,9 +9,7 @@ import torch
 
 from cli_ok import cli_ok as _ok, runner
 
-from edgeact.checkpoint import build_meta, save_checkpoint
 from edgeact.cli import app
-from edgeact.data.classes import ClassList
 from edgeact.data.cache import FramePack, encode_pack
 from edgeact.data.clips import clip_tensor, test_indices, window_clips
 from edgeact.data.ntu import read_skeleton
@@ -21,32 +19,10 @@ from edgeact.live.decide import Decision, Scored
 from edgeact.live.frames import Frame, Person
 from edgeact.live.draw import UNCERTAIN_COLOR, draw_label, draw_overlay, label_style, track_color
 from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, WindowBank, WindowConfig, plan_frames, window_job_clips
-from edgeact.models import create_model
 from edgeact.types import InputSpec
 
 SPEC = InputSpec(frames=4, size=32, resize=40)
 FRAME_BYTES_1080P = 1920 * 1080 * 3      # 6 220 800
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("live_mem") / "synth"
-    _ok(["synth", "--out", root, "--seed", "5", "--classes", "4", "--performers", "1", "--cameras", "1",
-         "--setups", "1", "--replications", "1", "--frames", "24", "--width", "160", "--height", "120"])
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    torch.manual_seed(0)
-    model = create_model("i3d_r18", num_classes=4, levels=(None, 2, None), width=0.125).eval()
-    classes = ClassList(names=("wave left hand", "wave right hand", "raise left arm", "raise right arm"),
-                        mirror=((0, 1), (2, 3)))
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    meta = build_meta(model, classes, SPEC, hierarchy={"num_classes": 4, "assignments": [[0, 1, 0, 1]]},
-                      clip={"frames": 24, "fps": 30.0})
-    save_checkpoint(path, model, meta)
-    return path
 
 
 def _sample(root, action):

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 from cli_ok import cli_ok as _ok, runner
-from test_live import _decode, _sample, synth_root, tiny_model  # noqa: F401  (module fixtures)
+from test_live import _decode, _sample
 
 from edgeact.cli import app
 from edgeact.data.ntu import Skeleton, read_skeleton, write_skeleton

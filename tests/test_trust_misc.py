@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from test_live import _sample, synth_root, tiny_model  # noqa: F401  (module fixtures)
+from test_live import _sample
 from test_trust_live import FAST, _live
 
 from edgeact.calibration import ntu_skeleton_files, pairs_from_csv
