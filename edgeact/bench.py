@@ -69,7 +69,8 @@ def parse_backends(text: Optional[str]) -> Optional[tuple[str, ...]]:
     for part in text.split(","):
         b = names.get(part.strip().lower(), part.strip().lower())
         if b not in MODEL_BACKENDS:
-            raise EdgeactError(f"--backends: unknown backend {part.strip()!r}; choose from {', '.join(MODEL_BACKENDS)}")
+            raise EdgeactError(f"unknown backend {part.strip()!r}; choose from {', '.join(MODEL_BACKENDS)}",
+                               param="backends")
         out.append(b)
     return tuple(dict.fromkeys(out))
 
@@ -94,8 +95,10 @@ def time_interleaved(calls: dict, warmup: int, iters: int) -> dict:
     """Time ``iters`` rounds of every zero-argument callable in ``calls`` after ``warmup``
     untimed calls each; within a round the callables run one after the other. Returns
     ``{key: [seconds, ...]}``."""
-    if iters < 1 or warmup < 0:
-        raise EdgeactError(f"--iters must be >= 1 and --warmup >= 0 (got {iters}, {warmup})")
+    if iters < 1:
+        raise EdgeactError(f"must be >= 1, got {iters}", param="iters")
+    if warmup < 0:
+        raise EdgeactError(f"must be >= 0, got {warmup}", param="warmup")
     for fn in calls.values():
         for _ in range(warmup):
             fn()
@@ -161,11 +164,12 @@ def _source(model: Optional[Path], arch: Optional[str], num_classes: int, levels
         meta = read_meta(model)
         spec = InputSpec.from_dict(meta["input"])
         if (frames or spec.frames, size or spec.size) != (spec.frames, spec.size):
-            raise EdgeactError(f"--frames/--size: {model} is exported for {spec.frames}x{spec.size}x{spec.size}; "
-                               "benchmark other shapes from the .pt checkpoint")
+            given = [name for name, value in (("frames", frames), ("size", size)) if value]
+            raise EdgeactError(f"{model} is exported for {spec.frames}x{spec.size}x{spec.size}; benchmark other "
+                               "shapes from the .pt checkpoint", param=given)
         return kind, None, meta, spec, str(model)
     if arch is None:
-        raise EdgeactError("give --model (an artifact) or --arch (an untrained model)")
+        raise EdgeactError("give a model (an artifact) or an arch (an untrained model)", param=("model", "arch"))
     net = create_model(arch, num_classes=num_classes, levels=levels, width=width).eval()
     spec = InputSpec(frames=frames or 8, size=size or 224, resize=round((size or 224) * 256 / 224))
     meta = build_meta(net, ClassList(tuple(f"class {i + 1}" for i in range(num_classes))), spec)
@@ -207,7 +211,7 @@ def _onnx_files(net, meta: dict, spec, tmp: Path, calib_data: Optional[Path], lo
                                               benchmark=meta.get("benchmark") or "", clips=DEFAULT_CALIB_CLIPS)
                 else:
                     if log:
-                        log("int8: calibrated on random clips (no --calib-data): right for timing, not for accuracy")
+                        log("int8: calibrated on random clips (no calibration cache): right for timing, not for accuracy")
                     calib = random_calibration(16, spec, int(meta["model"].get("in_channels", 3)))
             export_reduced_onnx(net, meta, spec, out, precision=precision, batch=1, opset=MIN_OPSET, tolerance=1e-3,
                                 source="bench", calib_data=calib_data, calibration=calib)
@@ -227,8 +231,8 @@ def _artifact_runtimes(kind: str, meta: dict, model: Path, backends: Sequence[st
     allowed = (own, "openvino") if kind == "onnx" else (own,)
     extra = [b for b in backends if b not in allowed]
     if extra:
-        raise EdgeactError(f"--backends {','.join(extra)}: {model} is an exported {kind} artifact and runs only as "
-                           f"{' or '.join(allowed)}; pass the .pt checkpoint to compare backends")
+        raise EdgeactError(f"{','.join(extra)}: {model} is an exported {kind} artifact and runs only as "
+                           f"{' or '.join(allowed)}; pass the .pt checkpoint to compare backends", param="backends")
     stored = (meta.get("export") or {}).get("precision", "fp32")
     out: dict = {}
     for backend in backends:
@@ -258,18 +262,19 @@ def _runtimes(kind: str, net, meta: dict, spec, model: Optional[Path], backends:
     cuda = dev.type == "cuda"
     bad = [p for p in precisions or () if p not in PRECISIONS]
     if bad or (precisions is not None and not precisions):
-        raise EdgeactError(f"--precision: {bad[0] if bad else 'nothing'!r} is not one of {', '.join(PRECISIONS)}")
+        raise EdgeactError(f"{bad[0] if bad else 'nothing'!r} is not one of {', '.join(PRECISIONS)}",
+                           param="precisions")
     if kind not in ("checkpoint", "arch"):
         out = _artifact_runtimes(kind, meta, model, backends, precisions, str(dev), threads, log)
         if not out:
-            raise EdgeactError(f"--precision {','.join(precisions)}: {model} runs none of them")
+            raise EdgeactError(f"{','.join(precisions)}: {model} runs none of them", param="precisions")
         return out
     if precisions is None:
         precisions = ("fp32", "fp16") if cuda else ("fp32",)
     if "torch-cudagraphs" in backends and not cuda:
-        raise EdgeactError("--backends torch-cudagraphs needs a CUDA device (--device cuda)")
+        raise EdgeactError("torch-cudagraphs needs a CUDA device (device cuda)", param="backends")
     if "tensorrt" in backends and not cuda:
-        raise EdgeactError("--backends tensorrt needs a CUDA device (--device cuda)")
+        raise EdgeactError("tensorrt needs a CUDA device (device cuda)", param="backends")
     pairs = []
     for backend in backends:
         for p in precisions:
@@ -280,8 +285,9 @@ def _runtimes(kind: str, net, meta: dict, spec, model: Optional[Path], backends:
                 log(f"skipped {backend} {p}: {why}")
     missing = [p for p in precisions if not any(q == p for _, q in pairs)]
     if missing:
-        raise EdgeactError(f"--precision {missing[0]}: none of --backends {','.join(backends)} runs it here "
-                           f"({'; '.join(filter(None, (_applies(b, missing[0], cuda) for b in backends)))})")
+        raise EdgeactError(f"{missing[0]}: none of the backends {','.join(backends)} runs it here "
+                           f"({'; '.join(filter(None, (_applies(b, missing[0], cuda) for b in backends)))})",
+                           param="precisions")
     ckpt = model if kind == "checkpoint" else tmp / "model.pt"
     if any(b != "torch" and b not in COMPILED for b, _ in pairs):
         save_checkpoint(tmp / "model.pt", net, meta)              # the exports read it (a copy for a checkpoint)
@@ -378,11 +384,11 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
 
     if threads is not None:
         if threads < 1:
-            raise EdgeactError(f"--threads must be >= 1, got {threads}")
+            raise EdgeactError(f"must be >= 1, got {threads}", param="threads")
         torch.set_num_threads(threads)
     batches = tuple(batches)
     if not batches or min(batches) < 1:
-        raise EdgeactError(f"--batch: batch sizes must be >= 1, got {batches}")
+        raise EdgeactError(f"batch sizes must be >= 1, got {batches}", param="batches")
     from edgeact.runtime.loader import resolve_model
 
     named = None if model is None else str(model)       # as the user wrote it: `demo` stays `demo`
@@ -471,22 +477,23 @@ def bench_pose(pose_model: str = DEFAULT_POSE_YAML, *, imgsz: int = 640, device:
     from edgeact.device import resolve_device
 
     if imgsz < 32 or imgsz % 32:
-        raise EdgeactError(f"--imgsz must be a multiple of 32 and >= 32, got {imgsz}")
+        raise EdgeactError(f"must be a multiple of 32 and >= 32, got {imgsz}", param="imgsz")
     if not str(pose_model).endswith((".yaml", ".yml")) and not Path(pose_model).exists():
-        raise EdgeactError(f"--pose-model {pose_model}: no such file (give a .pt/.onnx/.engine path, an OpenVINO "
-                           "export folder or a model YAML such as yolo11n-pose.yaml)")
+        raise EdgeactError(f"{pose_model}: no such file (give a .pt/.onnx/.engine path, an OpenVINO export folder "
+                           f"or a model YAML such as {DEFAULT_POSE_YAML})", param="pose_model")
     if threads is not None:
         if threads < 1:
-            raise EdgeactError(f"--threads must be >= 1, got {threads}")
+            raise EdgeactError(f"must be >= 1, got {threads}", param="threads")
         torch.set_num_threads(threads)
     dev = resolve_device(device)
     if half and dev.type != "cuda":
-        raise EdgeactError("--fp16 for the pose model needs a CUDA device")
+        raise EdgeactError("half precision for the pose model needs a CUDA device", param="half")
     from edgeact.live.pose import _load_yolo
 
     yolo = _load_yolo(pose_model)               # the loader live uses: same files, same one-line errors
     if getattr(yolo, "task", None) != "pose":
-        raise EdgeactError(f"--pose-model {pose_model}: is a {getattr(yolo, 'task', None)} model, not a pose model")
+        raise EdgeactError(f"{pose_model}: is a {getattr(yolo, 'task', None)} model, not a pose model",
+                           param="pose_model")
     ul_device = "cpu" if dev.type == "cpu" else (dev.index or 0)
     img = np.random.default_rng(seed).integers(0, 256, (imgsz, imgsz, 3), dtype=np.uint8)
     speeds: list[dict] = []

@@ -27,6 +27,7 @@ from edgeact.cli_options import (
     CompileOpt,
     DataOpt,
     DeviceOpt,
+    Group,
     LevelsOpt,
     NumClassesOpt,
     QuietOpt,
@@ -43,6 +44,7 @@ from edgeact.types import parse_levels
 
 app = typer.Typer(
     name="edgeact",
+    cls=Group,
     help="Real-time human action recognition for edge devices: train, prune, export and run a "
     "hierarchical Inflated ResNet on skeleton-cropped clips.",
     no_args_is_help=True,
@@ -221,6 +223,7 @@ def calibrate(
     """
     from edgeact.calibration import calibrate as run_calibration
     from edgeact.calibration import (
+        MODELS,
         calibrate_per_camera,
         camera_output,
         check_output,
@@ -228,7 +231,6 @@ def calibrate(
         parse_camera,
         write_result,
     )
-    from edgeact.geometry import MODELS
     from edgeact.report import print_calibration, say
 
     if projection not in MODELS:
@@ -452,11 +454,11 @@ def eval_(
     if plots is None and out is not None:
         plots = out.parent
     refuse_report_over_inputs(model, data, out, plots)     # before minutes of scoring, not after
+    # notes (a cache resized on load) come before the minutes of scoring, not after them
     report = evaluate_artifact(model, data, EvalOptions(benchmark=benchmark, split=split, device=device,
                                                         batch_size=batch_size, workers=workers, test_sets=test_sets,
-                                                        fp16=fp16, compile=compile_mode, backend=backend))
-    for note in report.get("notes", []):
-        say(console, note)
+                                                        fp16=fp16, compile=compile_mode, backend=backend),
+                               log=lambda note: say(console, note))
     written = save_report(report, out, plots)
     console.print(eval_table(report, model, benchmark, split))
     worst = weakest_classes(report)

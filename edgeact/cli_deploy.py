@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from edgeact.cli_options import BackendOpt, DeviceOpt, ItersOpt, JsonOpt, MdOpt, WarmupOpt, opt, renamed
+from edgeact.cli_options import BackendOpt, DeviceOpt, Group, ItersOpt, JsonOpt, MdOpt, WarmupOpt, opt, renamed
 from edgeact.errors import EdgeactError
 from edgeact.live.defaults import LIVE
 from edgeact.live.pose import DEFAULT_POSE_YAML
@@ -96,6 +96,7 @@ def export(
 
 bench_app = typer.Typer(
     name="bench",
+    cls=Group,
     help="Measure speed: the classifier per backend x precision x batch (`bench model`), the pose model "
     "(`bench pose`).",
     no_args_is_help=True,

@@ -11,6 +11,11 @@ command class that rewrites them to the new name before parsing and prints a one
 stdout, with the command's other notes: stderr stays the one error line); they are not listed in
 ``--help``.
 
+Library errors name the keyword argument they are about (``batch: must be >= 1``); the CLI
+prints the option that sets it (``--batch-size: must be >= 1``): the app's groups are
+:class:`Group`, which rewords such an error through :data:`PARAMETERS` where the two are spelled
+differently.
+
 :func:`option_table` renders every command x option with its meaning as Markdown (the README's
 "Command-line options" section is this table). Nothing here imports the commands: the table takes
 the Typer app.
@@ -22,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 MEANINGS: dict[str, str] = {
     # the model and its input
@@ -209,6 +214,21 @@ RENAMED: dict[str, dict[str, str]] = {
 """Per command, the old spellings still accepted (with a note) for one release: old -> new."""
 
 
+PARAMETERS: dict[str, dict[str, str]] = {
+    "export": {"fmt": "--format", "batch": "--batch-size", "calib_data": "--int8-data", "calib_clips": "--int8-clips",
+               "calib_method": "--int8-method"},
+    "bench model": {"batches": "--batch-size", "precisions": "--precision", "calib_data": "--int8-data"},
+    "bench pose": {"imgsz": "--pose-imgsz", "half": "--fp16"},
+    "bench live": {"width": "--video-width", "height": "--video-height"},
+    "prep": {"size": "--resize", "calib": "--calibration"},
+    "synth": {"frames": "--video-frames", "width": "--video-width", "height": "--video-height",
+              "classes": "--num-classes"},
+    "calibrate": {"model": "--projection", "camera": "--ntu-camera"},
+}
+"""Per command, the library's keyword arguments that its option spells otherwise: parameter ->
+option. Any other parameter ``some_name`` is set by ``--some-name``."""
+
+
 def help_for(name: str, detail: str = "") -> str:
     """The help text of option ``name``: its meaning, then ``detail`` (what it does in this command)."""
     meaning = MEANINGS[name]
@@ -274,6 +294,40 @@ def rename_args(args: list[str], table: dict[str, str]) -> list[str]:
         print(f"note: {name} is now {new} (the old spelling is accepted for this release)")
         out.append(new + eq + value)
     return out
+
+
+def option_for(command: str, param: str) -> str:
+    """The option of ``command`` (e.g. ``"bench model"``) that sets the library's keyword argument
+    ``param``: :data:`PARAMETERS`, else ``--param-name``."""
+    return PARAMETERS.get(command, {}).get(param, "--" + param.replace("_", "-"))
+
+
+def name_option(exc: Exception, command: str) -> None:
+    """Reword ``exc`` in place for the CLI: an :class:`~edgeact.errors.EdgeactError` about keyword
+    arguments (``params``) names the options of ``command`` that set them instead; its type (and
+    so its exit status) stays."""
+    params = getattr(exc, "params", ())
+    if params:
+        exc.args = (f"{', '.join(option_for(command, p) for p in params)}: {exc.reason}",)
+        exc.params = ()
+
+
+class Group(TyperGroup):
+    """The CLI's command groups: an error about a keyword argument leaves a command naming the
+    command's option (:func:`name_option`), so the CLI's one error line speaks its vocabulary."""
+
+    def invoke(self, ctx):
+        from edgeact.errors import EdgeactError
+
+        try:
+            return super().invoke(ctx)
+        except EdgeactError as exc:
+            path, outer = [ctx.invoked_subcommand or ""], ctx
+            while outer.parent is not None:         # the root's name is the program's (python -m edgeact)
+                path.insert(0, outer.info_name)
+                outer = outer.parent
+            name_option(exc, " ".join(path).strip())
+            raise
 
 
 def _commands(app: typer.Typer):

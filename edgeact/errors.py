@@ -3,13 +3,19 @@
 The CLI prints an ``EdgeactError`` as a single red line and exits with status 2; an ``OSError``
 that reaches the top (a full disk, a read-only folder, a file where a folder should be) is one red
 line naming the path, exit status :data:`EXIT_IO`; anything else is a bug and keeps its traceback.
+
+The library is called from Python as well as from the CLI, so its messages name what a caller
+passed as that caller spelled it: an error about one argument carries the argument's keyword name
+(``EdgeactError("must be >= 1, got 0", param="batch")`` reads ``batch: must be >= 1, got 0``), and
+the CLI prints the option that sets it instead (``--batch-size: must be >= 1, got 0``, through
+:func:`edgeact.cli_options.cli_message`). Messages that suggest a command to run spell its options.
 """
 
 from __future__ import annotations
 
 import errno
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 EXIT_USAGE = 2          # bad input: restarting cannot fix it
 EXIT_IO = 74            # EX_IOERR (sysexits.h): the system refused a read or write
@@ -20,10 +26,21 @@ _WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class EdgeactError(ValueError):
-    """Bad input from the user: a file, an option or a value. The message is one line and names
-    the file or option and the problem."""
+    """Bad input from the user: a file, an argument or a value. The message is one line and names
+    the file or argument and the problem.
+
+    ``param``: the keyword argument (or config field) the problem is about, or several together;
+    ``str(exc)`` is then ``"{param}: {reason}"`` (``"fp16, int8: choose one"``), and ``params``
+    and ``reason`` keep them apart for the CLI to name its options.
+    """
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, reason: str, *, param: str | Sequence[str] = ()):
+        params = (param,) if isinstance(param, str) else tuple(param)
+        super().__init__(f"{', '.join(params)}: {reason}" if params else reason)
+        self.reason = reason
+        self.params = params
 
 
 class SourceLost(EdgeactError):

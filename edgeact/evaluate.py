@@ -53,19 +53,23 @@ def predict_runtime(runtime: Runtime, loader, *,
     return predict_with(runtime, loader, on_batch)
 
 
-def evaluate_artifact(model_path: str | Path, cache: str | Path, opts: EvalOptions) -> dict:
+def evaluate_artifact(model_path: str | Path, cache: str | Path, opts: EvalOptions,
+                      log: Optional[Callable[[str], None]] = None) -> dict:
     """Score ``model_path`` (any edgeact artifact) on the ``opts.split`` split of
-    ``opts.benchmark`` in ``cache``."""
+    ``opts.benchmark`` in ``cache``. Notes on how the clips are read (a cache resized on load) go
+    to ``log`` before scoring starts, and into the report's ``notes``."""
     runtime = load_runtime(model_path, opts.device, fp16=opts.fp16, compile=opts.compile, backend=opts.backend)
     benchmark = opts.benchmark or runtime.meta.get("benchmark")
     if not benchmark:
-        raise EdgeactError(f"{model_path}: names no benchmark; pass --benchmark")
+        raise EdgeactError(f"{model_path}: names no benchmark; give one", param="benchmark")
     ds = ClipDataset(cache, benchmark, opts.split, train=False, spec=runtime.input_spec,
                      num_test_sets=opts.test_sets, names=opts.names)
     classes = runtime.classes
     if ds.classes.names[: len(classes)] != classes.names:
         raise EdgeactError(f"{model_path}: trained on {len(classes)} classes that differ from the "
                            f"{len(ds.classes)} classes of {cache}")
+    if log and ds.scale_note:
+        log(ds.scale_note)
     loader = DataLoader(ds, batch_size=opts.batch_size, num_workers=opts.workers)
     probs, labels = predict_runtime(runtime, loader)
     # the report keeps how its clips were read (a cache resized on load says so)

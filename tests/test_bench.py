@@ -37,19 +37,19 @@ def test_time_interleaved_alternates_after_warmup():
     times = time_interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, warmup=2, iters=3)
     assert order == ["a", "a", "b", "b"] + ["a", "b"] * 3
     assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3} and min(times["a"]) >= 0
-    with pytest.raises(EdgeactError, match="--iters must be >= 1"):
+    with pytest.raises(EdgeactError, match="^iters: must be >= 1"):
         time_interleaved({"a": lambda: None}, warmup=0, iters=0)
 
 
 def test_option_parsers():
-    assert parse_int_list("1, 8,8", "--batch") == (1, 8)
+    assert parse_int_list("1, 8,8", "--batch-size") == (1, 8)
     assert parse_backends("torch,onnxruntime,trt") == ("torch", "onnx", "tensorrt") and parse_backends(None) is None
-    with pytest.raises(EdgeactError, match="--batch: 'x' is not an integer"):
-        parse_int_list("1,x", "--batch")
-    with pytest.raises(EdgeactError, match="--batch: 0 must be >= 1"):
-        parse_int_list("0", "--batch")
+    with pytest.raises(EdgeactError, match="--batch-size: 'x' is not an integer"):
+        parse_int_list("1,x", "--batch-size")
+    with pytest.raises(EdgeactError, match="--batch-size: 0 must be >= 1"):
+        parse_int_list("0", "--batch-size")
     assert parse_backends("ov,onnx") == ("openvino", "onnx")
-    with pytest.raises(EdgeactError, match="--backends: unknown backend 'tflite'"):
+    with pytest.raises(EdgeactError, match="^backends: unknown backend 'tflite'"):
         parse_backends("torch,tflite")
 
 
@@ -87,7 +87,7 @@ def test_bench_torch_compile_rows_beside_eager():
     assert compiled["first_call_s"] > 10 * compiled["p50_ms"] / 1e3        # compiling happened untimed
     assert [q["name"] for q in report["ratios"]] == ["torch / torch-compile"]
     assert any("torch-compile fp32: compiling for batch 1" in line for line in logs)
-    with pytest.raises(EdgeactError, match="torch-cudagraphs needs a CUDA device"):
+    with pytest.raises(EdgeactError, match="^backends: torch-cudagraphs needs a CUDA device"):
         bench_model(arch="i3d_r18", num_classes=4, levels=(None, None, None), width=0.125, batches=(1,), frames=4,
                     size=32, device="cpu", backends=parse_backends("torch-cudagraphs"))
 
@@ -106,7 +106,7 @@ def test_cli_export_then_bench_the_artifact(tmp_path):
     assert result.exit_code == 0, result.output
     assert "max abs difference" in result.output and "wrote" in result.output and (tmp_path / "m.onnx").is_file()
     out = tmp_path / "b" / "onnx.json"
-    result = runner.invoke(app, ["bench", "model", "--model", str(tmp_path / "m.onnx"), "--batch", "2", "--device", "cpu",
+    result = runner.invoke(app, ["bench", "model", "--model", str(tmp_path / "m.onnx"), "--batch-size", "2", "--device", "cpu",
                                  "--threads", "1", "--warmup", "0", "--iters", "2", "--json", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -121,7 +121,7 @@ def test_cli_export_then_bench_the_artifact(tmp_path):
 
 def test_cli_bench_model_writes_json_and_markdown(tmp_path):
     out, md = tmp_path / "r.json", tmp_path / "r.md"
-    result = runner.invoke(_app(), ["bench", "model", *TINY, "--batch", "1", "--backends", "torch,onnx",
+    result = runner.invoke(_app(), ["bench", "model", *TINY, "--batch-size", "1", "--backends", "torch,onnx",
                                     "--json", str(out), "--md", str(md)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -135,14 +135,20 @@ def test_cli_bench_user_errors():
     app = _app()
     result = runner.invoke(app, ["bench", "model", "--model", "x.pt", "--arch", "i3d_r18"])
     assert isinstance(result.exception, EdgeactError) and "either --model or --arch" in str(result.exception)
-    result = runner.invoke(app, ["bench", "model", "--arch", "i3d_r18", "--batch", "0"])
+    result = runner.invoke(app, ["bench", "model", "--arch", "i3d_r18", "--batch-size", "0"])
     assert isinstance(result.exception, EdgeactError) and "--batch-size: 0 must be >= 1" in str(result.exception)
     result = runner.invoke(app, ["bench", "model", *TINY, "--backends", "tensorrt"])
     assert isinstance(result.exception, EdgeactError) and "tensorrt needs a CUDA device" in str(result.exception)
-    result = runner.invoke(app, ["bench", "pose", "--imgsz", "100"])
-    assert isinstance(result.exception, EdgeactError) and "--imgsz must be a multiple of 32" in str(result.exception)
+    result = runner.invoke(app, ["bench", "model", *TINY, "--iters", "0"])
+    assert isinstance(result.exception, EdgeactError) and str(result.exception) == "--iters: must be >= 1, got 0"
+    result = runner.invoke(app, ["bench", "pose", "--pose-imgsz", "100"])
+    assert isinstance(result.exception, EdgeactError)
+    assert str(result.exception) == "--pose-imgsz: must be a multiple of 32 and >= 32, got 100"
     result = runner.invoke(app, ["bench", "pose", "--pose-model", "missing.pt"])
-    assert isinstance(result.exception, EdgeactError) and "missing.pt: no such file" in str(result.exception)
+    assert isinstance(result.exception, EdgeactError)
+    assert str(result.exception).startswith("--pose-model: missing.pt: no such file")
+    with pytest.raises(EdgeactError, match="^imgsz: must be a multiple of 32"):     # from Python: the keyword
+        bench_pose(imgsz=100)
 
 
 def test_bench_pose_untrained_yaml_offline():

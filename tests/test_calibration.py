@@ -1,5 +1,4 @@
 import json
-import re
 import subprocess
 import sys
 import time
@@ -196,9 +195,9 @@ def test_realsense_missing_package_says_how_to_install(monkeypatch):
 
 
 def test_calibrate_needs_exactly_one_source(tmp_path):
-    with pytest.raises(EdgeactError, match="exactly one source.*got none"):
+    with pytest.raises(EdgeactError, match="^pairs, ntu_skeletons, realsense, bag: give exactly one source.*got none"):
         calibrate()
-    with pytest.raises(EdgeactError, match="exactly one source.*got --pairs, --realsense"):
+    with pytest.raises(EdgeactError, match="^pairs, realsense: give exactly one source.*got 2"):
         calibrate(pairs=tmp_path / "a.csv", realsense=True)
 
 
@@ -225,7 +224,7 @@ def test_calibrate_warns_when_the_model_does_not_fit(tmp_path):
     csv = _write_csv(tmp_path / "kinect.csv", pts, pix)
     res = calibrate(pairs=csv, bx=960, by=540, model="eq1")
     assert res.n_outliers > 20
-    assert len(res.notes) == 1 and "try --model offset" in res.notes[0]
+    assert len(res.notes) == 1 and "try the offset model" in res.notes[0]
     res = calibrate(pairs=csv, bx=960, by=540, model="offset")
     assert res.n_outliers < 5 and res.notes == ()
     assert res.calibration.tx == pytest.approx(0.052, abs=0.005)
@@ -258,7 +257,7 @@ def test_cli_calibrate_csv(tmp_path, monkeypatch):
 
     out = tmp_path / "c.json"
     result = runner.invoke(app, ["calibrate", "--pairs", str(csv), "--fit-center", "--bx", "0", "--by", "0",
-                                 "--model", "offset", "--out", str(out)])
+                                 "--projection", "offset", "--out", str(out)])
     assert result.exit_code == 0, result.output
     c = load_calibration(out)
     assert (c.cx, c.cy, c.bx, c.by, c.tx, c.ty) == pytest.approx((520, -510, 320, 240, 0, 0), abs=1e-6)
@@ -278,10 +277,9 @@ def test_cli_calibrate_user_errors_are_one_line(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and "exactly one source" in lines[0]
-    proc = subprocess.run(cmd + ["--pairs", "x.csv", "--model", "fisheye"], capture_output=True, text=True,
+    proc = subprocess.run(cmd + ["--pairs", "x.csv", "--projection", "fisheye"], capture_output=True, text=True,
                           cwd=tmp_path)
-    # the projection model's option is --projection; --model, its old spelling, is still read
-    assert proc.returncode == 2 and re.search(r"--(model|projection): 'fisheye'", proc.stderr)
+    assert proc.returncode == 2 and "--projection: 'fisheye'" in proc.stderr
     assert not (tmp_path / "calibration").exists()
 
 

@@ -9,7 +9,18 @@ import typer.main
 from typer.testing import CliRunner
 
 from edgeact.cli import app
-from edgeact.cli_options import MEANINGS, README_BEGIN, README_END, RENAMED, command_options, option_table, rename_args
+from edgeact.cli_options import (
+    MEANINGS,
+    PARAMETERS,
+    README_BEGIN,
+    README_END,
+    RENAMED,
+    command_options,
+    name_option,
+    option_for,
+    option_table,
+    rename_args,
+)
 from edgeact.errors import EdgeactError
 from edgeact.types import parse_levels
 
@@ -113,6 +124,38 @@ def test_old_spelling_sets_the_new_option_with_a_note(command, old, new, capsys)
                                      *([] if new == "--resize" else [value])])
     assert str(ctx.params[param.name]) == value
     assert f"note: {old} is now {new} (the old spelling is accepted for this release)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", sorted(PARAMETERS))
+def test_every_mapped_parameter_names_an_option_of_its_command(command):
+    options = {n for p in _command(command).params for n in p.opts}
+    for param, option in PARAMETERS[command].items():
+        assert option in options, f"{command}: {param} -> {option}, which {command} does not take"
+
+
+def test_a_library_error_names_the_keyword_and_the_cli_its_option():
+    exc = EdgeactError("must be >= 1, got 0", param="batch")
+    assert str(exc) == "batch: must be >= 1, got 0" and exc.reason == "must be >= 1, got 0"
+    name_option(exc, "export")
+    assert str(exc) == "--batch-size: must be >= 1, got 0" and exc.params == ()
+    name_option(exc, "export")                                   # reworded once
+    assert str(exc) == "--batch-size: must be >= 1, got 0"
+    both = EdgeactError("choose one", param=("fp16", "int8"))
+    name_option(both, "export")
+    assert str(both) == "--fp16, --int8: choose one"
+    assert option_for("prep", "size") == "--resize" and option_for("export", "size") == "--size"
+    assert option_for("live", "window_seconds") == "--window-seconds"
+    plain = EdgeactError("x.pt: no such file")
+    name_option(plain, "export")
+    assert str(plain) == "x.pt: no such file"
+
+
+def test_the_cli_prints_the_option_in_its_one_error_line(tmp_path):
+    # through the console entry point (python -m edgeact): the group rewords the library's error
+    proc = subprocess.run([sys.executable, "-m", "edgeact", "bench", "pose", "--pose-imgsz", "33"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: --pose-imgsz: must be a multiple of 32 and >= 32, got 33"
 
 
 def test_old_spelling_runs_the_command_and_refuses_both_spellings():

@@ -3,6 +3,7 @@
 What of the strongly typed TensorRT build runs without a GPU is in test_tensorrt_typed.py."""
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -131,27 +132,55 @@ def test_export_spec_keeps_the_margin():
     base = InputSpec(frames=8, size=224, resize=256)
     assert export_spec(base, None, None) == base
     assert (export_spec(base, 16, 112).frames, export_spec(base, 16, 112).resize) == (16, 128)
-    with pytest.raises(EdgeactError, match="--size must be >= 32"):
+    with pytest.raises(EdgeactError, match="^size: must be >= 32"):
         export_spec(base, None, 16)
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(fmt="tflite"), "--format 'tflite': choose one of onnx, torchscript, engine"),
-    (dict(fmt="onnx", int8=True), "--int8 needs --calib-data"),
-    (dict(fmt="engine", int8=True), "--int8 needs --calib-data"),
-    (dict(fmt="torchscript", int8=True), "--int8 applies to --format onnx (Q/DQ) and engine, not torchscript"),
-    (dict(fmt="engine", int8=True, via="torch-tensorrt", calib_data="c"), "--int8 needs --via onnx"),
-    (dict(fmt="onnx", opset=13), "--opset must be >= 17"),
-    (dict(fmt="onnx", batch=0), "--batch must be >= 1"),
-    (dict(fmt="engine", batch=4, max_batch=2), "--max-batch 2 is smaller than --batch 4"),
-    (dict(fmt="onnx", via="torch-tensorrt"), "--via torch-tensorrt applies to --format engine only"),
-    (dict(fmt="torchscript", fp16=True, device="cpu"), "--fp16: a half-precision TorchScript needs CUDA"),
+    (dict(fmt="tflite"), "fmt: 'tflite': choose one of onnx, torchscript, engine"),
+    (dict(fmt="onnx", int8=True), "calib_data: INT8 needs a cache made by `edgeact prep`"),
+    (dict(fmt="engine", int8=True), "calib_data: INT8 needs a cache"),
+    (dict(fmt="torchscript", int8=True), "int8: applies to ONNX (Q/DQ) and TensorRT engines, not TorchScript"),
+    (dict(fmt="engine", int8=True, via="torch-tensorrt", calib_data="c"), "via: INT8 engines are built from the Q/DQ"),
+    (dict(fmt="onnx", calib_data="c"), "calib_data: apply to INT8 exports only"),
+    (dict(fmt="onnx", int8=True, calib_data="c", calib_clips=0), "calib_clips: must be >= 1"),
+    (dict(fmt="torchscript", calib_clips=4, calib_method="entropy"),
+     "calib_clips, calib_method: apply to INT8 ONNX and engines, not TorchScript"),
+    (dict(fmt="onnx", fp16=True, int8=True, calib_data="c"), "fp16, int8: choose one"),
+    (dict(fmt="onnx", opset=13), "opset: must be >= 17"),
+    (dict(fmt="onnx", batch=0), "batch: must be >= 1"),
+    (dict(fmt="engine", batch=4, max_batch=2), "max_batch: 2 is smaller than the batch size 4"),
+    (dict(fmt="onnx", via="torch-tensorrt"), "via: torch-tensorrt applies to TensorRT engines only"),
+    (dict(fmt="torchscript", fp16=True, device="cpu"), "fp16: a half-precision TorchScript needs CUDA"),
 ])
-def test_bad_options_name_the_option(ckpt, tmp_path, kwargs, message):
+def test_bad_arguments_name_the_keyword(ckpt, tmp_path, kwargs, message):
+    """Called from Python, export_model's errors name its keyword arguments (the CLI names its
+    options instead: test_cli_errors_name_the_options)."""
     pt, _, _ = ckpt
     fmt = kwargs.pop("fmt")
-    with pytest.raises(EdgeactError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(EdgeactError, match="^" + re.escape(message)):
         export_model(pt, fmt, tmp_path / "x.out", **kwargs)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "tflite"], "--format: 'tflite': choose one of"),
+    (["--int8"], "--int8-data: INT8 needs a cache made by `edgeact prep`"),
+    (["--int8-clips", "4"], "--int8-clips: apply to INT8 exports only"),
+    (["--int8", "--int8-data", "c", "--int8-clips", "0"], "--int8-clips: must be >= 1"),
+    (["--batch-size", "4", "--max-batch", "2", "--format", "engine"], "--max-batch: 2 is smaller than the batch size"),
+    (["--batch-size", "0"], "--batch-size: must be >= 1"),
+])
+def test_cli_errors_name_the_options(ckpt, tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from edgeact.cli import app
+
+    pt, _, _ = ckpt
+    defaults = [] if "--format" in args else ["--format", "onnx"]
+    result = CliRunner().invoke(app, ["export", "--model", str(pt), "--out", str(tmp_path / "x.out"), *defaults,
+                                      *args])
+    assert isinstance(result.exception, EdgeactError), result.output
+    assert str(result.exception).startswith(message), str(result.exception)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU-only refusal")

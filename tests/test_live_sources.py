@@ -387,7 +387,7 @@ def test_realsense_bad_recordings_and_no_camera(tmp_path):
     if len(rs.context().query_devices()) == 0:
         with pytest.raises(EdgeactError, match=r"^no RealSense camera connected \(use --bag FILE"):
             RealSenseSource()
-        with pytest.raises(EdgeactError, match="--width: must be a positive integer"):
+        with pytest.raises(EdgeactError, match="^width: must be a positive integer"):
             RealSenseSource(width=0)
 
 

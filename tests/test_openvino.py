@@ -189,7 +189,7 @@ def test_bench_rows_per_backend_and_precision_side_by_side():
 
 def test_cli_bench_an_onnx_file_on_both_runtimes(onnx_files, tmp_path):
     out = tmp_path / "b.json"
-    cli_ok(["bench", "model", "--model", onnx_files["int8"], "--backends", "onnx,openvino", "--batch", "1",
+    cli_ok(["bench", "model", "--model", onnx_files["int8"], "--backends", "onnx,openvino", "--batch-size", "1",
             "--device", "cpu", "--threads", "1", "--warmup", "0", "--iters", "2", "--json", out])
     report = json.loads(out.read_text())
     assert [(r["backend"], r["precision"]) for r in report["rows"]] == [("onnx", "int8"), ("openvino", "int8")]
@@ -203,9 +203,9 @@ def test_bench_precision_errors(onnx_files, monkeypatch, tmp_path):
 
     tiny = dict(arch="i3d_r18", num_classes=4, levels=(None, None, None), width=0.125, batches=(1,), frames=4, size=32,
                 device="cpu", warmup=0, iters=1)
-    with pytest.raises(EdgeactError, match="--precision int8: none of --backends torch runs it here"):
+    with pytest.raises(EdgeactError, match="^precisions: int8: none of the backends torch runs it here"):
         bench_model(backends=("torch",), precisions=("int8",), **tiny)
-    with pytest.raises(EdgeactError, match="--precision: 'fp8' is not one of fp32, fp16, bf16, int8"):
+    with pytest.raises(EdgeactError, match="^precisions: 'fp8' is not one of fp32, fp16, bf16, int8"):
         bench_model(backends=("torch",), precisions=("fp8",), **tiny)
     monkeypatch.setitem(sys.modules, "openvino", None)
     out = tmp_path / "b.json"

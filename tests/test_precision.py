@@ -233,33 +233,35 @@ def test_bad_input_exits_2_with_one_line(trained, tmp_path, monkeypatch, capsys)
     with pytest.raises(SystemExit) as exit_:
         main()
     assert exit_.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [
-        "error: --int8 needs --calib-data: a cache made by `edgeact prep` whose train clips calibrate the INT8 ranges"]
+        "error: --int8-data: INT8 needs a cache made by `edgeact prep` whose train clips calibrate its ranges"]
     assert not list(tmp_path.iterdir())
 
 
 def test_int8_without_calibration_data(trained, tmp_path):
     _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--out", tmp_path / "m.onnx"],
-           "--int8 needs --calib-data", tmp_path)
-    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--calib-data", trained["cache"],
-            "--out", tmp_path / "m.onnx"], "--calib-data, --calib-clips and --calib-method apply to --int8 only", tmp_path)
-    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--fp16", "--calib-data",
-            trained["cache"], "--out", tmp_path / "m.onnx"], "--fp16 and --int8: choose one", tmp_path)
+           "--int8-data: INT8 needs a cache", tmp_path)
+    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8-data", trained["cache"],
+            "--out", tmp_path / "m.onnx"], "--int8-data: apply to INT8 exports only", tmp_path)
+    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--fp16", "--int8-data",
+            trained["cache"], "--out", tmp_path / "m.onnx"], "--fp16, --int8: choose one", tmp_path)
 
 
 def test_calibration_cache_with_fewer_clips_than_asked(trained, tmp_path):
-    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--calib-data", trained["cache"],
-            "--calib-clips", "17", "--out", tmp_path / "m.onnx"],
-           "the train split of toy has 16 clips, fewer than --calib-clips 17", tmp_path)
-    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--calib-data", trained["cache"],
-            "--calib-method", "kl", "--out", tmp_path / "m.onnx"], "--calib-method 'kl': choose one of", tmp_path)
-    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--calib-data", trained["cache"],
-            "--calib-clips", "0", "--out", tmp_path / "m.onnx"], "--calib-clips must be >= 1, got 0", tmp_path)
+    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--int8-data", trained["cache"],
+            "--int8-clips", "17", "--out", tmp_path / "m.onnx"],
+           "the train split of toy has 16 clips, fewer than the 17 asked for to calibrate INT8", tmp_path)
+    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--int8-data", trained["cache"],
+            "--int8-method", "kl", "--out", tmp_path / "m.onnx"], "--int8-method: 'kl': choose one of", tmp_path)
+    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--int8-data", trained["cache"],
+            "--int8-clips", "0", "--out", tmp_path / "m.onnx"], "--int8-clips: must be >= 1, got 0", tmp_path)
+    with pytest.raises(EdgeactError, match="^calib_clips: must be >= 1, got 0"):    # 0 is not the default 64
+        export_model(trained["pt"], "onnx", tmp_path / "m.onnx", int8=True, calib_data=trained["cache"], calib_clips=0)
 
 
 def test_calibration_cache_of_another_class_set(trained, tmp_path_factory, tmp_path):
     other = toy_cache(tmp_path_factory.mktemp("other"), classes=ClassList(("a", "b", "c", "d")))
-    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--calib-data", other,
-            "--out", tmp_path / "m.onnx"], "its 4 classes differ from the model's 4", tmp_path)
+    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--int8-data", other,
+            "--out", tmp_path / "m.onnx"], "the calibration cache's 4 classes differ from the model's 4", tmp_path)
 
 
 @pytest.mark.parametrize("write_size", [True, False])
@@ -268,12 +270,12 @@ def test_calibration_cache_of_another_scale(trained, tmp_path_factory, tmp_path,
     A 64² cache is resized to 40² on load, as train and eval do (ClipDataset's one check), with a
     one-line note. The size comes from index.json, or from the frames when the index lacks it."""
     small = toy_cache(tmp_path_factory.mktemp("small"), size=32, write_size=write_size)
-    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--calib-data", small,
-            "--calib-clips", "4", "--out", tmp_path / "m.onnx"], "cache frames are 32 px but the model takes 40 px",
+    _fails(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--int8-data", small,
+            "--int8-clips", "4", "--out", tmp_path / "m.onnx"], "cache frames are 32 px but the model takes 40 px",
            tmp_path)
     large = toy_cache(tmp_path_factory.mktemp("large"), size=64, write_size=write_size)
-    out = cli_ok(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--calib-data", large,
-                  "--calib-clips", "4", "--out", tmp_path / "m.onnx"])
+    out = cli_ok(["export", "--model", trained["pt"], "--format", "onnx", "--int8", "--int8-data", large,
+                  "--int8-clips", "4", "--out", tmp_path / "m.onnx"])
     assert "cache frames are 64 px, the model was trained on 40 px: resizing on load" in out
     assert read_meta(tmp_path / "m.onnx")["export"]["precision"] == "int8"
 
@@ -285,7 +287,7 @@ def test_converter_or_quantizer_not_installed_names_the_extra(trained, tmp_path,
         monkeypatch.setitem(sys.modules, name, None)        # what an environment without the package gives
     args = ["export", "--model", trained["pt"], "--format", "onnx", flag, "--out", tmp_path / "m.onnx"]
     if flag == "--int8":
-        args += ["--calib-data", trained["cache"], "--calib-clips", "4"]
+        args += ["--int8-data", trained["cache"], "--int8-clips", "4"]
     _fails(args, f"pip install 'edgeact[{extra}]'", tmp_path)
 
 

@@ -221,9 +221,11 @@ def test_class_list_of_a_partial_config():
     ("cameras", 4, "--cameras"), ("classes", 0, "--num-classes"), ("frames", 4, "--video-frames"),
     ("spurious_rate", 1.5, "--spurious-rate"), ("replications", 3, "--replications"),
 ])
-def test_bad_config_names_the_option(field, value, option):
-    with pytest.raises(EdgeactError, match=re.escape(option)):
+def test_bad_config_names_the_field_and_the_cli_its_option(field, value, option, tmp_path):
+    with pytest.raises(EdgeactError, match="^" + re.escape(f"{field}: {value!r}")):
         SynthConfig(**{field: value})
+    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "ds"), option, str(value)])
+    assert isinstance(result.exception, EdgeactError) and str(result.exception).startswith(f"{option}: {value!r}")
 
 
 def test_empty_start_and_spurious_bodies(tmp_path):
@@ -254,7 +256,7 @@ def test_refuse_resume_and_overwrite(tiny, tmp_path):
     summary = generate(ds, TINY, resume=True)
     assert (summary.written, summary.skipped) == (1, 7) and victim.read_bytes() == before
     assert not list((ds / "nturgb+d_rgb").glob(".*tmp*"))
-    with pytest.raises(EdgeactError, match="--video-frames 16"):
+    with pytest.raises(EdgeactError, match="^frames: .*made with 16, not"):
         generate(ds, replace(TINY, frames=20), resume=True)
     smaller = replace(TINY, classes=1)
     summary = generate(ds, smaller, overwrite=True)

@@ -96,7 +96,7 @@ def test_prep_and_live_refuse_a_degenerate_calibration(tmp_path):
     bad = tmp_path / "flat.json"
     bad.write_text('{"cx": 0, "cy": 583.68, "bx": 320, "by": 240}')
     (tmp_path / "nucla").mkdir()
-    proc = _edgeact(["prep", "--dataset", "nucla", "--root", "nucla", "--calib", bad, "--out", "cache"], tmp_path)
+    proc = _edgeact(["prep", "--dataset", "nucla", "--root", "nucla", "--calibration", bad, "--out", "cache"], tmp_path)
     _one_line_error(proc, "flat.json: cx = 0 is degenerate")
     with pytest.raises(EdgeactError, match="flat.json: cx = 0 is degenerate"):
         open_pose("depth", calibration=bad)
@@ -128,7 +128,7 @@ def test_calibrate_refuses_more_frames_than_the_header_says(tmp_path):
     f.write_bytes(b"%d\r\n" % (int(first) - 2) + rest)  # the header undercounts by two frames
     with pytest.raises(EdgeactError, match=r"A002\.skeleton:\d+: 2 more frame\(s\) after the 10 frames the header"):
         calibrate(ntu_skeletons=folder, model="offset")
-    proc = _edgeact(["calibrate", "--ntu-skeletons", folder, "--model", "offset"], tmp_path)
+    proc = _edgeact(["calibrate", "--ntu-skeletons", folder, "--projection", "offset"], tmp_path)
     _one_line_error(proc, "S001C001P001R001A002.skeleton:", "header")
     assert not (tmp_path / "nturgb+d_skeletons.json").exists()
 
@@ -185,7 +185,7 @@ def test_check_output_before_writing_anything(tmp_path):
             check_output(tmp_path / f"calib-{cam}.json")
     write_result(tmp_path / "calib-C001.json", results["C001"])
     check_output(tmp_path / "calib-C001.json")     # its own file passes
-    result = runner.invoke(app, ["calibrate", "--ntu-skeletons", str(folder), "--model", "offset", "--per-camera",
+    result = runner.invoke(app, ["calibrate", "--ntu-skeletons", str(folder), "--projection", "offset", "--per-camera",
                                  "--out", str(tmp_path / "calib.json")])
     assert result.exit_code != 0 and "calib-C002.json" in str(result.exception)
     assert foreign.read_text() == '{"cx": 1, "cy": 1, "bx": 0, "by": 0}'
@@ -213,7 +213,7 @@ def test_a_wrong_principal_point_is_called_implausible(tmp_path):
     assert abs(c.tx) > 1.0 and c.rmse_px > 20
     assert any(n.startswith(f"offset tx = {c.tx:.3f} m") and "implausible" in n for n in res.notes)
     assert any(n.startswith("inlier RMS error") and "implausible" in n for n in res.notes)
-    out = cli_ok(["calibrate", "--ntu-skeletons", folder, "--model", "offset", "--bx", 320, "--by", 240,
+    out = cli_ok(["calibrate", "--ntu-skeletons", folder, "--projection", "offset", "--bx", 320, "--by", 240,
                   "--out", tmp_path / "wrong.json"])
     assert "implausible" in out
     assert any("implausible" in n for n in json.loads((tmp_path / "wrong.json").read_text())["notes"])
@@ -240,8 +240,8 @@ def test_synth_data_takes_its_frame_size_from_meta_then_video(tmp_path):
 
 def test_a_csv_needs_the_principal_point(tmp_path):
     csv = _csv(tmp_path / "clicks.csv", Calibration(cx=520.0, cy=-510.0, bx=330.0, by=250.0))
-    with pytest.raises(EdgeactError, match=r"clicks\.csv: a CSV of pairs does not say the image size: give "
-                                           r"--bx and --by .* or --fit-center"):
+    with pytest.raises(EdgeactError, match=r"^bx, by: .*clicks\.csv: a CSV of pairs does not say the image size: "
+                                           r"give both .* or fit the centre too"):
         calibrate(pairs=csv)
     c = calibrate(pairs=csv, fit_center=True).calibration
     assert (c.bx, c.by) == pytest.approx((330, 250))
@@ -253,7 +253,7 @@ def test_a_csv_needs_the_principal_point(tmp_path):
 def test_rejected_points_are_reported_in_the_json_and_the_printout(tmp_path):
     folder = _ntu_folder(tmp_path, files=4, outliers=0.25)
     out = tmp_path / "ntu.json"
-    text = cli_ok(["calibrate", "--ntu-skeletons", folder, "--model", "offset", "--out", out])
+    text = cli_ok(["calibrate", "--ntu-skeletons", folder, "--projection", "offset", "--out", out])
     saved = json.loads(out.read_text())
     assert saved["tx"] == pytest.approx(0.052, abs=1e-3)
     assert saved["rmse_px"] < 0.01 and saved["rmse_all_px"] > 30
@@ -273,27 +273,27 @@ def test_rejected_points_are_reported_in_the_json_and_the_printout(tmp_path):
 def test_mixed_cameras_are_noted_and_can_be_fitted_alone(tmp_path, monkeypatch):
     folder = _ntu_folder(tmp_path, cams=(("C001", C001), ("C002", C002)), files=2)
     mixed = calibrate(ntu_skeletons=folder, model="offset")
-    assert any("mix cameras C001 (2 files), C002 (2 files)" in n and "--per-camera" in n for n in mixed.notes)
+    assert any("mix cameras C001 (2 files), C002 (2 files)" in n and "each camera on its own" in n for n in mixed.notes)
     one = calibrate(ntu_skeletons=folder, model="offset", camera=2)
     assert one.camera == "C002" and not any("mix cameras" in n for n in one.notes)
     assert (one.calibration.cx, one.calibration.tx) == pytest.approx((1030, -0.03), abs=1e-3)
     monkeypatch.chdir(tmp_path)
-    text = cli_ok(["calibrate", "--ntu-skeletons", folder, "--model", "offset", "--per-camera"])
+    text = cli_ok(["calibrate", "--ntu-skeletons", folder, "--projection", "offset", "--per-camera"])
     assert "wrote nturgb+d_skeletons-C001.json" in text and "wrote nturgb+d_skeletons-C002.json" in text
     for name, cam in (("C001", C001), ("C002", C002)):
         saved = json.loads((tmp_path / f"nturgb+d_skeletons-{name}.json").read_text())
         assert saved["camera"] == name and saved["tx"] == pytest.approx(cam.tx, abs=1e-3)
-    cli_ok(["calibrate", "--ntu-skeletons", folder, "--model", "offset", "--camera", "c1", "--out", "c1.json"])
+    cli_ok(["calibrate", "--ntu-skeletons", folder, "--projection", "offset", "--ntu-camera", "c1", "--out", "c1.json"])
     assert load_calibration("c1.json").tx == pytest.approx(0.052, abs=1e-3)
     _skeleton(folder / "extra.skeleton", C002)      # no NTU name: no camera to select it by
     only = calibrate(ntu_skeletons=folder, model="offset", camera=1)
     assert any("1 file(s) whose name carries no camera id were left out (e.g. extra.skeleton)" in n
                for n in only.notes)
     assert only.calibration.tx == pytest.approx(0.052, abs=1e-3)
-    _one_line_error(_edgeact(["calibrate", "--ntu-skeletons", folder, "--camera", "C009"], tmp_path),
+    _one_line_error(_edgeact(["calibrate", "--ntu-skeletons", folder, "--ntu-camera", "C009"], tmp_path),
                     "no .skeleton file of camera C009")
-    _one_line_error(_edgeact(["calibrate", "--ntu-skeletons", folder, "--camera", "left"], tmp_path),
-                    "--camera: 'left' is not an NTU camera id")
+    _one_line_error(_edgeact(["calibrate", "--ntu-skeletons", folder, "--ntu-camera", "left"], tmp_path),
+                    "--ntu-camera: 'left' is not an NTU camera id")
 
 
 def test_per_camera_needs_ntu_names_and_one_principal_point_may_be_given(tmp_path):

@@ -97,7 +97,7 @@ def fit_projection(points_3d: np.ndarray, pixels: np.ndarray, *, bx: float, by: 
     the points used; ``outlier_fraction`` is 0 (nothing is rejected here).
     """
     if model not in MODELS:
-        raise EdgeactError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+        raise EdgeactError(f"must be one of {', '.join(MODELS)}, got {model!r}", param="model")
     p3, px = _check_pairs(points_3d, pixels)
     front = in_front(p3)
     n, n_min = int(front.sum()), MIN_POINTS[model]

@@ -22,7 +22,7 @@ def parse_camera(text: str | int) -> int:
     """An NTU camera id from ``C001``, ``c1`` or ``1`` (the ``Cccc`` of ``SsssCcccPpppRrrrAaaa``)."""
     m = re.fullmatch(r"[Cc]?0*(\d+)", str(text).strip())
     if not m or int(m.group(1)) < 1:
-        raise EdgeactError(f"--camera: {text!r} is not an NTU camera id (C001, C002, C003, ...)")
+        raise EdgeactError(f"{text!r} is not an NTU camera id (C001, C002, C003, ...)", param="camera")
     return int(m.group(1))
 
 

@@ -76,8 +76,8 @@ def _principal_point(bx: Optional[float], by: Optional[float], *, fit_center: bo
     if bx is not None and by is not None:
         return float(bx), float(by), None
     if pairs is not None:
-        raise EdgeactError(f"{pairs}: a CSV of pairs does not say the image size: give --bx and --by (the "
-                           "principal point, about the image centre: 320 240 for 640x480) or --fit-center")
+        raise EdgeactError(f"{pairs}: a CSV of pairs does not say the image size: give both (the principal point, "
+                           "about the image centre: 320 240 for 640x480) or fit the centre too", param=("bx", "by"))
     (w, h), where = ntu_frame_size(ntu_skeletons, files)
     bx_ = w / 2.0 if bx is None else float(bx)
     by_ = h / 2.0 if by is None else float(by)
@@ -94,7 +94,7 @@ def _plausibility_notes(calib: Calibration, result_model: str, *, ntu: bool, n_o
     if result_model == "offset" and worst > MAX_OFFSET_M:
         notes.append(f"offset tx = {calib.tx:.3f} m, ty = {calib.ty:.3f} m is implausible (a colour camera sits "
                      f"within {MAX_OFFSET_M:g} m of its 3D sensor; Kinect v2 about 0.05 m): the principal point "
-                     f"{calib.bx:g}/{calib.by:g} is probably wrong; check --bx/--by or try --fit-center")
+                     f"{calib.bx:g}/{calib.by:g} is probably wrong; check bx/by or fit the centre too")
     focal = 0.5 * (abs(calib.cx) + abs(calib.cy))
     bound = max(MAX_RMSE_RAD * focal, ROBUST_FLOOR_PX)
     if calib.rmse_px > bound:
@@ -105,7 +105,7 @@ def _plausibility_notes(calib: Calibration, result_model: str, *, ntu: bool, n_o
         share = f"{n_outliers} of {n_front} points ({n_outliers / n_front:.0%}) were rejected as outliers"
         if result_model == "eq1":
             # a model that does not fit makes residuals structured, and trimming then eats the data
-            hint = " (camera beside the 3D sensor, e.g. NTU colour pixels: try --model offset)"
+            hint = " (camera beside the 3D sensor, e.g. NTU colour pixels: try the offset model)"
             notes.append(f"{share}: the model may not fit these data{hint}")
         elif ntu:
             notes.append(f"{share}: on real NTU files these are mostly occluded joints, whose colour pixel "
@@ -132,14 +132,14 @@ def calibrate(*, pairs: str | Path | None = None, ntu_skeletons: str | Path | No
     note: C001-C003 are different Kinects). The result is checked by
     :func:`~edgeact.calibration.model.check_calibration` (a degenerate fit raises) and carries notes when it
     is implausible (see :func:`_plausibility_notes`)."""
-    given = {"--pairs": pairs is not None, "--ntu-skeletons": ntu_skeletons is not None,
-             "--realsense": bool(realsense), "--bag": bag is not None}
+    given = {"pairs": pairs is not None, "ntu_skeletons": ntu_skeletons is not None, "realsense": bool(realsense),
+             "bag": bag is not None}
     chosen = [name for name, on in given.items() if on]
     if len(chosen) != 1:
-        raise EdgeactError("give exactly one source: --pairs FILE.csv, --ntu-skeletons PATH, --realsense or "
-                           f"--bag FILE (got {', '.join(chosen) if chosen else 'none'})")
+        raise EdgeactError("give exactly one source: a CSV of pairs, NTU skeletons, the RealSense camera or a "
+                           f"RealSense recording (got {len(chosen) or 'none'})", param=chosen or list(given))
     if camera is not None and ntu_skeletons is None:
-        raise EdgeactError("--camera selects NTU skeleton files: it needs --ntu-skeletons")
+        raise EdgeactError("selects NTU skeleton files, and none are given", param="camera")
     if realsense or bag is not None:
         calib = check_calibration(intrinsics_from_realsense(bag), where=str(bag or "RealSense camera"))
         calib = replace(calib, rmse_all_px=0.0, outlier_fraction=0.0)
@@ -158,7 +158,7 @@ def calibrate(*, pairs: str | Path | None = None, ntu_skeletons: str | Path | No
         if camera is None and len(cams) > 1:
             counts = ", ".join(f"{camera_label(c)} ({n} files)" for c, n in cams.items())
             notes.append(f"the files mix cameras {counts}: in NTU RGB+D each is a different Kinect, so one fit for "
-                         "all is a compromise: fit one with --camera C001, or each with --per-camera")
+                         "all is a compromise: fit one camera alone, or each camera on its own")
     bx_, by_, pp_note = _principal_point(bx, by, fit_center=fit_center, pairs=pairs, ntu_skeletons=ntu_skeletons,
                                          files=files)
     if pp_note:

@@ -49,7 +49,7 @@ SETTINGS = "prep.settings.json"
 KEPT = ("ok", "uncropped")        # record statuses whose frame pack is in the cache
 DAMAGED = "damaged"                # a sample whose input is damaged or inconsistent (left out by default)
 NOTE = "note"                      # a scan finding about a sample that is still prepared
-MAX_SIZE = 4096                    # --resize above this is a typo, not a crop size (64 MB per RGB frame)
+MAX_SIZE = 4096                    # a frame side above this is a typo, not a crop size (64 MB per RGB frame)
 MAX_BAD_READS = 8                  # failed reads in a row that end a video (as live's VideoSource)
 BLACK_MAX = 8                      # a decoded frame whose every value is <= this is all black:
 #                                    codecs decode a zeroed frame to exact 0, a lit scene never gets this low
@@ -72,18 +72,18 @@ class PrepConfig:
     keep_damaged: bool = False        # cache damaged samples too (listed, with their findings)
 
     def __post_init__(self) -> None:
-        def need(ok: bool, option: str, value, why: str) -> None:
+        def need(ok: bool, field: str, value, why: str) -> None:
             if not ok:
-                raise EdgeactError(f"{option}: {value!r} {why}")
+                raise EdgeactError(f"{value!r} {why}", param=field)
 
-        need(self.dataset in ("ntu", "nucla"), "--dataset", self.dataset, "must be 'ntu' or 'nucla'")
-        need(isinstance(self.size, int) and 1 <= self.size <= MAX_SIZE, "--resize", self.size,
+        need(self.dataset in ("ntu", "nucla"), "dataset", self.dataset, "must be 'ntu' or 'nucla'")
+        need(isinstance(self.size, int) and 1 <= self.size <= MAX_SIZE, "size", self.size,
              f"is outside 1..{MAX_SIZE} (the side of the cached frames in pixels; the paper: 256)")
-        need(math.isfinite(self.margin) and 0 <= self.margin < 1, "--margin", self.margin,
+        need(math.isfinite(self.margin) and 0 <= self.margin < 1, "margin", self.margin,
              "must be in [0, 1) (a fraction of the box added on each side; the paper: 0.10)")
-        need(isinstance(self.workers, int) and self.workers >= 0, "--workers", self.workers,
+        need(isinstance(self.workers, int) and self.workers >= 0, "workers", self.workers,
              "must be >= 0 (0 = all cores)")
-        need(self.limit is None or self.limit >= 1, "--limit", self.limit, "must be >= 1 (samples to prepare)")
+        need(self.limit is None or self.limit >= 1, "limit", self.limit, "must be >= 1 (samples to prepare)")
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ def _points_2d(job: Job) -> Skeleton2D:
         zero = np.all(skel.joints == 0, axis=-1)
         return Skeleton2D(np.where(zero[..., None], np.nan, skel.color_xy), skel.num_frames, damage)
     from edgeact.data.nucla import read_nucla_sample
-    from edgeact.geometry import Calibration, project
+    from edgeact.calibration import Calibration, project
 
     sample = read_nucla_sample(job.skeleton)
     if not np.isfinite(sample.joints).any():
@@ -355,7 +355,7 @@ def _ntu_jobs(cfg: PrepConfig) -> tuple[list[Job], ClassList, list[str], list[di
 def _nucla_calibration(cfg: PrepConfig) -> dict:
     """The projection coefficients, through the one loader that validates them."""
     from edgeact.data.nucla import DEFAULT_CALIBRATION
-    from edgeact.geometry import load_calibration
+    from edgeact.calibration import load_calibration
 
     return load_calibration(cfg.calib or DEFAULT_CALIBRATION).to_dict()
 

@@ -73,19 +73,11 @@ CAMERA_AZIMUTHS = (-45.0, 0.0, 45.0)   # degrees, C001..C003
 FACING = (-25.0, 25.0)                 # performer yaw toward C001 (R001) / C003 (R002)
 _BODY_ID_BASE = 72057594037900000      # Kinect body ids are 17-digit numbers like this
 _EXTREMITIES = (7, 11, 21, 22, 23, 24, 15, 19)
-# the CLI options of the fields not spelled as the field (the rest: --field-name)
-OPTION_NAMES = {"classes": "--num-classes", "frames": "--video-frames", "width": "--video-width",
-                "height": "--video-height"}
-
-
-def option_name(field: str) -> str:
-    """The ``edgeact synth`` option that sets :class:`SynthConfig` field ``field``."""
-    return OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
 
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """Size and realism knobs of a synthetic dataset (each field's CLI option: :func:`option_name`).
+    """Size and realism knobs of a synthetic dataset (an error names the field; ``edgeact synth`` names its option).
 
     ``frames`` is the nominal clip length; each performance varies by up to +-10 % (at least +-1).
     """
@@ -105,9 +97,9 @@ class SynthConfig:
     spurious_rate: float = 0.0          # probability of a ghost second body per clip
 
     def __post_init__(self) -> None:
-        def need(ok: bool, option: str, value, why: str) -> None:
+        def need(ok: bool, field: str, value, why: str) -> None:
             if not ok:
-                raise EdgeactError(f"{option_name(option)}: {value!r} {why}")
+                raise EdgeactError(f"{value!r} {why}", param=field)
 
         n = len(SYNTH_CLASSES)
         need(self.seed >= 0, "seed", self.seed, "must be >= 0")
@@ -123,7 +115,7 @@ class SynthConfig:
         need(bool(np.isfinite(self.color_offset)) and abs(self.color_offset) <= 0.5, "color_offset",
              self.color_offset, "must be a finite offset within +-0.5 m")
         need(0 <= self.empty_start <= self.frames // 2, "empty_start", self.empty_start,
-             f"is outside 0..{self.frames // 2} (half of --video-frames)")
+             f"is outside 0..{self.frames // 2} (half of the video's frames)")
         need(0.0 <= self.spurious_rate <= 1.0, "spurious_rate", self.spurious_rate, "is outside [0, 1]")
 
     @property
@@ -505,12 +497,12 @@ def _check_resumable(meta_path: Path, config: SynthConfig) -> None:
     differ = [f.name for f in fields(config) if old.get(f.name) != getattr(config, f.name)]
     if differ:
         first = differ[0]
-        raise EdgeactError(f"--resume: {meta_path} was made with {option_name(first)} "
-                           f"{old.get(first)!r}, not {getattr(config, first)!r}; use the same settings or --overwrite")
+        raise EdgeactError(f"{meta_path}: the dataset to resume was made with {old.get(first)!r}, not "
+                           f"{getattr(config, first)!r}; use the same settings or --overwrite", param=first)
 
 
 __all__ = [
     "SynthConfig", "SynthSample", "SynthSummary", "SYNTH_CLASSES", "SYNTH_VERSION", "META_NAME",
     "generate", "synthesize", "sample_names", "build_meta", "write_video",
-    "performer_of", "view_of", "option_name",
+    "performer_of", "view_of",
 ]

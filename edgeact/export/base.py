@@ -58,9 +58,9 @@ def export_spec(spec: InputSpec, frames: Optional[int], size: Optional[int]) -> 
     overridden; ``resize`` keeps its ratio to ``size`` (256/224 by default) so the crop still
     leaves the same margin."""
     if frames is not None and frames < 1:
-        raise EdgeactError(f"--frames must be >= 1, got {frames}")
+        raise EdgeactError(f"must be >= 1, got {frames}", param="frames")
     if size is not None and size < 32:
-        raise EdgeactError(f"--size must be >= 32 (the network downsamples 32x), got {size}")
+        raise EdgeactError(f"must be >= 32 (the network downsamples 32x), got {size}", param="size")
     new_size = spec.size if size is None else int(size)
     resize = spec.resize if size is None else int(round(new_size * spec.resize / spec.size))
     return InputSpec(frames=spec.frames if frames is None else int(frames), size=new_size, resize=resize,

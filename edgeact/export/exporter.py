@@ -81,33 +81,38 @@ def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = N
     fmt = {"tensorrt": "engine", "trt": "engine", "ts": "torchscript"}.get(fmt, fmt)
     via = {"tensorrt": "onnx", "trt": "onnx"}.get(via, via)     # the TensorRT Python API route parses the ONNX
     if fmt not in FORMATS:
-        raise EdgeactError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        raise EdgeactError(f"{fmt!r}: choose one of {', '.join(FORMATS)}", param="fmt")
     if via not in VIAS:
-        raise EdgeactError(f"--via {via!r}: choose one of {', '.join(VIAS)}")
+        raise EdgeactError(f"{via!r}: choose one of {', '.join(VIAS)}", param="via")
     if via != "onnx" and fmt != "engine":
-        raise EdgeactError(f"--via {via} applies to --format engine only")
+        raise EdgeactError(f"{via} applies to TensorRT engines only", param="via")
     from edgeact.runtime.loader import detect_kind, resolve_model
 
     from_onnx = fmt == "engine" and via == "onnx" and detect_kind(checkpoint) == "onnx"   # its precision is fixed
     if fmt == "torchscript" and int8:
-        raise EdgeactError("--int8 applies to --format onnx (Q/DQ) and engine, not torchscript")
+        raise EdgeactError("applies to ONNX (Q/DQ) and TensorRT engines, not TorchScript", param="int8")
     if fp16 and int8:
-        raise EdgeactError("--fp16 and --int8: choose one (the INT8 Q/DQ graph keeps its other layers float32)")
-    if fmt == "torchscript" and (calib_clips is not None or calib_method is not None):
-        raise EdgeactError("--calib-clips and --calib-method apply to --int8 ONNX and engines")
+        raise EdgeactError("choose one (the INT8 Q/DQ graph keeps its other layers float32)", param=("fp16", "int8"))
+    calib_given = [name for name, value in (("calib_data", calib_data), ("calib_clips", calib_clips),
+                                            ("calib_method", calib_method)) if value is not None]
+    if fmt == "torchscript" and {"calib_clips", "calib_method"} & set(calib_given):
+        raise EdgeactError("apply to INT8 ONNX and engines, not TorchScript",
+                           param=[p for p in calib_given if p != "calib_data"])
     if int8 and calib_data is None and not from_onnx:
-        raise EdgeactError("--int8 needs --calib-data: a cache made by `edgeact prep` whose train clips calibrate the "
-                           "INT8 ranges")
-    if not int8 and (calib_data is not None or calib_clips is not None or calib_method is not None):
-        raise EdgeactError("--calib-data, --calib-clips and --calib-method apply to --int8 only")
+        raise EdgeactError("INT8 needs a cache made by `edgeact prep` whose train clips calibrate its ranges",
+                           param="calib_data")
+    if not int8 and calib_given:
+        raise EdgeactError("apply to INT8 exports only", param=calib_given)
+    if calib_clips is not None and calib_clips < 1:
+        raise EdgeactError(f"must be >= 1, got {calib_clips}", param="calib_clips")
     if int8 and via == "torch-tensorrt":
-        raise EdgeactError("--int8 needs --via onnx (the INT8 engine is built from the Q/DQ ONNX)")
+        raise EdgeactError("INT8 engines are built from the Q/DQ ONNX: use onnx", param="via")
     if batch < 1:
-        raise EdgeactError(f"--batch must be >= 1, got {batch}")
+        raise EdgeactError(f"must be >= 1, got {batch}", param="batch")
     if max_batch is not None and max_batch < batch:
-        raise EdgeactError(f"--max-batch {max_batch} is smaller than --batch {batch}")
+        raise EdgeactError(f"{max_batch} is smaller than the batch size {batch}", param="max_batch")
     if not tolerance > 0:
-        raise EdgeactError(f"--tolerance must be > 0, got {tolerance}")
+        raise EdgeactError(f"must be > 0, got {tolerance}", param="tolerance")
     checkpoint = resolve_model(checkpoint)
     if from_onnx:
         out = Path(out) if out is not None else checkpoint.with_suffix(".engine")

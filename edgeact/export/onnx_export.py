@@ -30,7 +30,7 @@ def onnx_model(model: nn.Module, spec: InputSpec, *, batch: int = 1, opset: int 
     import onnx
 
     if opset < MIN_OPSET:
-        raise EdgeactError(f"--opset must be >= {MIN_OPSET}, got {opset}")
+        raise EdgeactError(f"must be >= {MIN_OPSET}, got {opset}", param="opset")
     names = head_output_names(model)
     x = random_clips(batch, spec, model.config.in_channels)
     dynamic = {INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}}

@@ -10,7 +10,7 @@ One artifact per precision, each with edgeact's metadata (``export.precision`` a
   the ``nvidia-modelopt[onnx]`` install (onnxruntime-gpu, CuPy, a CUDA toolkit, an older onnx
   pin) and itself calls this converter for the cast; TensorRT builds the same fp16 network from
   either file.
-- **INT8** (``--int8 --calib-data CACHE``): explicit quantization with onnxruntime's
+- **INT8** (``--int8 --int8-data CACHE``): explicit quantization with onnxruntime's
   ``quantize_static`` in QDQ format: a QuantizeLinear/DequantizeLinear pair on the input of every
   Conv (int8, per tensor, symmetric: zero point 0) and a DequantizeLinear on its weights (int8, per
   output channel, symmetric); biases, residual adds, pooling and the heads stay float32. Symmetric
@@ -85,7 +85,7 @@ def to_fp16(proto, *, log: Log = None):
             big += int((a > FP16_MAX).sum())
             tiny += int(((a > 0) & (a < 1e-7)).sum())
     if big:
-        raise EdgeactError(f"--fp16: {big} weights exceed float16's range (65504); this model cannot run in fp16")
+        raise EdgeactError(f"{big} weights exceed float16's range (65504); this model cannot run in fp16", param="fp16")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)      # one warning per small weight; counted above instead
         half = float16(proto, keep_io_types=True, min_positive_val=1e-7, max_finite_val=FP16_MAX)
@@ -104,7 +104,7 @@ def check_calibration_classes(cache: Path, index: dict, class_names: tuple[str, 
 
     cached = ClassList.from_dict(index["meta"]["classes"]).names
     if tuple(cached[: len(class_names)]) != tuple(class_names):
-        raise EdgeactError(f"--calib-data {cache}: its {len(cached)} classes differ from the model's "
+        raise EdgeactError(f"{cache}: the calibration cache's {len(cached)} classes differ from the model's "
                            f"{len(class_names)} ({', '.join(class_names[:3])}, ...)")
 
 
@@ -120,15 +120,15 @@ def calibration_clips(cache: str | Path, spec: InputSpec, class_names: tuple[str
 
     cache = Path(cache)
     if clips < 1:
-        raise EdgeactError(f"--calib-clips must be >= 1, got {clips}")
+        raise EdgeactError(f"must be >= 1, got {clips}", param="clips")
     index = read_index(cache)
     check_calibration_classes(cache, index, class_names)
     ds = ClipDataset(cache, benchmark, split, train=False, spec=spec, num_test_sets=1)
     if log and ds.scale_note:
         log(ds.scale_note)
     if len(ds) < clips:
-        raise EdgeactError(f"--calib-data {cache}: the {split} split of {benchmark} has {len(ds)} clips, "
-                           f"fewer than --calib-clips {clips}")
+        raise EdgeactError(f"{cache}: the {split} split of {benchmark} has {len(ds)} clips, fewer than the {clips} "
+                           "asked for to calibrate INT8")
     idx = np.linspace(0, len(ds) - 1, clips).round().astype(np.int64)
     return np.stack([ds[int(i)][0][0].numpy() for i in idx]).astype(np.float32, copy=False)
 
@@ -171,7 +171,7 @@ def quantize_qdq(proto, clips: np.ndarray, *, method: str = DEFAULT_CALIB_METHOD
 
     quant = require("onnxruntime.quantization", "onnx", "an INT8 ONNX export")
     if method not in CALIB_METHODS:
-        raise EdgeactError(f"--calib-method {method!r}: choose one of {', '.join(CALIB_METHODS)}")
+        raise EdgeactError(f"{method!r}: choose one of {', '.join(CALIB_METHODS)}", param="method")
     calib = {"minmax": quant.CalibrationMethod.MinMax, "entropy": quant.CalibrationMethod.Entropy,
              "percentile": quant.CalibrationMethod.Percentile}[method]
     extra = {"ActivationSymmetric": True, "WeightSymmetric": True,
@@ -265,16 +265,16 @@ def export_reduced_onnx(model, meta: dict, spec: InputSpec, out: Path, *, precis
     if precision not in ("fp16", "int8"):
         raise EdgeactError(f"precision {precision!r}: the reduced ONNX precisions are fp16 and int8")
     if calib_method not in CALIB_METHODS:
-        raise EdgeactError(f"--calib-method {calib_method!r}: choose one of {', '.join(CALIB_METHODS)}")
+        raise EdgeactError(f"{calib_method!r}: choose one of {', '.join(CALIB_METHODS)}", param="calib_method")
     if calib_clips < 1:
-        raise EdgeactError(f"--calib-clips must be >= 1, got {calib_clips}")
+        raise EdgeactError(f"must be >= 1, got {calib_clips}", param="calib_clips")
     start = time.perf_counter()
     in_ch = model.config.in_channels
     names = head_output_names(model)
     if precision == "int8" and calibration is None:
         if calib_data is None:
-            raise EdgeactError("--int8 needs --calib-data: a cache made by `edgeact prep` whose train clips calibrate "
-                               "the INT8 ranges")
+            raise EdgeactError("INT8 needs a cache made by `edgeact prep` whose train clips calibrate its ranges",
+                               param="calib_data")
         benchmark = meta.get("benchmark")
         if not benchmark:
             raise EdgeactError(f"{source}: the checkpoint names no benchmark, so no train split to calibrate on")

@@ -62,8 +62,9 @@ def precision_onnx(model: nn.Module, meta: dict, spec: InputSpec, precision: str
         else:
             res = export_reduced_onnx(model, meta, spec, path, precision=precision, batch=batch, opset=opset,
                                       tolerance=tolerance, source=source, calib_data=calib_data,
-                                      calib_clips=calib_clips or DEFAULT_CALIB_CLIPS,
-                                      calib_method=calib_method or DEFAULT_CALIB_METHOD, log=log)
+                                      calib_clips=DEFAULT_CALIB_CLIPS if calib_clips is None else calib_clips,
+                                      calib_method=DEFAULT_CALIB_METHOD if calib_method is None else calib_method,
+                                      log=log)
         return path.read_bytes(), res.meta
 
 
@@ -115,7 +116,7 @@ def build_engine(onnx_model: bytes, spec: InputSpec, *, in_channels: int = 3, ba
     trt = import_tensorrt(what)
     max_batch = max_batch or batch
     if not 1 <= batch <= max_batch:
-        raise EdgeactError(f"--batch {batch} must be between 1 and --max-batch {max_batch}")
+        raise EdgeactError(f"{batch} must be between 1 and the largest batch {max_batch}", param="batch")
     flags = network_flags(trt, what)
     logger = trt.Logger(trt.Logger.WARNING)
     on_device = torch.cuda.device(device) if device is not None and device.type == "cuda" else contextlib.nullcontext()
@@ -150,7 +151,7 @@ def _engine_from_onnx(onnx_bytes: bytes, meta: dict, out: Path, *, batch: int, m
 
     trt = import_tensorrt(out)
     if device.type != "cuda":
-        raise EdgeactError(f"--format engine: building a TensorRT engine needs a CUDA device (got --device {device})")
+        raise EdgeactError(f"{device}: building a TensorRT engine needs a CUDA device", param="device")
     max_batch = max_batch or batch
     onnx_export = meta["export"]
     precision, names = onnx_export["precision"], list(onnx_export["outputs"])
@@ -186,7 +187,7 @@ def export_engine(model, meta, spec, out, *, batch, max_batch, fp16, int8, calib
     start = time.perf_counter()
     import_tensorrt(out)
     if device.type != "cuda":
-        raise EdgeactError(f"--format engine: building a TensorRT engine needs a CUDA device (got --device {device})")
+        raise EdgeactError(f"{device}: building a TensorRT engine needs a CUDA device", param="device")
     onnx_bytes, onnx_meta = precision_onnx(model, meta, spec, precision_name(fp16, int8), batch=batch, opset=opset,
                                            tolerance=tolerance, source=source, calib_data=calib_data,
                                            calib_clips=calib_clips, calib_method=calib_method, log=log)
@@ -196,17 +197,17 @@ def export_engine(model, meta, spec, out, *, batch, max_batch, fp16, int8, calib
 
 def read_engine_onnx(path: Path, *, fp16: bool, int8: bool, **fixed) -> tuple[bytes, dict]:
     """An edgeact ONNX file to build an engine from: its bytes and metadata, its precision read
-    from the graph and agreeing with its metadata and with ``--fp16`` / ``--int8`` when given.
+    from the graph and agreeing with its metadata and with ``fp16`` / ``int8`` when given.
     ``fixed``: options an ONNX has already fixed (frames, size, compact, calibration); any given
     is refused."""
     import onnx
 
     from edgeact.runtime.loader import read_meta
 
-    given = [f"--{k.replace('_', '-')}" for k, v in fixed.items() if v not in (None, False)]
+    given = [k for k, v in fixed.items() if v not in (None, False)]
     if given:
-        raise EdgeactError(f"{path}: {', '.join(given)} cannot change an exported ONNX; export the ONNX again "
-                           "with them, then build the engine from it")
+        raise EdgeactError(f"{path} is an exported ONNX, which they cannot change; export the ONNX again with them, "
+                           "then build the engine from it", param=given)
     data = path.read_bytes()
     meta = read_meta(path)
     graph = onnx_precision(onnx.load_from_string(data))

@@ -64,8 +64,9 @@ def torch_tensorrt_options(settings: set[str], trt_major: int, fp16: bool, versi
             opts["use_explicit_typing"] = False      # weak typing: the builder may pick fp16 kernels
         opts["enabled_precisions"] = {torch.float32, torch.float16}
         return opts
-    raise EdgeactError(f"--via torch-tensorrt --fp16: torch-tensorrt {version} has no enable_autocast and its TensorRT "
-                       f"{trt_major}.x ignores enabled_precisions; build from the fp16 ONNX instead (--via onnx --fp16)")
+    raise EdgeactError(f"torch-tensorrt {version} has no enable_autocast and its TensorRT {trt_major}.x ignores "
+                       "enabled_precisions, so it cannot build fp16; build from the fp16 ONNX instead (via onnx)",
+                       param=("via", "fp16"))
 
 
 def observed_precision(got: tuple, ref32: tuple, ref16: tuple) -> tuple[str, float, float]:
@@ -92,7 +93,7 @@ def export_torch_tensorrt(model, meta, spec, out, *, batch, max_batch, fp16, tol
     start = time.perf_counter()
     torch_tensorrt = require("torch_tensorrt", "tensorrt", "an export via torch-tensorrt")
     if device.type != "cuda":
-        raise EdgeactError(f"--via torch-tensorrt needs a CUDA device (got --device {device})")
+        raise EdgeactError(f"{device}: torch-tensorrt needs a CUDA device", param="device")
     trt = import_tensorrt(out)
     version = str(torch_tensorrt.__version__)
     settings = {f.name for f in dataclasses.fields(torch_tensorrt.dynamo.CompilationSettings)}
@@ -120,8 +121,8 @@ def export_torch_tensorrt(model, meta, spec, out, *, batch, max_batch, fp16, tol
     precision, err, err16 = observed_precision(got, ref32, ref16)
     if precision != precision_name(fp16, False):
         raise EdgeactError(f"{out}: torch-tensorrt {version} built a {precision} module for "
-                           f"{'--fp16' if fp16 else 'fp32'} (difference to the fp32 model {err:.2g}, fp16 arithmetic's "
-                           f"{err16:.2g}); nothing written" + ("; use --via onnx --fp16" if fp16 else ""))
+                           f"{precision_name(fp16, False)} (difference to the fp32 model {err:.2g}, fp16 arithmetic's "
+                           f"{err16:.2g}); nothing written" + ("; build the engine via onnx" if fp16 else ""))
     meta = export_meta(meta, spec, "torchscript", precision, names, batch=batch, max_batch=max_batch,
                         dynamic_batch=max_batch > 1, device=str(device), via="torch-tensorrt", source=source,
                         gpu=torch.cuda.get_device_name(device), torch_tensorrt_version=version,

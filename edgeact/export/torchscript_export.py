@@ -42,7 +42,7 @@ class Fp16Module(nn.Module):
 def export_torchscript(model, meta, spec, out, *, batch, fp16, tolerance, device, source, log) -> ExportResult:
     start = time.perf_counter()
     if fp16 and device.type != "cuda":
-        raise EdgeactError(f"--fp16: a half-precision TorchScript needs CUDA to trace on (got --device {device})")
+        raise EdgeactError(f"a half-precision TorchScript needs CUDA to trace on (got device {device})", param="fp16")
     names = head_output_names(model)
     precision = precision_name(fp16, False)
     meta = export_meta(meta, spec, "torchscript", precision, names, batch=batch, dynamic_batch=True,

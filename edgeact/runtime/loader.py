@@ -118,7 +118,7 @@ def check_backend(backend: Optional[str], kind: str, path: str | Path) -> str:
         return own if name == "auto" else name
     if name == "openvino":
         raise EdgeactError(f"{path}: --backend openvino runs ONNX files; this is a {kind} (export one with "
-                           "`edgeact export --format onnx`, plus --fp16 or --int8 --calib-data CACHE for those)")
+                           "`edgeact export --format onnx`, plus --fp16 or --int8 --int8-data CACHE for those)")
     raise EdgeactError(f"{path}: --backend {backend}: a {kind} runs on {own}"
                        + (" or openvino" if kind == "onnx" else "") + " (or leave --backend auto)")
 

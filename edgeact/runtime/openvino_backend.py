@@ -91,7 +91,7 @@ def hint_for(artifact: str, precision: Optional[str], capabilities: list[str], w
         return None
     if precision == "int8":
         raise EdgeactError(f"{what}: an {artifact} ONNX has no Q/DQ nodes; INT8 comes from "
-                           "`edgeact export --format onnx --int8 --calib-data CACHE`")
+                           "`edgeact export --format onnx --int8 --int8-data CACHE`")
     if precision == "fp16" and artifact != "fp16":
         raise EdgeactError(f"{what}: an {artifact} ONNX; fp16 comes from `edgeact export --format onnx --fp16`")
     if precision is None:

@@ -61,9 +61,9 @@ class CameraSource(Source):
                  lost_after: int = 5):
         self.target = _camera_target(index_or_url)
         self.name = f"camera {self.target}"
-        for opt, v in (("--width", width), ("--height", height), ("--fps", fps)):
+        for name, v in (("width", width), ("height", height), ("fps", fps)):
             if v is not None and not (v > 0):
-                raise EdgeactError(f"{opt}: must be > 0, got {v!r}")
+                raise EdgeactError(f"must be > 0, got {v!r}", param=name)
         self.backoff = check_backoff(backoff)
         self._request = (width, height, fps)
         self.retry, self.exit_on_disconnect = bool(retry), bool(exit_on_disconnect)

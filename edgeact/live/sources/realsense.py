@@ -62,9 +62,9 @@ class RealSenseSource(Source):
         self._rs = rs
         if self.playback is None:
             self.name = f"RealSense {serial}" if serial else "RealSense camera"
-            for opt, v in (("--width", width), ("--height", height), ("--fps", fps)):
+            for name, v in (("width", width), ("height", height), ("fps", fps)):
                 if not (isinstance(v, (int, float)) and v > 0 and int(v) == v):
-                    raise EdgeactError(f"{opt}: must be a positive integer for a RealSense camera, got {v!r}")
+                    raise EdgeactError(f"must be a positive integer for a RealSense camera, got {v!r}", param=name)
         self.dropped = self.corrupt = 0
         self._pipe = rs.pipeline()
         self._config, profile, self.has_depth = self._resolve(serial, int(width), int(height), int(fps),
