@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import typing
 from dataclasses import dataclass
@@ -93,6 +94,9 @@ class Recipe:
             (self.frames >= 1 and self.size >= 32 and self.resize >= self.size,
              "need frames >= 1, size >= 32 and resize >= size"),
             (len(self.levels) in (0, 3), "levels must give 3 values (e.g. [2, 6, 20] or [null, 2, 5]) or none"),
+            # a negative weight rewards a head's error, a NaN one makes every step NaN
+            (all(math.isfinite(w) and w >= 0 for w in self.loss_weights),
+             f"loss_weights must be finite and >= 0, got {list(self.loss_weights)}"),
         ]
         for ok, msg in checks:
             if not ok:

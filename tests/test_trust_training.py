@@ -121,6 +121,7 @@ def test_eval_on_a_larger_cache_notes_it_and_scores_as_on_the_models_size(toy, f
     assert code == 0, err
     notes = [line for line in out.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "160 px" in notes[0] and "40 px" in notes[0] and "resizing on load" in notes[0]
+    assert out.index(notes[0]) < out.index("top-1")          # said before scoring, not after the results
     assert json.loads((tmp_path / "r.json").read_text())["notes"] == [notes[0]]
 
 
@@ -308,6 +309,9 @@ def test_worker_error_recovers_the_original_message():
     ("prune_epochs: 1.5", "prune_epochs must be an integer or null, got 1.5"),
     ("batch_size: '8'", "batch_size must be an integer, got '8'"),
     ("lr: fast", "lr must be a number, got 'fast'"),
+    ("loss_weights: [0.125, -0.25, 0.5, 1]", "loss_weights must be finite and >= 0, got [0.125, -0.25, 0.5, 1.0]"),
+    ("loss_weights: [0.125, .nan, 0.5, 1]", "loss_weights must be finite and >= 0, got [0.125, nan, 0.5, 1.0]"),
+    ("loss_weights: [0.125, .inf, 0.5, 1]", "loss_weights must be finite and >= 0, got [0.125, inf, 0.5, 1.0]"),
 ])
 def test_recipe_values_of_the_wrong_type_name_the_file_key_and_type(tmp_path, line, message):
     p = tmp_path / "r.yaml"
