@@ -129,7 +129,7 @@ def test_fit_degenerate_inputs():
         fit_projection(pts, nan, bx=320, by=240)
     with pytest.raises(EdgeactError, match="pixels must have shape \\(10, 2\\)"):
         fit_projection(pts, pix[:9], bx=320, by=240)
-    with pytest.raises(EdgeactError, match="model must be one of eq1, offset, got 'pinhole'"):
+    with pytest.raises(EdgeactError, match="^model: must be one of eq1, offset, got 'pinhole'"):
         fit_projection(pts, pix, bx=320, by=240, model="pinhole")
 
 
