@@ -7,8 +7,7 @@ Conventions
 * Images are channel-last uint8 arrays ``(H, W, 3)``; clips ``(T, H, W, 3)``.
 
 The 3D->2D projection (paper Eq. 1) that turns joints into these pixels, and its fits, are in
-:mod:`edgeact.calibration`; ``Calibration``, ``MODELS``, ``project``, ``load_calibration`` and
-``save_calibration`` are also importable from here. cv2 is used only to resize.
+:mod:`edgeact.calibration`. cv2 is used only to resize.
 """
 
 from __future__ import annotations
@@ -18,9 +17,6 @@ from typing import Optional
 
 import numpy as np
 
-# the projection model lives in edgeact.calibration; these names are re-exported for its callers here
-from edgeact.calibration.files import load_calibration, save_calibration
-from edgeact.calibration.model import MODELS, Calibration, project
 from edgeact.errors import EdgeactError
 
 Box = tuple[float, float, float, float]
@@ -218,6 +214,4 @@ __all__ = [
     "Box", "DEFAULT_MARGIN", "DEFAULT_MIN_SIZE", "expand_box", "clamp_box", "box_is_empty", "crop_box",
     "pixel_box", "crop_resize", "crop_resize_clip", "random_crop_offsets", "center_crop_offsets", "crop_at",
     "center_crop",
-    # re-exported from edgeact.calibration
-    "Calibration", "MODELS", "project", "load_calibration", "save_calibration",
 ]

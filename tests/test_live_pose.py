@@ -6,9 +6,10 @@ import importlib.util
 import numpy as np
 import pytest
 
+from edgeact.calibration import Calibration, project, save_calibration
 from edgeact.data.synth import SynthConfig, generate, sample_names, synthesize
 from edgeact.errors import EdgeactError
-from edgeact.geometry import Calibration, crop_box, project, save_calibration
+from edgeact.geometry import crop_box
 from edgeact.live.frames import Frame, Intrinsics, Person
 from edgeact.live.pose import (COCO_KEYPOINTS, KINECT_JOINTS, DepthLiftPose, IouTracker, PoseBackend,
                                SkeletonReplay, UltralyticsPose, box_iou, lift_keypoints, open_pose)

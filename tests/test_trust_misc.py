@@ -17,12 +17,11 @@ from rich.console import Console
 from test_live import _sample
 from test_trust_live import FAST, _live
 
-from edgeact.calibration import ntu_skeleton_files, pairs_from_csv
+from edgeact.calibration import load_calibration, ntu_skeleton_files, pairs_from_csv
 from edgeact.data.ntu import read_skeleton
 from edgeact.data.nucla import read_nucla_skeleton_file
 from edgeact.errors import EdgeactError
 from edgeact.fileio import require_regular_file
-from edgeact.geometry import load_calibration
 from edgeact.live.decide import Decision, Scored
 from edgeact.live.output import RichView, check_video_output
 from edgeact.live.pipeline import LiveStats

@@ -26,9 +26,9 @@ from edgeact.live.window import Stride, WindowConfig
 from edgeact.runtime.loader import DEMO_MODEL, resolve_model  # noqa: F401  (the one home of `--model demo`)
 
 if TYPE_CHECKING:
-    from edgeact.live.sources_file import StreamSpec
-    from edgeact.geometry import Calibration
+    from edgeact.calibration import Calibration
     from edgeact.live.pose import SkeletonReplay
+    from edgeact.live.sources_file import StreamSpec
     from edgeact.runtime import Runtime
 
 # a skeleton whose pixels reach this far past the frame was recorded for a larger one: Kinect maps
@@ -142,7 +142,7 @@ def check_pose_options(opts: LiveOptions) -> tuple[str, Optional["Calibration"]]
         raise EdgeactError(f"--calibration {opts.calibration}: only the depth pose projects with it (--realsense "
                            f"or --bag with --pose auto or depth); --pose {kind} uses {uses}")
     # the one loader: it refuses degenerate coefficients, and a FIFO or device before reading it
-    from edgeact.geometry import load_calibration
+    from edgeact.calibration import load_calibration
 
     return kind, load_calibration(opts.calibration)
 

@@ -3,7 +3,7 @@ a person found in a frame by a pose backend, and a posed frame of a stream (for 
 
 Pixel coordinates follow :mod:`edgeact.geometry`: ``(x, y)`` with x to the right and y down,
 pixel ``(i, j)`` covering ``[i, i+1) x [j, j+1)``. Camera-space points are metres with X right,
-Y *up*, Z forward (the NTU/Kinect convention that :func:`edgeact.geometry.project` uses).
+Y *up*, Z forward (the NTU/Kinect convention that :func:`edgeact.calibration.project` uses).
 """
 
 from __future__ import annotations

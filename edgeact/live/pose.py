@@ -6,7 +6,7 @@ track id, 2D keypoints and, where depth or a 3D skeleton is known, camera-space 
   stream (ultralytics' ByteTrack / BoT-SORT, or the small built-in :class:`IouTracker`).
 * :class:`DepthLiftPose`: wraps a 2D backend and lifts its keypoints to 3D with the frame's aligned
   depth (:func:`lift_keypoints`); with a calibration the keypoints are re-projected with paper
-  Eq. 1 (:func:`edgeact.geometry.project`), as the dataset path projects 3D joints.
+  Eq. 1 (:func:`edgeact.calibration.project`), as the dataset path projects 3D joints.
 * :class:`SkeletonReplay`: the ``.skeleton`` file of a replayed NTU recording (25 Kinect joints).
 
 Every backend is called as ``backend(frame) -> list[Person]`` (empty when nobody is found), or as
@@ -26,8 +26,8 @@ from typing import Hashable, Optional, Sequence, Union
 
 import numpy as np
 
+from edgeact.calibration import Calibration, load_calibration, project
 from edgeact.errors import EdgeactError
-from edgeact.geometry import Calibration, load_calibration, project
 from edgeact.live.frames import Frame, Intrinsics, Person
 from edgeact.live.tracking import IouTracker, box_iou
 
