@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -112,11 +113,13 @@ class Broker:
     """Mosquitto on 127.0.0.1:``port`` with its own config (no persistence: a restart forgets
     retained messages, as a broker rebuilt from scratch would)."""
 
-    def __init__(self, folder: Path, port: int, users: dict | None = None):
-        self.folder, self.port = folder, port
+    def __init__(self, folder: Path, port: int, users: dict | None = None, tls: tuple[Path, Path] | None = None):
+        self.folder, self.port, self.tls = folder, port, tls
         lines = [f"listener {port} 127.0.0.1", "persistence false"]
         if os.geteuid() == 0:       # else mosquitto drops to its own user, who cannot read pytest's temp folders
             lines.append("user root")
+        if tls:
+            lines += [f"certfile {tls[0]}", f"keyfile {tls[1]}"]
         if users:
             pw = folder / "passwd"
             pw.write_text("")
@@ -134,10 +137,8 @@ class Broker:
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
             try:
-                probe.connect("127.0.0.1", self.port)
-                probe.disconnect()
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return self
             except OSError:
                 time.sleep(0.05)
@@ -356,3 +357,28 @@ def test_bad_mqtt_options_are_one_line_and_exit_2(args, says, clip):
     assert live.wait() == 2
     lines = [ln for ln in live.lines if ln.strip()]
     assert len(lines) == 1 and says in lines[0], live.stderr
+
+
+@pytest.mark.skipif(MOSQUITTO is None or shutil.which("openssl") is None,
+                    reason="needs the Debian packages mosquitto and openssl")
+def test_mqtts_checks_the_broker_certificate(tmp_path, clip):
+    """mqtts:// verifies the broker against the system's CAs (SSL_CERT_FILE names another bundle):
+    a certificate nobody vouches for is one line before the loop; trusted, the run publishes."""
+    video, skel, _ = clip
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    b = Broker(tmp_path, free_port(), tls=(cert, key)).start()
+    args = ["--video", video, "--skeleton", skel, "--no-realtime", "--quiet", "--device", "cpu",
+            "--mqtt", f"mqtts://127.0.0.1:{b.port}/t5"]
+    try:
+        untrusted = LiveProcess(args)
+        assert untrusted.wait() == 2
+        lines = [ln for ln in untrusted.lines if ln.strip()]
+        assert len(lines) == 1 and "TLS with the broker failed" in lines[0], untrusted.stderr
+        trusted = LiveProcess(args, env={"SSL_CERT_FILE": str(cert)})
+        assert trusted.wait() == 0, trusted.stderr
+        assert "mqtt:" not in trusted.stderr      # connected at once: no note about the broker
+    finally:
+        b.stop()

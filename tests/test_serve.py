@@ -167,7 +167,7 @@ def test_the_page_shows_the_stream_and_the_current_action(clip, tmp_path):
         # the current action, as the page shows it, is one the run decided
         r = _chromium(["--dump-dom", url], tmp_path / "profile_dom")
         page = r.stdout.split("<script>")[0]                       # the page, not its script
-        actions = re.findall(r'<td class="action">([^<]*)</td>', page)
+        actions = re.findall(r'<td class="action[^"]*">([^<]*)</td>', page)
         assert actions, page[-3000:]
         rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
         decided = {r["fine"][0]["label"] for r in rows if "event" not in r}

@@ -21,6 +21,9 @@ single-source run), ``<track>`` the person's track id:
 ``<prefix>/<source>/<track>/decision``
     With ``every``: each decision (the JSONL line plus ``source`` and ``model``).
 
+``mqtts://`` verifies the broker's certificate against the system's CAs (OpenSSL's default paths:
+``SSL_CERT_FILE`` names another bundle); a certificate that fails is an error at start.
+
 Delivery: a publisher thread owns the paho client; the loop only appends to its queues, so a
 slow, stalled or absent broker never holds it up. While the broker is unreachable paho reconnects
 with back-off (1 s doubling to 30 s); up to :data:`KEEP_EVENTS` events are kept (the oldest

@@ -341,7 +341,8 @@ def _track_rows(s: dict) -> str:
     for t in s["tracks"]:
         action = f"uncertain ({t['action']}?)" if t["uncertain"] else t["action"]
         levels = " › ".join(lv for lv in t["levels"] if lv)
-        rows.append(f"<tr><td>#{t['track']}</td><td class=\"action\">{html.escape(action)}</td>"
+        cls = "action uncertain" if t["uncertain"] else "action"
+        rows.append(f"<tr><td>#{t['track']}</td><td class=\"{cls}\">{html.escape(action)}</td>"
                     f"<td>{t['p']:.2f}</td><td class=\"dim\">{html.escape(levels)}</td></tr>")
     return "".join(rows)
 
@@ -372,7 +373,7 @@ h1{font-size:1.2rem;margin:0 0 .2rem}h2{font-size:1rem;margin:.8rem 0 .3rem}
 .dim,.about{color:#999}.rates{font-size:.85rem;color:#bbb;margin:.3rem 0}
 img.stream{max-width:100%;background:#000;min-width:320px;min-height:180px;display:block}
 table{border-collapse:collapse}td,th{padding:.15rem .6rem;text-align:left;border-bottom:1px solid #333}
-td.action{font-weight:600;color:#7f7}
+td.action{font-weight:600;color:#7f7}td.action.uncertain{color:#fd5;font-weight:400}
 </style></head><body>
 <h1>{title}</h1><div class="about">{about}</div>
 <main>{sections}</main>
@@ -380,7 +381,7 @@ td.action{font-weight:600;color:#7f7}
 function esc(s){const d=document.createElement('div');d.textContent=s;return d.innerHTML}
 function rows(s){
   if(!s.tracks.length) return '<tr><td colspan="4" class="dim">no person</td></tr>';
-  return s.tracks.map(t=>'<tr><td>#'+t.track+'</td><td class="action">'+
+  return s.tracks.map(t=>'<tr><td>#'+t.track+'</td><td class="action'+(t.uncertain?' uncertain':'')+'">'+
     esc(t.uncertain?'uncertain ('+t.action+'?)':t.action)+'</td><td>'+t.p.toFixed(2)+
     '</td><td class="dim">'+esc(t.levels.filter(x=>x).join(' \\u203a '))+'</td></tr>').join('');
 }
