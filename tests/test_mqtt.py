@@ -106,6 +106,21 @@ def test_tracker_at_a_superclass_level_ignores_fine_changes_within_it():
     assert (upd["before"]["action"], upd["after"]["action"], upd["after"]["level"]) == ("arms", "body", 1)
 
 
+def test_what_waits_for_the_broker_is_bounded_and_the_drops_counted():
+    from edgeact.live.mqtt import MqttPublisher
+
+    pub = MqttPublisher(parse_mqtt_url("mqtt://127.0.0.1"), keep=3)     # never started: the broker is away
+    for i in range(5):
+        pub.event("edgeact/cam0/0/action", {"i": i})
+    for i in range(4):
+        pub.state("edgeact/cam0/state", {"i": i})
+        pub.decision("edgeact/cam0/0/decision", {"i": i})
+    assert [p["i"] for _, p, _ in pub._events] == [2, 3, 4]                 # the newest events, in order
+    assert pub._states == {"edgeact/cam0/state": {"i": 3}}                 # the latest state only
+    assert pub.counters() == {"connected": False, "sent": 0, "dropped_events": 2, "dropped_decisions": 4,
+                              "pending": 4}
+
+
 # --------------------------------------------------------------------------- a real broker
 
 
