@@ -126,7 +126,7 @@ def test_eval_on_a_larger_cache_notes_it_and_scores_as_on_the_models_size(toy, f
 
 
 def test_a_smaller_cache_is_refused_with_the_prep_command(toy, tmp_path):
-    with pytest.raises(EdgeactError, match=r"frames are 40 px but the model takes 80 px.*edgeact prep .*--size 80"):
+    with pytest.raises(EdgeactError, match=r"frames are 40 px but the model takes 80 px.*edgeact prep .*--resize 80"):
         ClipDataset(toy, "toy", "test", train=False, spec=InputSpec(frames=4, size=64, resize=80))
     model = _model_file(tmp_path / "m80.pt", InputSpec(frames=4, size=64, resize=80))
     with pytest.raises(EdgeactError, match="enlarging would blur them"):

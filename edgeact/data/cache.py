@@ -89,7 +89,7 @@ class FramePack:
     def read(self, indices: Sequence[int] | None = None, *, size: Optional[int] = None) -> np.ndarray:
         """Decode frames ``indices`` (default all) -> ``(len(indices), H, W, 3)`` uint8 RGB, or
         ``(len(indices), size, size, 3)`` when ``size`` is given: frames stored larger are shrunk
-        to it as ``prep --size`` would have (area interpolation); smaller ones are refused, since
+        to it as ``prep --resize`` would have (area interpolation); smaller ones are refused, since
         enlarging them cannot restore the detail a model trained at ``size`` expects."""
         if indices is None:
             indices = range(self.num_frames)
@@ -128,7 +128,7 @@ def load_frames(cache_dir: str | Path, sample_name: str) -> np.ndarray:
 
 
 def cache_frame_size(cache_dir: str | Path, index: Optional[dict] = None) -> int:
-    """Side in pixels of the cache's (square) frames: ``prep --size``, as ``index.json`` records
+    """Side in pixels of the cache's (square) frames: ``prep --resize``, as ``index.json`` records
     it, else read from the first sample's pack."""
     index = index if index is not None else read_index(cache_dir)
     size = index["meta"].get("size")

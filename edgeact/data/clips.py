@@ -120,7 +120,7 @@ def frame_scale_note(cache_dir: str | Path, spec: InputSpec, index: Optional[dic
     person the model never saw.
     So frames of another size are never cropped as they are:
 
-    * larger frames are shrunk to ``spec.resize`` on load (what ``prep --size`` would have stored:
+    * larger frames are shrunk to ``spec.resize`` on load (what ``prep --resize`` would have stored:
       the same box, area interpolation), and the returned one-line note says so and how to avoid
       the per-frame cost. Refusing would send the user to re-prepare a cache whose pixels already
       hold everything needed;
@@ -136,12 +136,12 @@ def frame_scale_note(cache_dir: str | Path, spec: InputSpec, index: Optional[dic
     meta = index["meta"]
     if have < want:
         prep = (f"edgeact prep --dataset {meta.get('dataset', '<dataset>')} --root {meta.get('root', '<root>')} "
-                f"--out {Path(cache_dir)}-{want} --size {want}" + ("" if meta.get("cropped", True) else " --no-crop"))
+                f"--out {Path(cache_dir)}-{want} --resize {want}" + ("" if meta.get("cropped", True) else " --no-crop"))
         raise EdgeactError(f"{cache_dir}: cache frames are {have} px but the model takes {want} px frames "
                            f"(resize {want}, crop {spec.size}); enlarging would blur them: make a cache at that "
                            f"size: {prep}")
     return (f"note: {cache_dir}: cache frames are {have} px, the model was trained on {want} px: resizing on "
-            f"load (prep --size {want} makes a cache that needs none)")
+            f"load (prep --resize {want} makes a cache that needs none)")
 
 
 class ClipDataset(Dataset):
