@@ -8,19 +8,18 @@ each superclass level (its head, and the fine head summed per superclass) and ho
 row's fine top-1 agrees with the PyTorch fp32 checkpoint's.
 
     python bench/precision_accuracy.py --model edgeact/assets/demo.pt --data runs/demo/cache72 \\
-        --calib minmax:64,entropy:64,percentile:64,minmax:16,minmax:256 --json bench/results/precision_demo.json
+        --calib minmax:64,entropy:64,percentile:64,minmax:16,minmax:256 --json bench/results/precision_demo.json \\
+        --md bench/results/precision_demo.md
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -61,6 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--test-sets", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--md", type=Path, default=None, help="write the Markdown table it prints to this file")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -106,9 +106,11 @@ def main(argv=None) -> int:
         lines.append(f"| {r['row']} | {r['top1']:.3f} | {100 * (r['top1'] - base):+.1f} | {r['top5']:.3f} | {lv} "
                      f"| {r['agrees_with_fp32']:.3f} |")
     print("\n".join(lines))
-    if args.json is not None:
-        from edgeact.fileio import atomic_write_json
+    from edgeact.fileio import atomic_write_bytes, atomic_write_json
 
+    if args.md is not None:
+        atomic_write_bytes(args.md, ("\n".join(lines) + "\n").encode())
+    if args.json is not None:
         atomic_write_json(args.json, {"model": str(args.model), "data": str(args.data), "split": "test",
                                       "test_sets": args.test_sets, "threads": args.threads,
                                       "torch": torch.__version__, "rows": results, "markdown": "\n".join(lines)})

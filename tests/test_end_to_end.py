@@ -22,15 +22,16 @@ from edgeact.types import InputSpec
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e") / "synth"
-    _ok(["synth", "--out", root, "--seed", "3", "--classes", "4", "--performers", "3", "--cameras", "2",
-         "--setups", "2", "--replications", "1", "--frames", "20", "--width", "160", "--height", "120"])
+    _ok(["synth", "--out", root, "--seed", "3", "--num-classes", "4", "--performers", "3", "--cameras", "2",
+         "--setups", "2", "--replications", "1", "--video-frames", "20", "--video-width", "160",
+         "--video-height", "120"])
     return root
 
 
 @pytest.fixture(scope="module")
 def cache(synth_root):
     out = synth_root.parent / "cache"
-    _ok(["prep", "--dataset", "ntu", "--root", synth_root, "--out", out, "--size", "64", "--workers", "2"])
+    _ok(["prep", "--dataset", "ntu", "--root", synth_root, "--out", out, "--resize", "64", "--workers", "2"])
     return out
 
 
@@ -68,7 +69,7 @@ def test_prep_indexes_every_sample_with_splits_and_crops_around_the_person(synth
 
 def test_prep_resumes_without_redoing_work(synth_root, cache):
     before = {p.name: p.stat().st_mtime_ns for p in (cache / "frames").iterdir()}
-    out = _ok(["prep", "--dataset", "ntu", "--root", synth_root, "--out", cache, "--size", "64"])
+    out = _ok(["prep", "--dataset", "ntu", "--root", synth_root, "--out", cache, "--resize", "64"])
     assert "prepared 0 samples" in out and f"({len(before)} already done)" in out
     assert {p.name: p.stat().st_mtime_ns for p in (cache / "frames").iterdir()} == before
 
@@ -94,7 +95,7 @@ def test_prep_reports_samples_without_skeleton(synth_root, tmp_path):
     victim = sorted((root / "nturgb+d_skeletons").iterdir())[0]
     victim.write_text("0\r\n")                                   # a real NTU quirk: no frames at all
     proc = subprocess.run([sys.executable, "-m", "edgeact", "prep", "--dataset", "ntu", "--root", str(root),
-                           "--out", str(tmp_path / "c"), "--size", "32", "--limit", "4", "--workers", "1"],
+                           "--out", str(tmp_path / "c"), "--resize", "32", "--limit", "4", "--workers", "1"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "1 sample(s) left out" in proc.stdout and victim.stem in proc.stdout
@@ -122,7 +123,7 @@ def test_prep_nucla_projects_3d_joints_with_the_calibration_file(tmp_path):
     cv2.imwrite(f"{extra}_rgb.jpg", rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
     Path(f"{extra}_skeletons.txt").write_text("\n".join(["1"] + [f"{x:.6f},{y:.6f},{z:.6f},2" for x, y, z in joints]))
     out = tmp_path / "cache"
-    text = _ok(["prep", "--dataset", "nucla", "--root", tmp_path, "--out", out, "--size", "32", "--workers", "1"])
+    text = _ok(["prep", "--dataset", "nucla", "--root", tmp_path, "--out", out, "--resize", "32", "--workers", "1"])
     assert "1 prepared sample(s) with notes" in text and "a05_s01_e00_v1: frame numbers 0 repeat" in text
     index = read_index(out)
     assert [n["name"] for n in index["meta"]["notes"]] == ["a05_s01_e00_v1"]
@@ -162,6 +163,6 @@ def test_train_and_eval_run_on_the_synthetic_cache(cache, tmp_path):
 
 def test_prep_refuses_to_resume_with_other_settings(synth_root, cache):
     result = runner.invoke(app, ["prep", "--dataset", "ntu", "--root", str(synth_root), "--out", str(cache),
-                                 "--size", "32"])
+                                 "--resize", "32"])
     assert result.exit_code != 0
     assert "was prepared with other settings (size=64)" in str(result.exception)

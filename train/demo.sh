@@ -20,7 +20,7 @@ for arg in "$@"; do
 done
 work=${work:-runs/demo}
 mkdir -p "$work"
-edgeact synth --out "$work/synth" --seed 0 --performers 8 --frames 48 --resume
+edgeact synth --out "$work/synth" --seed 0 --performers 8 --video-frames 48 --resume
 edgeact prep --dataset ntu --root "$work/synth" --out "$work/cache72" --resize 72
 edgeact train --recipe "$repo/train/demo.yaml" --data "$work/cache72" --out "$work/run" --device cpu
 edgeact eval --model "$work/run/best.pt" --data "$work/cache72" --benchmark ntu60-xsub --out "$work/eval.json"

@@ -20,7 +20,7 @@ for arg in "$@"; do
 done
 work=${work:-runs/synth-ablation}
 mkdir -p "$work"
-edgeact synth --out "$work/synth" --seed 0 --performers 8 --frames 48 --resume
+edgeact synth --out "$work/synth" --seed 0 --performers 8 --video-frames 48 --resume
 edgeact prep --dataset ntu --root "$work/synth" --out "$work/cropped" --resize 72
 edgeact prep --dataset ntu --root "$work/synth" --out "$work/whole" --resize 72 --no-crop
 edgeact ablate --recipe "$repo/train/synth-ablation.yaml" --data "$work/cropped" --uncropped "$work/whole" \
