@@ -24,7 +24,7 @@ then benchmarks them into OUT_DIR/bench-model.json and OUT_DIR/bench-pose.json
 
 Arguments:
   CHECKPOINT          checkpoint (.pt) written by edgeact train
-  POSE_MODEL          ultralytics pose weights (.pt), e.g. yolo11n-pose.pt
+  POSE_MODEL          ultralytics pose weights (.pt), e.g. yolo26n-pose.pt
   OUT_DIR             folder for the engines and reports (created if missing)
 
 Options:
@@ -44,7 +44,7 @@ Options:
   -h, --help          show this help
 
 Example (on the Jetson):
-  $prog runs/ntu60-xsub/best.pt yolo11n-pose.pt /opt/edgeact/engines
+  $prog runs/ntu60-xsub/best.pt yolo26n-pose.pt /opt/edgeact/engines
 EOF
 }
 

@@ -3,9 +3,9 @@
 #
 #   deploy/docker-run.sh                    # the image's default: edgeact live --demo
 #   deploy/docker-run.sh live --camera 0 --model /models/best.engine \
-#       --pose-model /models/yolo11n-pose.engine --jsonl /data/actions.jsonl --quiet
+#       --pose-model /models/yolo26n-pose.engine --jsonl /data/actions.jsonl --quiet
 #   EDGEACT_ENTRYPOINT=edgeact-build-engines deploy/docker-run.sh \
-#       /models/best.pt /models/yolo11n-pose.pt /models     # build the engines in the container
+#       /models/best.pt /models/yolo26n-pose.pt /models     # build the engines in the container
 #
 # Engines must be built by the TensorRT that loads them: when edgeact runs in this container, build
 # them in this container too (last example), not on the host.
