@@ -15,28 +15,24 @@ the files, behind ``edgeact calibrate`` and every reader of a calibration.
   where calibrate writes (:func:`default_output`, :func:`check_output`, :func:`write_result`).
 """
 
-from edgeact.calibration.csv_pairs import CSV_COLUMNS, pairs_from_csv
-from edgeact.calibration.files import (WRITTEN_BY, camera_output, check_output, default_output, load_calibration,
-                                       save_calibration, write_result, written_by_calibrate)
-from edgeact.calibration.fit import MIN_POINTS, ROBUST_FLOOR_PX, ROBUST_K, fit_projection, in_front, robust_fit
-from edgeact.calibration.model import (FOCAL_RANGE_PX, MODELS, Calibration, check_calibration, project,
-                                       reprojection_errors)
-from edgeact.calibration.ntu_skeletons import (NTU_COLOR_SIZE, camera_label, camera_of, cameras_in, ntu_frame_size,
-                                               ntu_skeleton_files, pairs_from_ntu_skeletons, parse_camera)
+from edgeact.calibration.csv_pairs import pairs_from_csv
+from edgeact.calibration.files import (
+    camera_output,
+    check_output,
+    default_output,
+    load_calibration,
+    save_calibration,
+    write_result,
+)
+from edgeact.calibration.fit import fit_projection, robust_fit
+from edgeact.calibration.model import MODELS, Calibration, check_calibration, project, reprojection_errors
+from edgeact.calibration.ntu_skeletons import ntu_frame_size, ntu_skeleton_files, pairs_from_ntu_skeletons, parse_camera
 from edgeact.calibration.realsense import intrinsics_from_realsense
-from edgeact.calibration.run import (MANY_OUTLIERS, MAX_OFFSET_M, MAX_RMSE_RAD, CalibrationResult, calibrate,
-                                     calibrate_per_camera)
+from edgeact.calibration.run import CalibrationResult, calibrate, calibrate_per_camera
 
 __all__ = [
-    # model and fits
-    "Calibration", "MODELS", "FOCAL_RANGE_PX", "check_calibration", "project", "reprojection_errors",
-    "MIN_POINTS", "ROBUST_K", "ROBUST_FLOOR_PX", "in_front", "fit_projection", "robust_fit",
-    # sources
-    "CSV_COLUMNS", "pairs_from_csv", "NTU_COLOR_SIZE", "parse_camera", "camera_label", "camera_of",
-    "ntu_skeleton_files", "cameras_in", "pairs_from_ntu_skeletons", "ntu_frame_size", "intrinsics_from_realsense",
-    # calibrate
-    "CalibrationResult", "calibrate", "calibrate_per_camera", "MANY_OUTLIERS", "MAX_OFFSET_M", "MAX_RMSE_RAD",
-    # files
-    "load_calibration", "save_calibration", "WRITTEN_BY", "default_output", "camera_output",
-    "written_by_calibrate", "check_output", "write_result",
+    "Calibration", "MODELS", "check_calibration", "project", "reprojection_errors", "fit_projection", "robust_fit",
+    "pairs_from_csv", "parse_camera", "ntu_skeleton_files", "pairs_from_ntu_skeletons", "ntu_frame_size",
+    "intrinsics_from_realsense", "CalibrationResult", "calibrate", "calibrate_per_camera", "load_calibration",
+    "save_calibration", "default_output", "camera_output", "check_output", "write_result",
 ]

@@ -31,19 +31,23 @@ INT8 calibration clips); :mod:`.base` holds what they share and :mod:`.exporter`
 :func:`export_model`.
 """
 
-from edgeact.export.base import (FORMATS, MIN_OPSET, SUFFIX, VIAS, ExportResult, export_spec, head_output_names,
-                                 max_abs_diff, parity_limit, random_clips, torch_outputs)
-from edgeact.export.exporter import default_output, export_model, refuse_outputs_over_input
-from edgeact.export.onnx_export import onnx_model, set_onnx_meta
-from edgeact.export.quantize import calibration_clips, check_qdq, export_reduced_onnx, random_calibration
+from edgeact.export.base import (
+    MIN_OPSET,
+    ExportResult,
+    export_spec,
+    max_abs_diff,
+    parity_limit,
+    random_clips,
+    torch_outputs,
+)
+from edgeact.export.exporter import export_model
+from edgeact.export.onnx_export import set_onnx_meta
 from edgeact.export.tensorrt_export import build_engine, network_flags, onnx_precision, precision_onnx, read_engine_onnx
 from edgeact.export.torch_tensorrt_export import full_fp32, observed_precision, torch_tensorrt_options
 from edgeact.export.torchscript_export import Fp16Module
 
 __all__ = [
-    "FORMATS", "MIN_OPSET", "SUFFIX", "VIAS", "ExportResult", "Fp16Module", "build_engine", "calibration_clips",
-    "check_qdq", "default_output", "export_model", "export_reduced_onnx", "export_spec", "full_fp32",
-    "head_output_names", "max_abs_diff", "network_flags", "observed_precision", "onnx_model", "onnx_precision",
-    "parity_limit", "precision_onnx", "random_calibration", "random_clips", "read_engine_onnx",
-    "refuse_outputs_over_input", "set_onnx_meta", "torch_outputs", "torch_tensorrt_options",
+    "MIN_OPSET", "ExportResult", "Fp16Module", "build_engine", "export_model", "export_spec", "full_fp32",
+    "max_abs_diff", "network_flags", "observed_precision", "onnx_precision", "parity_limit", "precision_onnx",
+    "random_clips", "read_engine_onnx", "set_onnx_meta", "torch_outputs", "torch_tensorrt_options",
 ]

@@ -18,13 +18,11 @@ each process trains on its shard (DDP); every process evaluates the (small) vali
 so all reach the same decisions without messages, and only rank 0 writes files.
 """
 
-from edgeact.training.loop import Interrupted, PhaseResult, Trainer, load_backbone
-from edgeact.training.setup import DATASET_FPS, Dist, Splits, init_distributed, make_splits, split_validation
-from edgeact.training.state import (PHASE_FILES, RUN_FILES, check_same_run, data_record, read_state, reset_run,
-                                    resume_phase, run_files, save_epoch)
+from edgeact.training.loop import Interrupted, Trainer, load_backbone
+from edgeact.training.setup import make_splits, split_validation
+from edgeact.training.state import check_same_run, read_state, reset_run
 
 __all__ = [
-    "DATASET_FPS", "PHASE_FILES", "RUN_FILES", "Dist", "Interrupted", "PhaseResult", "Splits", "Trainer",
-    "check_same_run", "data_record", "init_distributed", "load_backbone", "make_splits", "read_state", "reset_run",
-    "resume_phase", "run_files", "save_epoch", "split_validation",
+    "Interrupted", "Trainer", "check_same_run", "load_backbone", "make_splits", "read_state", "reset_run",
+    "split_validation",
 ]

@@ -5,17 +5,14 @@ splits (:mod:`~edgeact.data.ntu.splits`), and the scan of a dataset folder
 (:mod:`~edgeact.data.ntu.scan`). The action names are in :mod:`edgeact.data.names`.
 """
 
-from edgeact.data.names import NTU60_CLASSES, NTU120_CLASSES, NTU_ACTION_NAMES
-from edgeact.data.ntu.reader import decode_text, read_skeleton
-from edgeact.data.ntu.scan import SKELETON_DIR, VIDEO_DIR, NtuSample, NtuScanReport, SampleProblem, find_ntu_samples
-from edgeact.data.ntu.skeleton import NUM_JOINTS, DroppedBody, Skeleton, SkeletonReport
-from edgeact.data.ntu.splits import (BENCHMARKS, NTU60_XSUB_TRAIN, NTU120_XSUB_TRAIN, NtuName, check_benchmark,
-                                     parse_name, split_of)
+from edgeact.data.names import NTU60_CLASSES, NTU120_CLASSES
+from edgeact.data.ntu.reader import read_skeleton
+from edgeact.data.ntu.scan import SKELETON_DIR, VIDEO_DIR, find_ntu_samples
+from edgeact.data.ntu.skeleton import Skeleton, SkeletonReport
+from edgeact.data.ntu.splits import BENCHMARKS, NtuName, parse_name, split_of
 from edgeact.data.ntu.writer import format_skeleton, write_skeleton
 
 __all__ = [
-    "Skeleton", "SkeletonReport", "DroppedBody", "NUM_JOINTS", "read_skeleton", "decode_text", "write_skeleton",
-    "format_skeleton", "NtuName", "parse_name", "split_of", "check_benchmark", "BENCHMARKS",
-    "NTU60_XSUB_TRAIN", "NTU120_XSUB_TRAIN", "NTU_ACTION_NAMES", "NTU60_CLASSES", "NTU120_CLASSES",
-    "NtuSample", "NtuScanReport", "SampleProblem", "find_ntu_samples", "VIDEO_DIR", "SKELETON_DIR",
+    "Skeleton", "SkeletonReport", "read_skeleton", "write_skeleton", "format_skeleton", "NtuName", "parse_name",
+    "split_of", "BENCHMARKS", "NTU60_CLASSES", "NTU120_CLASSES", "find_ntu_samples", "VIDEO_DIR", "SKELETON_DIR",
 ]
