@@ -126,7 +126,7 @@ def render(rows: list[dict], args, info: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="i3d_r18")
-    ap.add_argument("--classes", type=int, default=60)
+    ap.add_argument("--num-classes", "--classes", dest="classes", type=int, default=60)
     ap.add_argument("--levels", type=int, nargs=3, default=[2, 6, 20])
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--size", type=int, default=112, help="input H = W (224 is the paper's; slow here)")

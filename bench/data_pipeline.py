@@ -25,9 +25,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, help="NTU-layout dataset (default: generate a synthetic one)")
     ap.add_argument("--samples", type=int, default=24, help="samples to process")
-    ap.add_argument("--width", type=int, default=640)
-    ap.add_argument("--height", type=int, default=480)
-    ap.add_argument("--frames", type=int, default=64)
+    ap.add_argument("--video-width", "--width", dest="width", type=int, default=640)
+    ap.add_argument("--video-height", "--height", dest="height", type=int, default=480)
+    ap.add_argument("--video-frames", "--frames", dest="frames", type=int, default=64)
     args = ap.parse_args()
 
     import cv2

@@ -123,10 +123,10 @@ cd "$REPO"
 # ------------------------------------------------------------------------------ sizes
 if [ "$TINY" = 1 ]; then
     R50=(i3d_r50 0.25 4 32) R50_B=1,2 R18=(i3d_r18 0.25 4 32) R18_B=1,2 WARM=0 ITERS=2
-    TRAIN=(--batch 2 --steps 1 --warmup 1) LIVE=(--seconds 2) LIVE_WH=(320 240)
+    TRAIN=(--batch-size 2 --steps 1 --warmup 1) LIVE=(--seconds 2) LIVE_WH=(320 240)
 else
     R50=(i3d_r50 1 8 224) R50_B=1,32 R18=(i3d_r18 1 8 112) R18_B=1,8 WARM=5 ITERS=30
-    TRAIN=(--batch 32 --steps 20 --warmup 3) LIVE=(--seconds 10) LIVE_WH=(640 480)
+    TRAIN=(--batch-size 32 --steps 20 --warmup 3) LIVE=(--seconds 10) LIVE_WH=(640 480)
 fi
 if [ "$DEV" = cuda ]; then FAST=fp16; else FAST=fp32; fi   # compiled rows: the fast precision only
 shape() { echo --arch "$1" --width "$2" --frames "$3" --size "$4"; }
@@ -193,7 +193,7 @@ define() {
         variants_r50|variants_r18)
             local args=$R50_ARGS batch=$R50_B
             [ "$1" = variants_r18 ] && args=$R18_ARGS batch=$R18_B
-            CAP=150; CMD=("$PY" bench/gpu_variants.py $args --batch "$batch" --device "$DEV" $REPS
+            CAP=150; CMD=("$PY" bench/gpu_variants.py $args --batch-size "$batch" --device "$DEV" $REPS
                           --json "$WORK/$1.json" --md "$WORK/$1.md") ;;
         train_r50) CAP=120; CMD=("$PY" bench/train_step.py $R50_ARGS "${TRAIN[@]}" --device "$DEV" --json "$WORK/$1.json") ;;
         live_demo)
@@ -202,7 +202,7 @@ define() {
                           --json "$WORK/$1.json") ;;
         live_r50)
             CAP=120; CMD=("$PY" bench/live.py --arch "${R50[0]}" --size "${R50[3]}" --pose skeleton --device "$DEV"
-                          "${LIVE[@]}" --width "${LIVE_WH[0]}" --height "${LIVE_WH[1]}" --json "$WORK/$1.json") ;;
+                          "${LIVE[@]}" --video-width "${LIVE_WH[0]}" --video-height "${LIVE_WH[1]}" --json "$WORK/$1.json") ;;
         gpu_tests)
             CAP=240; CMD=("$PY" -m pytest -m gpu -q -rs -p no:cacheprovider --junitxml="$WORK/$1.xml" tests) ;;
         cudagraphs_r50_b1)

@@ -27,7 +27,7 @@ per fp32 clip at 8x224²), which every other row, like a live call, includes.
 Each row also carries ``rel_err``: ``||fine - ref|| / ||ref||`` of its fine logits against
 ``fp32-ieee`` on one random batch, so a variant that is fast because it is wrong shows it.
 
-    python bench/gpu_variants.py --arch i3d_r50 --frames 8 --size 224 --batch 1,32 --device cuda --json v.json
+    python bench/gpu_variants.py --arch i3d_r50 --frames 8 --size 224 --batch-size 1,32 --device cuda --json v.json
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
     p.add_argument("--levels", default="2,6,20")
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--size", type=int, default=224)
-    p.add_argument("--batch", default="1,8")
+    p.add_argument("--batch-size", "--batch", dest="batch", default="1,8")
     p.add_argument("--device", default="cuda")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iters", type=int, default=20)
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
     try:
         report = bench_variants(args.arch, num_classes=args.num_classes, levels=parse_levels(args.levels),
                                 width=args.width, frames=args.frames, size=args.size,
-                                batches=parse_int_list(args.batch, "--batch"), device=args.device,
+                                batches=parse_int_list(args.batch, "--batch-size"), device=args.device,
                                 warmup=args.warmup, iters=args.iters)
     except EdgeactError as exc:
         print(f"error: {exc}", file=sys.stderr)

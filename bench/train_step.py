@@ -6,7 +6,7 @@ GradScaler), channels_last_3d, the hierarchical loss over every head. The clips 
 tensors ``(B, 3, T, S, S)`` on the host (decoding and augmentation are not part of the figure), so
 the figure is the model's forward + backward + optimizer step plus the host-to-device copy.
 
-    python bench/train_step.py --arch i3d_r50 --frames 8 --size 224 --batch 32 --device cuda --json t.json
+    python bench/train_step.py --arch i3d_r50 --frames 8 --size 224 --batch-size 32 --device cuda --json t.json
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def bench_train_step(arch: str = "i3d_r50", *, width: float = 1.0, num_classes: 
     from edgeact.recipe import Recipe
 
     if steps < 1 or warmup < 0 or batch < 1:
-        raise EdgeactError(f"need --steps >= 1, --warmup >= 0, --batch >= 1 (got {steps}, {warmup}, {batch})")
+        raise EdgeactError(f"need --steps >= 1, --warmup >= 0, --batch-size >= 1 (got {steps}, {warmup}, {batch})")
     dev = resolve_device(device)
     recipe = Recipe(benchmark="ntu60", arch=arch, levels=tuple(levels), width=width, amp=amp)
     model = create_model(arch, num_classes=num_classes, levels=recipe.levels, width=width).to(dev)
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--size", type=int, default=224)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch-size", "--batch", dest="batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (cuDNN picks its kernels)")
     p.add_argument("--device", default="cuda")
