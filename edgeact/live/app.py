@@ -92,9 +92,9 @@ def live_config(opts: LiveOptions, meta: dict, *, drop_stale: bool) -> LiveConfi
     window = WindowConfig(seconds=window_seconds_for(meta, opts.window_seconds), stride=Stride.parse(opts.stride),
                           max_mb=opts.max_window_mb)
     if opts.test_sets < 1 or opts.smooth < 1 or opts.topk < 1:
-        raise EdgeactError("--test-sets, --smooth and --topk must be >= 1")
+        raise EdgeactError("must be >= 1", param=("test_sets", "smooth", "topk"))
     if not 0.0 <= opts.threshold <= 1.0:
-        raise EdgeactError(f"--threshold: {opts.threshold} is outside [0, 1]")
+        raise EdgeactError(f"{opts.threshold} is outside [0, 1]", param="threshold")
     return LiveConfig(window=window, test_sets=opts.test_sets, topk=opts.topk, threshold=opts.threshold,
                       smooth=opts.smooth, drop_stale=drop_stale)
 
@@ -312,20 +312,20 @@ def check_display(timeout: float = 30.0) -> None:
     test window in a child process, so whatever the build and the display, it is one line here."""
     on_linux = sys.platform.startswith("linux")
     if on_linux and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise EdgeactError("--show: no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); "
-                           "use --save FILE.mp4 for the overlay")
+        raise EdgeactError("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); "
+                           "use --save FILE.mp4 for the overlay", param="show")
     try:
         probe = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True,
                                timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise EdgeactError(f"--show: a test window did not open within {timeout:g} s; use --save FILE.mp4 "
-                           "for the overlay") from None
+        raise EdgeactError(f"a test window did not open within {timeout:g} s; use --save FILE.mp4 "
+                           "for the overlay", param="show") from None
     if probe.returncode == 0:
         return
     lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
     # our own exit message is the last line; a crash (abort) says why in its first
     why = (lines[0] if probe.returncode < 0 else lines[-1]) if lines else f"exit status {probe.returncode}"
-    raise EdgeactError(f"--show: OpenCV cannot open a window here ({why}); use --save FILE.mp4 for the overlay")
+    raise EdgeactError(f"OpenCV cannot open a window here ({why}); use --save FILE.mp4 for the overlay", param="show")
 
 
 def open_classifier(opts: LiveOptions, console=None) -> "Runtime":
@@ -417,7 +417,7 @@ def run_live(opts: LiveOptions, console=None) -> LiveStats:
             check_options(one)
             kinds[sid] = check_pose_options(one)
         except EdgeactError as exc:
-            raise EdgeactError(named(sid, str(exc))) from None
+            raise EdgeactError(named(sid, exc.reason), param=exc.params) from None
     if several:
         check_stream_outputs(opts, [one for _, _, one in streams], [sid for sid, _, _ in streams])
 
