@@ -208,8 +208,8 @@ def _points_2d(job: Job) -> Skeleton2D:
         # an all-zero joint row is Kinect's "no data", not a joint at the image corner
         zero = np.all(skel.joints == 0, axis=-1)
         return Skeleton2D(np.where(zero[..., None], np.nan, skel.color_xy), skel.num_frames, damage)
-    from edgeact.data.nucla import read_nucla_sample
     from edgeact.calibration import Calibration, project
+    from edgeact.data.nucla import read_nucla_sample
 
     sample = read_nucla_sample(job.skeleton)
     if not np.isfinite(sample.joints).any():
@@ -354,8 +354,8 @@ def _ntu_jobs(cfg: PrepConfig) -> tuple[list[Job], ClassList, list[str], list[di
 
 def _nucla_calibration(cfg: PrepConfig) -> dict:
     """The projection coefficients, through the one loader that validates them."""
-    from edgeact.data.nucla import DEFAULT_CALIBRATION
     from edgeact.calibration import load_calibration
+    from edgeact.data.nucla import DEFAULT_CALIBRATION
 
     return load_calibration(cfg.calib or DEFAULT_CALIBRATION).to_dict()
 
