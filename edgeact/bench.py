@@ -10,10 +10,10 @@ copies. Figures: p50 / p95 / mean latency per call in ms and throughput ``batch 
 from __future__ import annotations
 
 import copy
+import functools
 import platform
 import tempfile
 import time
-import functools
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional, Sequence

@@ -148,9 +148,8 @@ def live(
     * `edgeact live --camera 0 --model best.engine --quiet --mqtt mqtt://broker.lan --serve 8080` (headless boxes)
     """
     from edgeact.live.app import LiveOptions, run_live
-    from edgeact.report import live_summary, say
-
     from edgeact.live.sources_file import source_flags
+    from edgeact.report import live_summary, say
 
     given = {**ctx.params, "realtime": not no_realtime, "compile": compile_mode,
              **source_flags(sources, camera, video)}
@@ -221,7 +220,6 @@ def calibrate(
     the focal length), and writes the JSON (the same figures: rmse_px, rmse_all_px,
     outlier_fraction, n_points).
     """
-    from edgeact.calibration import calibrate as run_calibration
     from edgeact.calibration import (
         MODELS,
         calibrate_per_camera,
@@ -231,6 +229,7 @@ def calibrate(
         parse_camera,
         write_result,
     )
+    from edgeact.calibration import calibrate as run_calibration
     from edgeact.report import print_calibration, say
 
     if projection not in MODELS:

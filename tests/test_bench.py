@@ -6,8 +6,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from edgeact.bench import (bench_markdown, bench_model, bench_pose, latency_stats, parse_backends, parse_int_list,
-                           time_interleaved)
+from edgeact.bench import (
+    bench_markdown,
+    bench_model,
+    bench_pose,
+    latency_stats,
+    parse_backends,
+    parse_int_list,
+    time_interleaved,
+)
 from edgeact.cli_deploy import bench_app, export
 from edgeact.errors import EdgeactError
 

@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edgeact.calibration import (Calibration, calibrate, default_output, intrinsics_from_realsense, load_calibration,
-                                 pairs_from_csv, pairs_from_ntu_skeletons, project)
+from edgeact.calibration import (
+    Calibration,
+    calibrate,
+    default_output,
+    intrinsics_from_realsense,
+    load_calibration,
+    pairs_from_csv,
+    pairs_from_ntu_skeletons,
+    project,
+)
 from edgeact.cli import app
 from edgeact.errors import EdgeactError
 

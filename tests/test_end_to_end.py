@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from cli_ok import cli_ok as _ok, runner
-
+from cli_ok import cli_ok as _ok
+from cli_ok import runner
 from edgeact.cli import app
 from edgeact.data.cache import FramePack, pack_path, read_index
 from edgeact.data.clips import ClipDataset
 from edgeact.data.ntu import read_skeleton
 from edgeact.types import InputSpec
-
 
 
 @pytest.fixture(scope="module")

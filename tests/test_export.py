@@ -12,9 +12,8 @@ import torch
 
 from edgeact import pruning
 from edgeact.checkpoint import build_meta, save_checkpoint
-from edgeact.data.cache import FramePack, encode_pack, pack_path
+from edgeact.data.cache import encode_pack, pack_path
 from edgeact.data.classes import ClassList
-from edgeact.data.clips import clip_tensor, segment_indices
 from edgeact.errors import EdgeactError
 from edgeact.export import export_model, export_spec, max_abs_diff, parity_limit
 from edgeact.fileio import atomic_write_bytes, atomic_write_json

@@ -4,8 +4,19 @@ import numpy as np
 import pytest
 
 from edgeact.errors import EdgeactError
-from edgeact.geometry import (box_is_empty, center_crop, center_crop_offsets, clamp_box, crop_at, crop_box,
-                              crop_resize, crop_resize_clip, expand_box, pixel_box, random_crop_offsets)
+from edgeact.geometry import (
+    box_is_empty,
+    center_crop,
+    center_crop_offsets,
+    clamp_box,
+    crop_at,
+    crop_box,
+    crop_resize,
+    crop_resize_clip,
+    expand_box,
+    pixel_box,
+    random_crop_offsets,
+)
 
 NAN = math.nan
 FRAME = (640, 480)

@@ -24,7 +24,6 @@ from edgeact.hierarchy import (
     partition_cost,
 )
 
-
 # --------------------------------------------------------------------------- independent helpers
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from cli_ok import cli_ok as _ok, runner
-
+from cli_ok import cli_ok as _ok
+from cli_ok import runner
 from edgeact.cli import app
 from edgeact.data.cache import encode_pack, pack_path, read_index
 from edgeact.data.classes import ClassList
@@ -310,10 +310,9 @@ def test_the_ultralytics_path_runs_the_real_loop(synth_root, tiny_model):
 
 
 def test_the_realsense_path_runs_the_real_loop_with_depth_lifted_joints(tmp_path, tiny_model):
-    from test_live_sources import H, N_RS, W, _record_realsense
-
     from edgeact.live.pose import DepthLiftPose, PoseBackend
     from edgeact.live.sources import RealSenseSource
+    from test_live_sources import N_RS, H, W, _record_realsense
 
     class TwoJoints(PoseBackend):
         """A fixed 2D detector; the depth backend lifts its keypoints with the recording's depth."""

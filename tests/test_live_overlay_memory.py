@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from cli_ok import cli_ok as _ok, runner
-
+from cli_ok import cli_ok as _ok
+from cli_ok import runner
 from edgeact.cli import app
 from edgeact.data.cache import FramePack, encode_pack
 from edgeact.data.clips import clip_tensor, test_indices, window_clips
@@ -16,8 +16,8 @@ from edgeact.data.ntu import read_skeleton
 from edgeact.errors import EdgeactError
 from edgeact.geometry import crop_resize
 from edgeact.live.decide import Decision, Scored
-from edgeact.live.frames import Frame, Person
 from edgeact.live.draw import UNCERTAIN_COLOR, draw_label, draw_overlay, label_style, track_color
+from edgeact.live.frames import Frame, Person
 from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, WindowBank, WindowConfig, plan_frames, window_job_clips
 from edgeact.types import InputSpec
 

@@ -11,8 +11,18 @@ from edgeact.data.synth import SynthConfig, generate, sample_names, synthesize
 from edgeact.errors import EdgeactError
 from edgeact.geometry import crop_box
 from edgeact.live.frames import Frame, Intrinsics, Person
-from edgeact.live.pose import (COCO_KEYPOINTS, KINECT_JOINTS, DepthLiftPose, IouTracker, PoseBackend,
-                               SkeletonReplay, UltralyticsPose, box_iou, lift_keypoints, open_pose)
+from edgeact.live.pose import (
+    COCO_KEYPOINTS,
+    KINECT_JOINTS,
+    DepthLiftPose,
+    IouTracker,
+    PoseBackend,
+    SkeletonReplay,
+    UltralyticsPose,
+    box_iou,
+    lift_keypoints,
+    open_pose,
+)
 from edgeact.live.sources import VideoSource
 
 INTR = Intrinsics(fx=100.0, fy=200.0, ppx=5.0, ppy=4.0, width=10, height=8)

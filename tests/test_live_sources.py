@@ -11,8 +11,15 @@ from edgeact.data.synth_render import encode_avi_mjpeg
 from edgeact.errors import EdgeactError
 from edgeact.live.frames import Frame, Intrinsics, Person
 from edgeact.live.pose import DepthLiftPose, PoseBackend
-from edgeact.live.sources import (CameraSource, RealSenseSource, Source, SourceInfo, VideoSource, make_source,
-                                   open_source)
+from edgeact.live.sources import (
+    CameraSource,
+    RealSenseSource,
+    Source,
+    SourceInfo,
+    VideoSource,
+    make_source,
+    open_source,
+)
 
 W, H = 64, 48
 

@@ -15,8 +15,16 @@ import numpy as np
 import pytest
 
 from edgeact.data.ntu import (
-    BENCHMARKS, NTU60_CLASSES, NTU120_CLASSES, Skeleton, find_ntu_samples, format_skeleton,
-    parse_name, read_skeleton, split_of, write_skeleton,
+    BENCHMARKS,
+    NTU60_CLASSES,
+    NTU120_CLASSES,
+    Skeleton,
+    find_ntu_samples,
+    format_skeleton,
+    parse_name,
+    read_skeleton,
+    split_of,
+    write_skeleton,
 )
 from edgeact.errors import EdgeactError
 

@@ -11,8 +11,15 @@ import numpy as np
 import pytest
 
 from edgeact.data.nucla import (
-    BENCHMARKS, DEFAULT_CALIBRATION, NUCLA_CLASSES, find_nucla_samples, label_of_action,
-    read_nucla_sample, read_nucla_skeleton_file, split_of_nucla, view_of_folder,
+    BENCHMARKS,
+    DEFAULT_CALIBRATION,
+    NUCLA_CLASSES,
+    find_nucla_samples,
+    label_of_action,
+    read_nucla_sample,
+    read_nucla_skeleton_file,
+    split_of_nucla,
+    view_of_folder,
 )
 from edgeact.errors import EdgeactError
 

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from cli_ok import cli_ok, runner
+from edgeact.checkpoint import build_meta, save_checkpoint
 from edgeact.cli import app
 from edgeact.errors import EdgeactError
 from edgeact.export import export_model
-from edgeact.runtime import load_runtime
-from edgeact.runtime.openvino_backend import OpenVinoRuntime, hint_for, ov_device
-from edgeact.checkpoint import build_meta, save_checkpoint
 from edgeact.models import create_model
+from edgeact.runtime import load_runtime
+from edgeact.runtime.openvino_backend import hint_for, ov_device
 from test_precision import CLASSES, SPEC, toy_cache
 
 TINY = ["--arch", "i3d_r18", "--num-classes", "4", "--levels", "2,none,none", "--width", "0.125", "--frames", "4",

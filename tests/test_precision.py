@@ -17,9 +17,9 @@ from edgeact.data.clips import ClipDataset, clip_tensor, segment_indices
 from edgeact.errors import EdgeactError
 from edgeact.evaluate import EvalOptions, evaluate_artifact
 from edgeact.export import export_model
+from edgeact.export.quantize import calibration_clips, check_qdq
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
 from edgeact.models import create_model
-from edgeact.export.quantize import calibration_clips, check_qdq
 from edgeact.runtime import load_runtime, read_meta
 from edgeact.types import InputSpec
 

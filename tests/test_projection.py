@@ -7,8 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from edgeact.calibration import (Calibration, fit_projection, load_calibration, project, reprojection_errors,
-                                 robust_fit, save_calibration)
+from edgeact.calibration import (
+    Calibration,
+    fit_projection,
+    load_calibration,
+    project,
+    reprojection_errors,
+    robust_fit,
+    save_calibration,
+)
 from edgeact.errors import EdgeactError
 
 NAN = math.nan

@@ -3,8 +3,7 @@ import torch
 
 from edgeact.errors import EdgeactError
 from edgeact.models import create_model
-from edgeact.pruning import (apply_masks, filter_norms, keep_pruned, prunable_units, prune_filters,
-                             pruning_report)
+from edgeact.pruning import apply_masks, filter_norms, keep_pruned, prunable_units, prune_filters, pruning_report
 
 
 def _model(arch="i3d_r18", width=0.25):

@@ -15,7 +15,11 @@ import pytest
 from edgeact.data.names import NTU120_CLASSES, NTU_ACTION_NAMES, NUCLA_CLASSES
 from edgeact.data.ntu import find_ntu_samples, parse_name, read_skeleton, split_of
 from edgeact.data.nucla import (
-    find_nucla_samples, parse_sample_folder, read_nucla_sample, read_nucla_skeleton_file, split_of_nucla,
+    find_nucla_samples,
+    parse_sample_folder,
+    read_nucla_sample,
+    read_nucla_skeleton_file,
+    split_of_nucla,
 )
 from edgeact.errors import EdgeactError
 

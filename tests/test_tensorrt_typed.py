@@ -24,8 +24,19 @@ from edgeact.checkpoint import build_meta
 from edgeact.data.cache import encode_pack, pack_path
 from edgeact.data.classes import ClassList
 from edgeact.errors import EdgeactError
-from edgeact.export import (Fp16Module, build_engine, full_fp32, network_flags, observed_precision, onnx_precision,
-                            precision_onnx, random_clips, read_engine_onnx, torch_outputs, torch_tensorrt_options)
+from edgeact.export import (
+    Fp16Module,
+    build_engine,
+    full_fp32,
+    network_flags,
+    observed_precision,
+    onnx_precision,
+    precision_onnx,
+    random_clips,
+    read_engine_onnx,
+    torch_outputs,
+    torch_tensorrt_options,
+)
 from edgeact.fileio import atomic_write_bytes, atomic_write_json
 from edgeact.models import create_model
 from edgeact.runtime import load_runtime

@@ -13,9 +13,17 @@ import numpy as np
 import pytest
 
 from cli_ok import cli_ok, runner
-
-from edgeact.calibration import (Calibration, calibrate, calibrate_per_camera, check_output, load_calibration,
-                                 ntu_frame_size, project, save_calibration, write_result)
+from edgeact.calibration import (
+    Calibration,
+    calibrate,
+    calibrate_per_camera,
+    check_output,
+    load_calibration,
+    ntu_frame_size,
+    project,
+    save_calibration,
+    write_result,
+)
 from edgeact.cli import app
 from edgeact.data.ntu import Skeleton, write_skeleton
 from edgeact.data.nucla import DEFAULT_CALIBRATION

@@ -14,15 +14,16 @@ import time
 
 import numpy as np
 import pytest
-from cli_ok import cli_ok as _ok, runner
-from test_live import _decode, _sample
 
+from cli_ok import cli_ok as _ok
+from cli_ok import runner
 from edgeact.cli import app
 from edgeact.data.ntu import Skeleton, read_skeleton, write_skeleton
 from edgeact.data.synth_render import encode_avi_mjpeg
 from edgeact.errors import EdgeactError, SourceLost
 from edgeact.live.decide import Decision, Scored
 from edgeact.live.output import JsonlSink
+from test_live import _decode, _sample
 
 FAST = ["--no-realtime", "--quiet", "--device", "cpu", "--stride", "4"]
 
@@ -265,9 +266,8 @@ def test_a_camera_missing_at_start_exits_75_with_exit_on_disconnect(tiny_model):
 def test_camera_opened_before_the_models_load_counts_no_start_up_drops(tmp_path):
     """The camera now opens before the classifier and pose model load: frames its thread passes
     over meanwhile are not frames the loop dropped."""
-    from test_live_sources import _frame_id, _write_video
-
     from edgeact.live.sources import CameraSource
+    from test_live_sources import _frame_id, _write_video
 
     path = _write_video(tmp_path / "cam.avi", 30)
     src = CameraSource(str(path), retry=False)
@@ -283,9 +283,8 @@ def test_camera_opened_before_the_models_load_counts_no_start_up_drops(tmp_path)
 def test_a_realsense_recording_opened_early_loses_no_frames(tmp_path):
     """The recording opens before the models load; played in real time, it used to run on
     unread meanwhile (1 of 25 frames left after a 1 s wait): now it starts at the first read."""
-    from test_live_sources import _record_realsense
-
     from edgeact.live.sources import RealSenseSource
+    from test_live_sources import _record_realsense
 
     rec = _record_realsense(tmp_path / "rec.db3", frames=25)
     src = RealSenseSource(playback=rec, realtime=True)

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from test_live import _sample
-from test_trust_live import FAST, _live
 
 from edgeact.calibration import load_calibration, ntu_skeleton_files, pairs_from_csv
 from edgeact.data.ntu import read_skeleton
@@ -25,6 +23,8 @@ from edgeact.fileio import require_regular_file
 from edgeact.live.decide import Decision, Scored
 from edgeact.live.output import RichView, check_video_output
 from edgeact.live.pipeline import LiveStats
+from test_live import _sample
+from test_trust_live import FAST, _live
 
 NOT_REGULAR = "not a regular file (a folder, FIFO or device)"
 

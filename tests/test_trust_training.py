@@ -17,8 +17,6 @@ import torch
 from rich.console import Console
 from torch.utils.data import DataLoader
 
-from test_training import _cache, _recipe
-
 from edgeact.checkpoint import build_meta, read_checkpoint, save_checkpoint
 from edgeact.cli import main
 from edgeact.data.cache import FramePack, encode_pack, pack_path, read_index
@@ -32,6 +30,7 @@ from edgeact.models import create_model
 from edgeact.recipe import load_recipe, save_recipe
 from edgeact.training import Interrupted, Trainer, reset_run
 from edgeact.types import InputSpec
+from test_training import _cache, _recipe
 
 SPEC = InputSpec(frames=4, size=32, resize=40)
 

@@ -20,8 +20,13 @@ import numpy as np
 from edgeact.calibration.csv_pairs import pairs_from_csv
 from edgeact.calibration.fit import ROBUST_FLOOR_PX, ROBUST_K, in_front, robust_fit
 from edgeact.calibration.model import Calibration, check_calibration, reprojection_errors
-from edgeact.calibration.ntu_skeletons import (camera_label, cameras_in, ntu_frame_size, ntu_skeleton_files,
-                                              pairs_from_files)
+from edgeact.calibration.ntu_skeletons import (
+    camera_label,
+    cameras_in,
+    ntu_frame_size,
+    ntu_skeleton_files,
+    pairs_from_files,
+)
 from edgeact.calibration.realsense import intrinsics_from_realsense
 from edgeact.errors import EdgeactError
 

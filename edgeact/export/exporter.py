@@ -8,8 +8,17 @@ from pathlib import Path
 from typing import Optional
 
 from edgeact.errors import EdgeactError
-from edgeact.export.base import (FORMATS, MIN_OPSET, SUFFIX, VIAS, ExportResult, Log, export_spec, load_for_export,
-                                 precision_name)
+from edgeact.export.base import (
+    FORMATS,
+    MIN_OPSET,
+    SUFFIX,
+    VIAS,
+    ExportResult,
+    Log,
+    export_spec,
+    load_for_export,
+    precision_name,
+)
 from edgeact.export.onnx_export import export_onnx
 from edgeact.export.quantize import DEFAULT_CALIB_CLIPS, DEFAULT_CALIB_METHOD, export_reduced_onnx
 from edgeact.export.tensorrt_export import export_engine, export_engine_from_onnx

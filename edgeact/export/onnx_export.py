@@ -16,8 +16,15 @@ import torch
 from torch import nn
 
 from edgeact.errors import EdgeactError
-from edgeact.export.base import (MIN_OPSET, ExportResult, check_parity, export_meta, head_output_names, random_clips,
-                                 torch_outputs)
+from edgeact.export.base import (
+    MIN_OPSET,
+    ExportResult,
+    check_parity,
+    export_meta,
+    head_output_names,
+    random_clips,
+    torch_outputs,
+)
 from edgeact.fileio import atomic_write_bytes
 from edgeact.runtime.base import INPUT_NAME, META_KEY
 from edgeact.types import InputSpec

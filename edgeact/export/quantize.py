@@ -40,8 +40,15 @@ import numpy as np
 import torch
 
 from edgeact.errors import EdgeactError
-from edgeact.export.base import (ExportResult, Log, check_parity, export_meta, head_output_names, random_clips,
-                                 torch_outputs)
+from edgeact.export.base import (
+    ExportResult,
+    Log,
+    check_parity,
+    export_meta,
+    head_output_names,
+    random_clips,
+    torch_outputs,
+)
 from edgeact.export.onnx_export import onnx_model, set_onnx_meta
 from edgeact.fileio import atomic_write_bytes
 from edgeact.optional import require

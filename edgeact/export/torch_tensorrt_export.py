@@ -11,8 +11,16 @@ from contextlib import contextmanager
 import torch
 
 from edgeact.errors import EdgeactError
-from edgeact.export.base import (ExportResult, check_parity, export_meta, head_output_names, max_abs_diff,
-                                 precision_name, random_clips, torch_outputs)
+from edgeact.export.base import (
+    ExportResult,
+    check_parity,
+    export_meta,
+    head_output_names,
+    max_abs_diff,
+    precision_name,
+    random_clips,
+    torch_outputs,
+)
 from edgeact.export.torchscript_export import Fp16Module, jit_bytes
 from edgeact.fileio import atomic_write_bytes
 from edgeact.optional import require

@@ -13,8 +13,15 @@ import torch
 from torch import nn
 
 from edgeact.errors import EdgeactError
-from edgeact.export.base import (ExportResult, check_parity, export_meta, head_output_names, precision_name,
-                                 random_clips, torch_outputs)
+from edgeact.export.base import (
+    ExportResult,
+    check_parity,
+    export_meta,
+    head_output_names,
+    precision_name,
+    random_clips,
+    torch_outputs,
+)
 from edgeact.fileio import atomic_write_bytes
 from edgeact.runtime.base import TS_META_FILE
 

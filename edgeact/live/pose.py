@@ -243,7 +243,7 @@ class UltralyticsPose(PoseBackend):
                 raise EdgeactError(f"--tracker {tracker} needs the Python package lap (pip install 'lap>=0.5.12'); "
                                    "or use --tracker iou")
         self.tracker = tracker
-        from edgeact.device import resolve_device   # imports torch
+        from edgeact.device import resolve_device  # imports torch
 
         self.device = str(resolve_device(device))
         self.half = bool(half) and self.device.startswith("cuda")

@@ -8,7 +8,6 @@ import numpy as np
 from edgeact.errors import EdgeactError
 
 
-
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU ``(N, M)`` of boxes ``a`` ``(N, 4)`` and ``b`` ``(M, 4)``, ``(x0, y0, x1, y1)``."""
     a = np.asarray(a, np.float64).reshape(-1, 4)

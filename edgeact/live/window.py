@@ -202,7 +202,7 @@ def window_job_clips(job: WindowJob, spec: "InputSpec", *, num_sets: int = 1,
     with ``box`` in source pixels. Frames kept as they are go straight through (the crops ``prep``
     makes); downscaled frames are cropped with the skeleton mapped to their scale, and the box is
     the one the source frames give."""
-    from edgeact.data.clips import window_clips     # torch: not needed to read the window's defaults
+    from edgeact.data.clips import window_clips  # torch: not needed to read the window's defaults
     from edgeact.geometry import crop_box
 
     sx, sy = job.scale

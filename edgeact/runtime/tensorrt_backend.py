@@ -20,8 +20,8 @@ from typing import Optional
 import numpy as np
 
 from edgeact.errors import EdgeactError
-from edgeact.optional import require
 from edgeact.fileio import atomic_write_json
+from edgeact.optional import require
 from edgeact.runtime.base import INPUT_NAME, Runtime, check_meta
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")

@@ -29,8 +29,15 @@ from edgeact.models import HierarchicalI3D, create_model, inflate_2d_weights, lo
 from edgeact.pruning import keep_pruned, mask_baked, prune_filters, pruning_report
 from edgeact.recipe import Recipe, save_recipe
 from edgeact.training.setup import DATASET_FPS, init_distributed, make_splits
-from edgeact.training.state import (check_same_run, data_record, read_state, reset_run, resume_phase, run_files,
-                                    save_epoch)
+from edgeact.training.state import (
+    check_same_run,
+    data_record,
+    read_state,
+    reset_run,
+    resume_phase,
+    run_files,
+    save_epoch,
+)
 from edgeact.types import InputSpec
 
 

@@ -21,8 +21,14 @@ from typing import Optional
 
 import numpy as np
 
-from edgeact.data.ntu.skeleton import (BODY_INFO_VALUES, NUM_JOINTS, VALUES_PER_JOINT, DroppedBody, Skeleton,
-                                       SkeletonReport)
+from edgeact.data.ntu.skeleton import (
+    BODY_INFO_VALUES,
+    NUM_JOINTS,
+    VALUES_PER_JOINT,
+    DroppedBody,
+    Skeleton,
+    SkeletonReport,
+)
 from edgeact.errors import EdgeactError
 from edgeact.fileio import require_regular_file
 

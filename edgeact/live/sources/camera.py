@@ -11,8 +11,15 @@ from typing import Optional, Union
 
 from edgeact.errors import EdgeactError, SourceLost
 from edgeact.live.frames import Frame
-from edgeact.live.sources.base import (Source, StatusCallback, backoff_delays, check_backoff, cv2_module,
-                                       is_bgr_image, sane_fps)
+from edgeact.live.sources.base import (
+    Source,
+    StatusCallback,
+    backoff_delays,
+    check_backoff,
+    cv2_module,
+    is_bgr_image,
+    sane_fps,
+)
 
 
 def _camera_target(index_or_url: Union[int, str]) -> Union[int, str]:
