@@ -418,7 +418,7 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
                 t0 = time.perf_counter()
                 rt.warmup(b)
                 first[key] = time.perf_counter() - t0
-            times = time_interleaved({k: (lambda rt=rt: rt(x)) for k, rt in runtimes.items()}, warmup, iters)
+            times = time_interleaved({k: (lambda rt=rt, x=x: rt(x)) for k, rt in runtimes.items()}, warmup, iters)
             for (backend, precision), secs in times.items():
                 rt = runtimes[(backend, precision)]
                 # the first call at this batch size: a cold start (compiling, for torch.compile)

@@ -161,7 +161,7 @@ def live(
         stats = run_live(opts, console=None if quiet else console)
     except KeyboardInterrupt:
         err_console.print("stopped (Ctrl-C); outputs flushed")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     if not quiet:
         console.print(live_summary(stats.summary()))
         if jsonl is not None:
@@ -178,7 +178,7 @@ def _live_demo(opts) -> None:
         results = run_demo(opts, console=None if opts.quiet else console)
     except KeyboardInterrupt:
         err_console.print("stopped (Ctrl-C)")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     console.print(demo_table(results))
     right = sum(r.correct for r in results)
     say(console, f"{right}/{len(results)} clips recognized" + (f"; appended to {opts.jsonl}" if opts.jsonl else ""))

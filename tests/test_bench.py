@@ -72,7 +72,7 @@ def test_bench_model_side_by_side_report():
     keys = [(r["backend"], r["precision"], r["batch"]) for r in report["rows"]]
     assert keys == [("torch", "fp32", 1), ("onnx", "fp32", 1), ("torch", "fp32", 2), ("onnx", "fp32", 2)]
     rows = {k: r for k, r in zip(keys, report["rows"])}
-    for (backend, _, b), r in rows.items():
+    for (_, _, b), r in rows.items():
         assert r["iters"] == 3 and 0 < r["p50_ms"] <= r["p95_ms"]
         assert r["clips_per_s"] == pytest.approx(b * 1e3 / r["p50_ms"])
         assert r["vs_torch"] == pytest.approx(rows[("torch", "fp32", b)]["p50_ms"] / r["p50_ms"])

@@ -128,7 +128,8 @@ def test_a_device_that_does_not_exist_is_one_line(onnx_files, tmp_path):
 
 def test_openvino_not_installed_names_the_extra(onnx_files, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)       # what an environment without the package gives
-    with pytest.raises(EdgeactError, match=r"the OpenVINO backend needs the openvino package \(pip install 'edgeact\[openvino\]'\)"):
+    needs = r"the OpenVINO backend needs the openvino package \(pip install 'edgeact\[openvino\]'\)"
+    with pytest.raises(EdgeactError, match=needs):
         load_runtime(onnx_files["fp32"], "cpu", backend="openvino")
     out = tmp_path / "r.json"
     result = runner.invoke(app, ["eval", "--model", str(onnx_files["fp32"]), "--data", str(onnx_files["cache"]),
@@ -258,5 +259,6 @@ def test_pose_openvino_errors(ov_pose, tmp_path, monkeypatch):
     with pytest.raises(EdgeactError, match="a folder without an OpenVINO model"):
         bench_pose(str(empty), imgsz=64, device="cpu")
     monkeypatch.setitem(sys.modules, "openvino", None)
-    with pytest.raises(EdgeactError, match=r"an OpenVINO pose model needs the openvino package \(pip install 'edgeact\[openvino\]'\)"):
+    needs = r"an OpenVINO pose model needs the openvino package \(pip install 'edgeact\[openvino\]'\)"
+    with pytest.raises(EdgeactError, match=needs):
         bench_pose(str(ov_pose), imgsz=64, device="cpu")

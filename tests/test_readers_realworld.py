@@ -182,7 +182,8 @@ def test_ntu_frames_beyond_the_header_are_a_finding_and_strict_refuses_them(tmp_
     assert s.num_frames == 1 and (s.report.trailing_frames, s.report.header_frames) == (2, 1)
     assert s.report.damaged == "skeleton header counts 1 frames, the file holds 3"
     # frame 2 starts at line 30: the header, then frame 1 (body count, info, joint count, 25 joints)
-    with pytest.raises(EdgeactError, match=r"few\.skeleton:30: 2 more frame\(s\) after the 1 frames the header \(line 1\) counts$"):
+    trailing = r"few\.skeleton:30: 2 more frame\(s\) after the 1 frames the header \(line 1\) counts$"
+    with pytest.raises(EdgeactError, match=trailing):
         read_skeleton(few, strict=True)
     junk = write_bytes(tmp_path / "junk.skeleton", "\r\n".join(lines + ["end of recording", ""]).encode())
     s = read_skeleton(junk)

@@ -83,7 +83,7 @@ def test_every_reader_refuses_a_fifo_before_opening_it(fifo):
     readers = [(read_skeleton, "skeleton file"), (load_calibration, "calibration file"), (pairs_from_csv, "CSV file"),
                (read_nucla_skeleton_file, "skeleton file")]
     for read, what in readers:
-        _, exc = _within(20, lambda: read(fifo))
+        _, exc = _within(20, lambda read=read: read(fifo))
         assert isinstance(exc, EdgeactError) and str(exc) == f"{fifo}: {NOT_REGULAR}; {what} expected"
 
 

@@ -531,5 +531,6 @@ def open_pose(kind: str = "yolo", *, model: Union[str, Path] = DEFAULT_POSE_MODE
     return DepthLiftPose(yolo, calib, patch=patch) if kind == "depth" else yolo
 
 
-__all__ = ["PoseBackend", "pose_many", "DEFAULT_POSE_MODEL", "DEFAULT_POSE_YAML", "UltralyticsPose", "DepthLiftPose", "SkeletonReplay", "IouTracker", "box_iou",
-           "lift_keypoints", "open_pose", "check_pose_kind", "COCO_KEYPOINTS", "KINECT_JOINTS", "POSE_KINDS"]
+__all__ = ["PoseBackend", "pose_many", "DEFAULT_POSE_MODEL", "DEFAULT_POSE_YAML", "UltralyticsPose", "DepthLiftPose",
+           "SkeletonReplay", "IouTracker", "box_iou", "lift_keypoints",
+           "open_pose", "check_pose_kind", "COCO_KEYPOINTS", "KINECT_JOINTS", "POSE_KINDS"]
