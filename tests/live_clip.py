@@ -1,6 +1,6 @@
-"""Helpers for the tests that run ``edgeact live`` as a process (MQTT, remote view): a synthetic
-recording in which one person performs two actions in a row, and a live process whose stderr is
-read while it runs."""
+"""Helpers for the tests that run ``edgeact live``: a synthetic recording in which one person
+performs two actions in a row, a live process whose stderr is read while it runs (MQTT, remote
+view), and a sink that only collects the loop's decisions (in-process loop tests)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,27 @@ from edgeact.data.ntu import NtuName
 from edgeact.data.synth import SynthConfig, write_sample
 
 FPS = 30.0
+
+
+class DecisionCollector:
+    """A live sink that keeps every decision in ``decisions`` and ignores frames and ticks."""
+
+    wants_frames = False
+
+    def __init__(self):
+        self.decisions = []
+
+    def decision(self, d):
+        self.decisions.append(d)
+
+    def frame(self, event, latest):
+        pass
+
+    def tick(self, stats, latest):
+        pass
+
+    def close(self, stats):
+        pass
 
 
 def two_action_clip(out: Path, actions: tuple[int, int] = (1, 4), seed: int = 0) -> tuple[Path, Path, int]:

@@ -20,6 +20,7 @@ from edgeact.live.decide import Interpreter, softmax, superclass_names
 from edgeact.live.frames import Frame, Person
 from edgeact.live.window import Stride, WindowBank, WindowConfig
 from edgeact.types import InputSpec
+from live_clip import DecisionCollector
 
 SPEC = InputSpec(frames=4, size=32, resize=40)
 
@@ -269,25 +270,10 @@ def _run(source, pose, model_path, **opts):
     from edgeact.live.app import LiveOptions, run_loop
     from edgeact.runtime import load_runtime
 
-    collected = []
-
-    class Collect:
-        wants_frames = False
-
-        def decision(self, d):
-            collected.append(d)
-
-        def frame(self, event, latest):
-            pass
-
-        def tick(self, stats, latest):
-            pass
-
-        def close(self, stats):
-            pass
-
+    collect = DecisionCollector()
+    collected = collect.decisions
     runtime = load_runtime(model_path, device="cpu")
-    stats = run_loop(source, pose, runtime, LiveOptions(realtime=False, quiet=True, **opts), [Collect()])
+    stats = run_loop(source, pose, runtime, LiveOptions(realtime=False, quiet=True, **opts), [collect])
     return stats, collected
 
 

@@ -15,6 +15,7 @@ from edgeact.errors import EdgeactError
 from edgeact.live.app import LiveOptions, run_live
 from edgeact.live.frames import Frame, Person
 from edgeact.live.sources_file import StreamSpec, command_line_streams, read_sources_file
+from live_clip import DecisionCollector
 
 # (id, action, frames): the demo model knows these performances of P003; "desk" is shorter
 STREAMS = (("door", 2, 48), ("hall", 3, 48), ("lab", 6, 48), ("desk", 7, 30))
@@ -108,24 +109,9 @@ def _loop_with(sources, pose, tmp_path):
     runtime = load_runtime(DEMO_MODEL, device="cpu")
     cfg = LiveConfig(window=WindowConfig(seconds=0.5, stride=Stride(2, seconds=False)), drop_stale=False)
     interp = Interpreter(runtime.classes, runtime.hierarchy)
-    decisions = []
-
-    class Collect:
-        wants_frames = False
-
-        def decision(self, d):
-            decisions.append(d)
-
-        def frame(self, event, latest):
-            pass
-
-        def tick(self, stats, latest):
-            pass
-
-        def close(self, stats):
-            pass
-
-    loop = LiveLoop([Stream(k, s, pose) for k, s in sources.items()], runtime, interp, cfg, [Collect()])
+    collect = DecisionCollector()
+    decisions = collect.decisions
+    loop = LiveLoop([Stream(k, s, pose) for k, s in sources.items()], runtime, interp, cfg, [collect])
     return loop, decisions
 
 
