@@ -18,7 +18,8 @@ import pytest
 
 from edgeact.errors import EdgeactError
 from edgeact.live.decide import Decision, Scored
-from edgeact.live.mqtt import ActionTracker, check_level, parse_level, parse_mqtt_url
+from edgeact.live.mqtt_events import ActionTracker
+from edgeact.live.mqtt_url import check_level, parse_level, parse_mqtt_url
 from live_clip import LiveProcess, free_port, two_action_clip
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").is_file() else None)
@@ -107,7 +108,7 @@ def test_tracker_at_a_superclass_level_ignores_fine_changes_within_it():
 
 
 def test_what_waits_for_the_broker_is_bounded_and_the_drops_counted():
-    from edgeact.live.mqtt import MqttPublisher
+    from edgeact.live.mqtt_publish import MqttPublisher
 
     pub = MqttPublisher(parse_mqtt_url("mqtt://127.0.0.1"), keep=3)     # never started: the broker is away
     for i in range(5):

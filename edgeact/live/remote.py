@@ -19,7 +19,7 @@ from edgeact.live.stats import DEFAULT_SOURCE
 def check_remote_options(opts) -> None:
     """``--mqtt``/``--mqtt-every``/``--mqtt-level`` and ``--serve``/``--serve-token`` make sense
     together and parse (``opts``: :class:`edgeact.live.app.LiveOptions`)."""
-    from edgeact.live.mqtt import parse_level, parse_mqtt_url
+    from edgeact.live.mqtt_url import parse_level, parse_mqtt_url
     from edgeact.live.serve import check_serve
 
     if opts.mqtt is None:
@@ -41,7 +41,9 @@ def remote_sinks(opts, runtime, *, end_after: float, title: str, sources: tuple[
     ``--serve``). ``end_after``: source seconds without a decision after which a person's MQTT
     event ends (the loop forgets a person after two windows: pass that); ``sources``: the run's
     stream ids (each gets its state topic and its section of the page from the start)."""
-    from edgeact.live.mqtt import MqttPublisher, MqttSink, check_level, parse_level, parse_mqtt_url
+    from edgeact.live.mqtt import MqttSink
+    from edgeact.live.mqtt_publish import MqttPublisher
+    from edgeact.live.mqtt_url import check_level, parse_level, parse_mqtt_url
     from edgeact.live.telemetry import model_identity
 
     if opts.mqtt is None and opts.serve is None:
