@@ -1,17 +1,12 @@
-"""``edgeact bench``: classifier latency per backend x precision x batch, and pose-model speed.
+"""``edgeact bench model``: classifier latency per backend x precision x batch, measured side by side.
 
-Timings are taken side by side in one process: every runtime is warmed up, then the timed calls
-are interleaved (one call of each runtime per round), so drift in clock speed or load from other
-processes hits all of them alike and the ratios between them hold even on a busy machine. A
-call is what the live loop pays: numpy clips in, numpy logits out, including any host<->device
+A call is what the live loop pays: numpy clips in, numpy logits out, including any host<->device
 copies. Figures: p50 / p95 / mean latency per call in ms and throughput ``batch / p50`` in clips/s.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
-import platform
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -20,9 +15,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from edgeact import __version__
+from edgeact.bench.timing import Log, host_info, latency_stats, restores_torch_threads, time_interleaved, versions
 from edgeact.errors import EdgeactError
-from edgeact.live.pose import DEFAULT_POSE_YAML
 
 MODEL_BACKENDS = ("torch", "torch-compile", "torch-cudagraphs", "onnx", "openvino", "torchscript", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
@@ -36,28 +30,6 @@ CUDA_FP16 = ("torch", "torch-compile", "torch-cudagraphs", "torchscript", "tenso
 # the torch.compile variants of the eager torch backend: bench label -> torch.compile mode
 COMPILED = {"torch-compile": "default", "torch-cudagraphs": "reduce-overhead"}
 RATIO_NAMES = {"onnx": "onnxruntime", "openvino": "OpenVINO"}
-Log = Optional[Callable[[str], None]]
-
-
-# ----------------------------------------------------------------------------- parsing and stats
-
-def parse_int_list(text: str, option: str) -> tuple[int, ...]:
-    """``"1,8"`` -> ``(1, 8)``; every value a positive integer."""
-    out = []
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            value = int(part)
-        except ValueError:
-            raise EdgeactError(f"{option}: {part!r} is not an integer (expected e.g. 1,8)") from None
-        if value < 1:
-            raise EdgeactError(f"{option}: {value} must be >= 1")
-        out.append(value)
-    if not out:
-        raise EdgeactError(f"{option}: give at least one value (e.g. 1,8)")
-    return tuple(dict.fromkeys(out))
 
 
 def parse_backends(text: Optional[str]) -> Optional[tuple[str, ...]]:
@@ -81,69 +53,6 @@ def parse_precisions(text: Optional[str]) -> Optional[tuple[str, ...]]:
         return None
     return tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
 
-
-def latency_stats(seconds: Sequence[float], batch: int) -> dict:
-    """Per-call latencies in seconds -> ``p50_ms``, ``p95_ms``, ``mean_ms``, ``clips_per_s``
-    (``batch / p50``)."""
-    ms = np.asarray(seconds, dtype=np.float64) * 1e3
-    p50 = float(np.percentile(ms, 50))
-    return {"p50_ms": p50, "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean()),
-            "clips_per_s": batch * 1e3 / p50 if p50 > 0 else float("inf"), "iters": int(len(ms))}
-
-
-def time_interleaved(calls: dict, warmup: int, iters: int) -> dict:
-    """Time ``iters`` rounds of every zero-argument callable in ``calls`` after ``warmup``
-    untimed calls each; within a round the callables run one after the other. Returns
-    ``{key: [seconds, ...]}``."""
-    if iters < 1:
-        raise EdgeactError(f"must be >= 1, got {iters}", param="iters")
-    if warmup < 0:
-        raise EdgeactError(f"must be >= 0, got {warmup}", param="warmup")
-    for fn in calls.values():
-        for _ in range(warmup):
-            fn()
-    times: dict = {k: [] for k in calls}
-    for _ in range(iters):
-        for key, fn in calls.items():
-            t0 = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - t0)
-    return times
-
-
-def host_info(device: str) -> dict:
-    """CPU model, core count and (on CUDA) the GPU name, for the report header."""
-    import os
-
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
-
-
-def _versions() -> dict:
-    import torch
-
-    v = {"edgeact": __version__, "torch": torch.__version__}
-    for mod in ("onnxruntime", "tensorrt", "ultralytics"):
-        try:
-            v[mod] = __import__(mod).__version__
-        except ImportError:
-            pass
-    return v
-
-
-# ----------------------------------------------------------------------------- classifier
 
 def _source(model: Optional[Path], arch: Optional[str], num_classes: int, levels, width: float,
             frames: Optional[int], size: Optional[int]):
@@ -326,25 +235,7 @@ def _computes_in(rt) -> str:
     return f"int8+{inner}" if rt.precision == "int8" else inner
 
 
-def _restores_torch_threads(fn: Callable) -> Callable:
-    """``--threads`` binds this benchmark only: torch's thread count is put back afterwards, so a
-    later caller in the same process (a test, a notebook) is not left at another count (float
-    rounding, and so trained weights, follow the thread count)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        import torch
-
-        before = torch.get_num_threads()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(before)
-
-    return wrapper
-
-
-@_restores_torch_threads
+@restores_torch_threads
 def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = None, num_classes: int = 60,
                 levels: Sequence[Optional[int]] = (2, 6, 20), width: float = 1.0,
                 backends: Optional[Sequence[str]] = None, batches: Sequence[int] = (1, 8),
@@ -441,123 +332,4 @@ def bench_model(model: Optional[str | Path] = None, *, arch: Optional[str] = Non
                       "num_classes": meta["model"]["num_classes"], "levels": meta["model"].get("levels", [])},
             "input": {"frames": spec.frames, "size": spec.size}, "device": dev,
             "threads": torch.get_num_threads(), "warmup": warmup, "iters": iters, "backends": list(backends),
-            "batches": list(batches), "host": host_info(dev), "versions": _versions(), "rows": rows, "ratios": ratios}
-
-
-# ----------------------------------------------------------------------------- pose
-
-def _pose_precision(yolo, half: bool) -> str:
-    """What the pose model computed in. An OpenVINO export says so itself: ``int8`` when it was
-    exported quantized (ultralytics records ``quantize: 8`` / ``int8: true``), else the precision
-    OpenVINO compiled it to, read back (its CPU default is bf16 where the CPU has it)."""
-    backend = getattr(getattr(yolo, "predictor", None), "model", None)
-    compiled = getattr(backend, "ov_compiled_model", None)
-    if compiled is None:
-        return "fp16" if half else "fp32"
-    from edgeact.runtime.openvino_backend import _compiled_precision
-
-    args = (getattr(backend, "metadata", None) or {}).get("args") or {}
-    if args.get("quantize") == 8 or args.get("int8"):
-        return "int8"
-    return _compiled_precision(compiled)
-
-
-@_restores_torch_threads
-def bench_pose(pose_model: str = DEFAULT_POSE_YAML, *, imgsz: int = 640, device: str = "auto", half: bool = False,
-               warmup: int = 3, iters: int = 20, threads: Optional[int] = None, seed: int = 0, log: Log = None) -> dict:
-    """Speed of an ultralytics pose model on random ``(imgsz, imgsz, 3)`` uint8 images.
-
-    ``pose_model``: a YAML (:data:`~edgeact.live.pose.DEFAULT_POSE_YAML`: built untrained, offline; speed does not
-    depend on the weights) or a ``.pt`` / ``.onnx`` / ``.engine`` path. One call is a full
-    ``predict`` (letterbox, inference, NMS); the report gives p50/p95 per image, FPS
-    (``1000 / p50``) and ultralytics' own preprocess / inference / postprocess medians.
-    """
-    import torch
-
-    from edgeact.device import resolve_device
-
-    if imgsz < 32 or imgsz % 32:
-        raise EdgeactError(f"must be a multiple of 32 and >= 32, got {imgsz}", param="imgsz")
-    if not str(pose_model).endswith((".yaml", ".yml")) and not Path(pose_model).exists():
-        raise EdgeactError(f"{pose_model}: no such file (give a .pt/.onnx/.engine path, an OpenVINO export folder "
-                           f"or a model YAML such as {DEFAULT_POSE_YAML})", param="pose_model")
-    if threads is not None:
-        if threads < 1:
-            raise EdgeactError(f"must be >= 1, got {threads}", param="threads")
-        torch.set_num_threads(threads)
-    dev = resolve_device(device)
-    if half and dev.type != "cuda":
-        raise EdgeactError("half precision for the pose model needs a CUDA device", param="half")
-    from edgeact.live.pose import _load_yolo
-
-    yolo = _load_yolo(pose_model)               # the loader live uses: same files, same one-line errors
-    if getattr(yolo, "task", None) != "pose":
-        raise EdgeactError(f"{pose_model}: is a {getattr(yolo, 'task', None)} model, not a pose model",
-                           param="pose_model")
-    ul_device = "cpu" if dev.type == "cpu" else (dev.index or 0)
-    img = np.random.default_rng(seed).integers(0, 256, (imgsz, imgsz, 3), dtype=np.uint8)
-    speeds: list[dict] = []
-    precision_arg = {}
-    if half:
-        from ultralytics.cfg import DEFAULT_CFG_DICT
-
-        # ultralytics 8.4 replaced `half` by `quantize` (and warns on `half`); 8.3 knows only `half`
-        precision_arg = {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
-
-    def call():
-        res = yolo.predict(img, imgsz=imgsz, device=ul_device, verbose=False, **precision_arg)
-        speeds.append(dict(res[0].speed))
-
-    if log:
-        log(f"timing {pose_model} at {imgsz}x{imgsz} ({warmup} warm-up + {iters} calls)")
-    secs = time_interleaved({"pose": call}, warmup, iters)["pose"]
-    speeds = speeds[warmup:]
-    stats = latency_stats(secs, 1)
-    parts = {k: float(np.median([s[k] for s in speeds if k in s])) for k in ("preprocess", "inference", "postprocess")
-             if any(k in s for s in speeds)}
-    row = {"model": str(pose_model), "imgsz": imgsz, "device": str(dev), "precision": _pose_precision(yolo, half),
-           "p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"], "mean_ms": stats["mean_ms"],
-           "fps": stats["clips_per_s"], "iters": stats["iters"], **{f"{k}_ms": v for k, v in parts.items()}}
-    return {"kind": "pose", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": str(dev),
-            "threads": torch.get_num_threads(), "warmup": warmup, "iters": iters, "host": host_info(str(dev)),
-            "versions": _versions(), "rows": [row]}
-
-
-# ----------------------------------------------------------------------------- reports
-
-def precision_label(row: dict) -> str:
-    """A row's precision, and what it really computed in where that differs (``fp16 (computes
-    fp32)``: a CPU without float16 arithmetic; ``int8 (computes int8+bf16)``)."""
-    inner = row.get("computes_in")
-    return row["precision"] if inner in (None, row["precision"]) else f"{row['precision']} (computes {inner})"
-
-
-def bench_markdown(report: dict) -> str:
-    """A report as a Markdown section: header line, the table, and the ratios."""
-    host = report.get("host", {})
-    where = host.get("gpu") or f"{host.get('cpu', '?')}, {report.get('threads')} thread(s)"
-    lines = []
-    if report["kind"] == "model":
-        m, inp = report["model"], report["input"]
-        lines += [f"### {m['source']} at {inp['frames']}x{inp['size']}x{inp['size']}",
-                  "", f"device {report['device']} ({where}); {report['warmup']} warm-up + {report['iters']} "
-                  f"interleaved calls per row; torch {report['versions'].get('torch')}, onnxruntime "
-                  f"{report['versions'].get('onnxruntime', '-')}; {report['created']}", "",
-                  "| backend | precision | batch | p50 ms | p95 ms | clips/s | vs torch fp32 | first call s |",
-                  "|---|---|--:|--:|--:|--:|--:|--:|"]
-        for r in report["rows"]:
-            vs = f"{r['vs_torch']:.2f}x" if r.get("vs_torch") else "-"
-            first = f"{r['first_call_s']:.2f}" if r.get("first_call_s") is not None else "-"
-            lines.append(f"| {r['backend']} | {precision_label(r)} | {r['batch']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
-                         f"| {r['clips_per_s']:.2f} | {vs} | {first} |")
-        for q in report.get("ratios", []):
-            lines.append(f"\n{q['name']} p50 ({q['precision']}, batch {q['batch']}): {q['p50_ratio']:.2f}")
-    else:
-        lines += ["### pose model speed", "", f"device {report['device']} ({where}); {report['warmup']} warm-up + "
-                  f"{report['iters']} calls; ultralytics {report['versions'].get('ultralytics', '?')}; {report['created']}",
-                  "", "| model | imgsz | precision | p50 ms | p95 ms | FPS | inference ms |", "|---|--:|---|--:|--:|--:|--:|"]
-        for r in report["rows"]:
-            inf = f"{r['inference_ms']:.1f}" if "inference_ms" in r else "-"
-            lines.append(f"| {r['model']} | {r['imgsz']} | {r['precision']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
-                         f"| {r['fps']:.1f} | {inf} |")
-    return "\n".join(lines) + "\n"
+            "batches": list(batches), "host": host_info(dev), "versions": versions(), "rows": rows, "ratios": ratios}
