@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from edgeact.errors import EdgeactError
-from edgeact.live.serve import bind_listener, check_serve, parse_serve_address
+from edgeact.live.serve_address import bind_listener, check_serve, parse_serve_address
 from live_clip import LiveProcess, two_action_clip
 
 pytest.importorskip("starlette", reason="needs starlette (pip install 'edgeact[serve]')")

@@ -20,7 +20,7 @@ def check_remote_options(opts) -> None:
     """``--mqtt``/``--mqtt-every``/``--mqtt-level`` and ``--serve``/``--serve-token`` make sense
     together and parse (``opts``: :class:`edgeact.live.app.LiveOptions`)."""
     from edgeact.live.mqtt_url import parse_level, parse_mqtt_url
-    from edgeact.live.serve import check_serve
+    from edgeact.live.serve_address import check_serve
 
     if opts.mqtt is None:
         if opts.mqtt_every:
@@ -60,7 +60,8 @@ def remote_sinks(opts, runtime, *, end_after: float, title: str, sources: tuple[
             sinks.append(MqttSink(publisher, model=identity, level=level, every=opts.mqtt_every,
                                   end_after=end_after, sources=sources))
         if opts.serve is not None:
-            from edgeact.live.serve import ServeSink, bind_listener, check_serve
+            from edgeact.live.serve import ServeSink
+            from edgeact.live.serve_address import bind_listener, check_serve
             from edgeact.live.telemetry import Telemetry
 
             host, port = check_serve(opts.serve, opts.serve_token)
