@@ -1,6 +1,6 @@
 """The defaults of ``edgeact live``, in one dataclass.
 
-:class:`edgeact.live.app.LiveOptions`, :class:`edgeact.live.pipeline.LiveConfig`,
+:class:`edgeact.live.options.LiveOptions`, :class:`edgeact.live.pipeline.LiveConfig`,
 :class:`edgeact.live.decide.Interpreter` and the ``live`` command's options all read them from
 :data:`LIVE`, so a Python caller and the command line decide alike. The pose model and the window
 cap keep their home beside the code that uses them (:mod:`edgeact.live.pose`,

@@ -18,7 +18,7 @@ from edgeact.live.stats import DEFAULT_SOURCE
 
 def check_remote_options(opts) -> None:
     """``--mqtt``/``--mqtt-every``/``--mqtt-level`` and ``--serve``/``--serve-token`` make sense
-    together and parse (``opts``: :class:`edgeact.live.app.LiveOptions`)."""
+    together and parse (``opts``: :class:`edgeact.live.options.LiveOptions`)."""
     from edgeact.live.mqtt_url import parse_level, parse_mqtt_url
     from edgeact.live.serve_address import check_serve
 

@@ -68,7 +68,7 @@ def command_line_streams(cameras: Sequence[str] = (), videos: Sequence[Path] = (
 
 
 def source_flags(sources: Optional[Path], cameras: Sequence[str] = (), videos: Sequence[Path] = ()) -> dict:
-    """The ``live`` command's source flags as :class:`~edgeact.live.app.LiveOptions` fields:
+    """The ``live`` command's source flags as :class:`~edgeact.live.options.LiveOptions` fields:
     ``camera`` / ``video`` for one source, ``streams`` for a ``--sources`` file or several
     ``--camera`` / ``--video`` (a sources file beside them is an error)."""
     cameras, videos = list(cameras or ()), list(videos or ())
