@@ -26,7 +26,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from edgeact.hierarchy import (  # noqa: E402
+from edgeact.hierarchy.search import (  # noqa: E402
     _edge_costs,
     _greedy,
     _random_starts,

@@ -11,10 +11,6 @@ import torch.nn.functional as F
 from edgeact.errors import EdgeactError
 from edgeact.hierarchy import (
     Hierarchy,
-    _edge_costs,
-    _greedy,
-    _random_starts,
-    _tolerance,
     assign_superclasses,
     build_hierarchy,
     canonical_labels,
@@ -23,6 +19,7 @@ from edgeact.hierarchy import (
     level_probs,
     partition_cost,
 )
+from edgeact.hierarchy.search import _edge_costs, _greedy, _random_starts, _tolerance
 
 # --------------------------------------------------------------------------- independent helpers
 
