@@ -14,8 +14,9 @@ the CLI prints the option that sets it instead (``--batch-size: must be >= 1, go
 from __future__ import annotations
 
 import errno
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 EXIT_USAGE = 2          # bad input: restarting cannot fix it
 EXIT_IO = 74            # EX_IOERR (sysexits.h): the system refused a read or write
@@ -41,6 +42,20 @@ class EdgeactError(ValueError):
         super().__init__(f"{', '.join(params)}: {reason}" if params else reason)
         self.reason = reason
         self.params = params
+
+
+@contextmanager
+def keywords(**names: str) -> Iterator[None]:
+    """Errors about keyword arguments raised inside name the caller's own keywords instead:
+    ``with keywords(conf="pose_conf"): UltralyticsPose(conf=opts.pose_conf)`` turns
+    ``conf: must be in (0, 1]`` into ``pose_conf: must be in (0, 1]`` (same type, same reason)."""
+    try:
+        yield
+    except EdgeactError as exc:
+        if any(p in names for p in exc.params):
+            exc.params = tuple(names.get(p, p) for p in exc.params)
+            exc.args = (f"{', '.join(exc.params)}: {exc.reason}",)
+        raise
 
 
 class SourceLost(EdgeactError):

@@ -158,6 +158,27 @@ def test_the_cli_prints_the_option_in_its_one_error_line(tmp_path):
     assert proc.stderr.strip() == "error: --pose-imgsz: must be a multiple of 32 and >= 32, got 33"
 
 
+def test_live_errors_name_the_python_keyword_and_the_cli_the_flag(tmp_path):
+    from edgeact.live.inputs import open_pose
+    from edgeact.live.options import LiveOptions
+    from edgeact.live.sources import CameraSource
+
+    with pytest.raises(EdgeactError) as info:          # LiveOptions(pose_conf=...) reaches the pose backend's conf
+        open_pose(LiveOptions(pose_conf=2.0), "yolo")
+    assert str(info.value) == "pose_conf: must be in (0, 1], got 2.0"
+    name_option(info.value, "live")
+    assert str(info.value) == "--pose-conf: must be in (0, 1], got 2.0"
+    with pytest.raises(EdgeactError) as info:
+        CameraSource(-1)
+    assert str(info.value) == "index_or_url: index must be >= 0, got -1"
+    name_option(info.value, "live")
+    assert str(info.value) == "--camera: index must be >= 0, got -1"
+    proc = subprocess.run([sys.executable, "-m", "edgeact", "live", "--demo", "--window-seconds", "-1", "--quiet",
+                           "--device", "cpu"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "error: --window-seconds: -1.0 must be > 0"
+
+
 def test_old_spelling_runs_the_command_and_refuses_both_spellings():
     result = runner.invoke(app, ["bench", "pose", "--imgsz", "100"])     # the library's own check of the value
     assert isinstance(result.exception, EdgeactError) and "multiple of 32" in str(result.exception)

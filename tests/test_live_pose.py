@@ -150,7 +150,7 @@ def test_depth_lift_pose_needs_depth_frames():
         lift(Frame(index=0, t=0.0, image=np.zeros((8, 10, 3), np.uint8)))
     with pytest.raises(EdgeactError, match="depth image 5x4 is not aligned to the 10x8 colour image"):
         lift(_depth_frame(np.ones((4, 5), np.uint16)))
-    with pytest.raises(EdgeactError, match="--depth-patch"):
+    with pytest.raises(EdgeactError, match="^patch: must be an odd integer"):
         DepthLiftPose(Fixed([]), patch=2)
     with pytest.raises(EdgeactError, match="no such calibration file"):
         DepthLiftPose(Fixed([]), "missing.json")
@@ -319,19 +319,19 @@ def test_ultralytics_pose_bytetrack(tmp_path):
 
 def test_ultralytics_pose_errors(tmp_path, monkeypatch):
     if importlib.util.find_spec("lap") is None:
-        with pytest.raises(EdgeactError, match=r"--tracker bytetrack.yaml needs the Python package lap.*--tracker iou"):
+        with pytest.raises(EdgeactError, match=r"^tracker: bytetrack.yaml needs the Python package lap.*tracker iou"):
             UltralyticsPose("yolo11n-pose.yaml", tracker="bytetrack.yaml")
-    with pytest.raises(EdgeactError, match="--tracker: 'sort' is neither"):
+    with pytest.raises(EdgeactError, match="^tracker: 'sort' is neither"):
         UltralyticsPose("yolo11n-pose.yaml", tracker="sort")
-    with pytest.raises(EdgeactError, match=r"--pose-model: .*mine/pose.pt: no such pose model file"):
+    with pytest.raises(EdgeactError, match=r"^model: .*mine/pose.pt: no such pose model file"):
         UltralyticsPose(tmp_path / "mine" / "pose.pt", tracker="iou")
-    with pytest.raises(EdgeactError, match="--pose-model: yolo11n.yaml: is a detect model, not a pose model"):
+    with pytest.raises(EdgeactError, match="^model: yolo11n.yaml: is a detect model, not a pose model"):
         UltralyticsPose("yolo11n.yaml", tracker="iou")
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(EdgeactError, match="broken.pt: cannot load this model"):
         UltralyticsPose(bad, tracker="iou")
-    for kwargs, msg in ((dict(conf=0.0), "--pose-conf"), (dict(imgsz=16), "--pose-imgsz")):
+    for kwargs, msg in ((dict(conf=0.0), "^conf: must be in"), (dict(imgsz=16), "^imgsz: must be an integer")):
         with pytest.raises(EdgeactError, match=msg):
             UltralyticsPose("yolo11n-pose.yaml", tracker="iou", **kwargs)
 
@@ -342,17 +342,17 @@ def test_ultralytics_known_name_offline_says_to_pass_a_path(tmp_path, monkeypatc
     if ONLINE:
         pytest.skip("online: ultralytics would download the weights")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(EdgeactError, match="yolo11n-pose.pt is not on this machine and could not be downloaded.*"
-                                           "--pose-model PATH"):
+    with pytest.raises(EdgeactError, match="^model: yolo11n-pose.pt is not on this machine and could not be "
+                                           "downloaded.*pass a local file"):
         UltralyticsPose("yolo11n-pose.pt", tracker="iou")
     assert not any(tmp_path.iterdir())
 
 
 def test_open_pose(synth):
     _, out, name = synth
-    with pytest.raises(EdgeactError, match="--pose: 'openpose' is not one of yolo, skeleton, depth"):
+    with pytest.raises(EdgeactError, match="^kind: 'openpose' is not one of yolo, skeleton, depth"):
         open_pose("openpose")
-    with pytest.raises(EdgeactError, match="--pose skeleton needs"):
+    with pytest.raises(EdgeactError, match="^skeleton: the skeleton pose replays the recording's .skeleton file"):
         open_pose("skeleton")
     replay = open_pose("skeleton", skeleton=out / "nturgb+d_skeletons" / f"{name.name}.skeleton")
     assert isinstance(replay, SkeletonReplay)

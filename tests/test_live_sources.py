@@ -133,7 +133,7 @@ def test_camera_that_cannot_be_opened():
         CameraSource(97)
     with pytest.raises(EdgeactError, match=r"^camera /no/such/stream.mjpg: cannot be opened"):
         CameraSource("/no/such/stream.mjpg")
-    with pytest.raises(EdgeactError, match="--camera: index must be >= 0"):
+    with pytest.raises(EdgeactError, match="^index_or_url: index must be >= 0"):
         CameraSource(-1)
 
 

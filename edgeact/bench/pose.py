@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from edgeact.bench.timing import Log, host_info, latency_stats, restores_torch_threads, time_interleaved, versions
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, keywords
 from edgeact.live.pose import DEFAULT_POSE_YAML
 
 
@@ -57,7 +57,8 @@ def bench_pose(pose_model: str = DEFAULT_POSE_YAML, *, imgsz: int = 640, device:
         raise EdgeactError("half precision for the pose model needs a CUDA device", param="half")
     from edgeact.live.pose import _load_yolo
 
-    yolo = _load_yolo(pose_model)               # the loader live uses: same files, same one-line errors
+    with keywords(model="pose_model"):
+        yolo = _load_yolo(pose_model)           # the loader live uses: same files, same one-line errors
     if getattr(yolo, "task", None) != "pose":
         raise EdgeactError(f"{pose_model}: is a {getattr(yolo, 'task', None)} model, not a pose model",
                            param="pose_model")

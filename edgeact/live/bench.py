@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, keywords
 from edgeact.live.app import LiveOptions, run_loop
 from edgeact.live.pose import DEFAULT_POSE_YAML
 
@@ -122,8 +122,9 @@ def run_live_bench(*, model: str = "demo", arch: Optional[str] = None, size: int
         video, skel = render_recording(tmp, seconds, width, height)
         path = _random_artifact(arch, size, tmp) if arch else resolve_model(model)
         runtime = load_runtime(path, device=device, backend=backend)
-        backend = (SkeletonReplay(skel) if pose == "skeleton" else
-                   UltralyticsPose(pose_model, device=device, conf=1e-4, imgsz=640, tracker="iou"))
+        with keywords(model="pose_model"):
+            backend = (SkeletonReplay(skel) if pose == "skeleton" else
+                       UltralyticsPose(pose_model, device=device, conf=1e-4, imgsz=640, tracker="iou"))
         opts = LiveOptions(realtime=False, quiet=True, stride=stride)
         bench_live(video, runtime, backend, opts)               # warm-up: first calls, allocator
         result = bench_live(video, runtime, backend, opts)
@@ -152,8 +153,9 @@ def _child_main() -> None:
     a = json.loads(sys.argv[1])
     runtime = load_runtime(Path(a["model"]), device=a["device"], backend=a["backend"])
     runtime.warmup(*sorted({1, 2, min(a["streams"], 8)}))
-    yolo = (UltralyticsPose(a["pose_model"], device=a["device"], conf=1e-4, imgsz=640, tracker="iou")
-            if a["pose"] == "yolo" else None)
+    with keywords(model="pose_model"):
+        yolo = (UltralyticsPose(a["pose_model"], device=a["device"], conf=1e-4, imgsz=640, tracker="iou")
+                if a["pose"] == "yolo" else None)
     if yolo is not None:
         yolo.pose_batch([VideoSource(a["video"], realtime=False).read()] * a["streams"],
                         [f"warm{i}" for i in range(a["streams"])])
@@ -232,9 +234,9 @@ def run_streams_bench(*, streams: tuple[int, ...] = (1, 2, 4, 8), model: str = "
     from edgeact.live.app import resolve_model
 
     if not streams or any(n < 1 for n in streams):
-        raise EdgeactError(f"--streams: {streams}: give stream counts >= 1, e.g. 1,2,4,8")
+        raise EdgeactError(f"{streams}: give stream counts >= 1, e.g. 1,2,4,8", param="streams")
     if pose not in ("skeleton", "yolo"):
-        raise EdgeactError(f"--pose {pose}: bench live plays skeleton replays or YOLO pose")
+        raise EdgeactError(f"{pose}: bench live plays skeleton replays or YOLO pose", param="pose")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -24,7 +24,7 @@ SUPERCLASS_SOURCES = ("fine", "heads")
 def check_superclass_source(name: str) -> str:
     """``name`` if it is one of :data:`SUPERCLASS_SOURCES`, else a one-line error."""
     if name not in SUPERCLASS_SOURCES:
-        raise EdgeactError(f"--superclasses {name}: choose one of {', '.join(SUPERCLASS_SOURCES)}")
+        raise EdgeactError(f"{name}: choose one of {', '.join(SUPERCLASS_SOURCES)}", param="superclasses")
     return name
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, keywords
 from edgeact.live.options import LiveOptions
 from edgeact.runtime.loader import resolve_model
 
@@ -53,7 +53,8 @@ def check_pose_options(opts: LiveOptions) -> tuple[str, Optional["Calibration"]]
     calibration is loaded (and checked) here, before anything slow."""
     from edgeact.live.pose import check_pose_kind
 
-    kind = check_pose_kind(pose_kind(opts))
+    with keywords(kind="pose"):
+        kind = check_pose_kind(pose_kind(opts))
     if kind == "skeleton" and opts.skeleton is None:
         raise EdgeactError("--pose skeleton needs the recording's .skeleton file (--skeleton FILE)")
     if opts.skeleton is not None and kind != "skeleton":
@@ -76,8 +77,9 @@ def open_pose(opts: LiveOptions, kind: str, calibration: Optional["Calibration"]
     """The pose backend of ``kind`` (see :func:`check_pose_options`)."""
     from edgeact.live.pose import open_pose as make_pose
 
-    return make_pose(kind, model=opts.pose_model, device=opts.device, conf=opts.pose_conf, imgsz=opts.pose_imgsz,
-                     half=opts.fp16, skeleton=opts.skeleton, calibration=calibration)
+    with keywords(model="pose_model", conf="pose_conf", imgsz="pose_imgsz", half="fp16"):
+        return make_pose(kind, model=opts.pose_model, device=opts.device, conf=opts.pose_conf,
+                         imgsz=opts.pose_imgsz, half=opts.fp16, skeleton=opts.skeleton, calibration=calibration)
 
 
 def replay_warnings(source, replay: "SkeletonReplay") -> list[str]:

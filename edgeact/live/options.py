@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, keywords
 from edgeact.live.decide import check_superclass_source
 from edgeact.live.defaults import LIVE
 from edgeact.live.pipeline import LiveConfig
@@ -78,8 +78,9 @@ def window_seconds_for(meta: dict, override: Optional[float]) -> float:
 
 
 def live_config(opts: LiveOptions, meta: dict, *, drop_stale: bool) -> LiveConfig:
-    window = WindowConfig(seconds=window_seconds_for(meta, opts.window_seconds), stride=Stride.parse(opts.stride),
-                          max_mb=opts.max_window_mb)
+    with keywords(seconds="window_seconds", max_mb="max_window_mb"):
+        window = WindowConfig(seconds=window_seconds_for(meta, opts.window_seconds), stride=Stride.parse(opts.stride),
+                              max_mb=opts.max_window_mb)
     if opts.test_sets < 1 or opts.smooth < 1 or opts.topk < 1:
         raise EdgeactError("must be >= 1", param=("test_sets", "smooth", "topk"))
     if not 0.0 <= opts.threshold <= 1.0:

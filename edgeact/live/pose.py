@@ -104,13 +104,13 @@ def _check_openvino_folder(path: Path) -> None:
     ``metadata.yaml``). Checked here because ultralytics would otherwise try to pip-install
     openvino at run time."""
     if not any(path.glob("*.xml")):
-        raise EdgeactError(f"--pose-model: {path}: a folder without an OpenVINO model (.xml); give a .pt/.onnx/.engine "
-                           "file or the folder `yolo export format=openvino` wrote")
+        raise EdgeactError(f"{path}: a folder without an OpenVINO model (.xml); give a .pt/.onnx/.engine "
+                           "file or the folder `yolo export format=openvino` wrote", param="model")
     try:
         import openvino  # noqa: F401
     except ImportError:
-        raise EdgeactError(f"--pose-model: {path}: an OpenVINO pose model needs the openvino package "
-                           "(pip install 'edgeact[openvino]')") from None
+        raise EdgeactError(f"{path}: an OpenVINO pose model needs the openvino package "
+                           "(pip install 'edgeact[openvino]')", param="model") from None
 
 
 def _load_yolo(model: Union[str, Path]):
@@ -127,25 +127,25 @@ def _load_yolo(model: Union[str, Path]):
         try:
             yolo = YOLO(text)   # an architecture from ultralytics' own cfg folder: builds offline
         except (FileNotFoundError, OSError, KeyError, ValueError) as exc:
-            raise EdgeactError(f"--pose-model: {text}: not a model file nor an ultralytics architecture "
-                               f"({exc})") from None
+            raise EdgeactError(f"{text}: not a model file nor an ultralytics architecture ({exc})",
+                               param="model") from None
         _select_end2end(yolo)
         return yolo
     if not path.exists():
         if path.parent != Path(".") or not _known_ultralytics_name(path.name):
-            raise EdgeactError(f"--pose-model: {text}: no such pose model file (give a .pt, .onnx or .engine path, "
-                               "or an ultralytics name such as yolo11n-pose.pt)")
+            raise EdgeactError(f"{text}: no such pose model file (give a .pt, .onnx or .engine path, "
+                               "or an ultralytics name such as yolo11n-pose.pt)", param="model")
         try:
             return YOLO(text)
         except Exception as exc:   # ultralytics raises ConnectionError, AssertionError, ... offline
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EdgeactError(f"--pose-model: {text} is not on this machine and could not be downloaded ({first}); "
-                               "pass a local file with --pose-model PATH") from None
+            raise EdgeactError(f"{text} is not on this machine and could not be downloaded ({first}); "
+                               "pass a local file", param="model") from None
     try:
         return YOLO(text)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgeactError(f"--pose-model: {text}: cannot load this model ({first})") from None
+        raise EdgeactError(f"{text}: cannot load this model ({first})", param="model") from None
 
 
 def _half_args() -> dict:
@@ -177,14 +177,14 @@ def _tracker_factory(tracker: str, device: str):
     try:
         cfg = IterableSimpleNamespace(**YAML.load(check_yaml(tracker)))
     except (FileNotFoundError, OSError, TypeError, ValueError) as exc:
-        raise EdgeactError(f"--tracker {tracker}: not a tracker config ({exc})") from None
+        raise EdgeactError(f"{tracker}: not a tracker config ({exc})", param="tracker") from None
     cls = TRACKER_MAP.get(getattr(cfg, "tracker_type", None))
     if cls is None:
-        raise EdgeactError(f"--tracker {tracker}: tracker_type {getattr(cfg, 'tracker_type', None)!r} is not one of "
-                           f"{', '.join(sorted(TRACKER_MAP))}")
+        raise EdgeactError(f"{tracker}: tracker_type {getattr(cfg, 'tracker_type', None)!r} is not one of "
+                           f"{', '.join(sorted(TRACKER_MAP))}", param="tracker")
     if getattr(cfg, "with_reid", False) or hasattr(cls, "setup_predictor") or hasattr(cls, "compute_frame_extras"):
-        raise EdgeactError(f"--tracker {tracker}: {cfg.tracker_type} with the predictor's features (ReID) is not "
-                           "supported here; use bytetrack.yaml, botsort.yaml (with_reid: False) or iou")
+        raise EdgeactError(f"{tracker}: {cfg.tracker_type} with the predictor's features (ReID) is not "
+                           "supported here; use bytetrack.yaml, botsort.yaml (with_reid: False) or iou", param="tracker")
     cfg.device = device
 
     def make():
@@ -229,19 +229,19 @@ class UltralyticsPose(PoseBackend):
                  imgsz: int = 640, tracker: str = "bytetrack.yaml", half: bool = False, kpt_conf: float = 0.5,
                  iou: float = 0.7, classes: Optional[Sequence[int]] = None):
         if not (0 < conf <= 1):
-            raise EdgeactError(f"--pose-conf: must be in (0, 1], got {conf!r}")
+            raise EdgeactError(f"must be in (0, 1], got {conf!r}", param="conf")
         if not (0 <= kpt_conf <= 1):
             raise EdgeactError(f"kpt_conf: must be in [0, 1], got {kpt_conf!r}")
         if isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 32:
-            raise EdgeactError(f"--pose-imgsz: must be an integer >= 32, got {imgsz!r}")
+            raise EdgeactError(f"must be an integer >= 32, got {imgsz!r}", param="imgsz")
         tracker = str(tracker)
         if tracker != "iou":
             if not (tracker.endswith((".yaml", ".yml"))):
-                raise EdgeactError(f"--tracker: {tracker!r} is neither 'iou' nor a tracker .yaml "
-                                   "(bytetrack.yaml, botsort.yaml)")
+                raise EdgeactError(f"{tracker!r} is neither 'iou' nor a tracker .yaml "
+                                   "(bytetrack.yaml, botsort.yaml)", param="tracker")
             if importlib.util.find_spec("lap") is None:
-                raise EdgeactError(f"--tracker {tracker} needs the Python package lap (pip install 'lap>=0.5.12'); "
-                                   "or use --tracker iou")
+                raise EdgeactError(f"{tracker} needs the Python package lap (pip install 'lap>=0.5.12'); "
+                                   "or use the tracker iou", param="tracker")
         self.tracker = tracker
         from edgeact.device import resolve_device  # imports torch
 
@@ -255,7 +255,7 @@ class UltralyticsPose(PoseBackend):
         self._model = _load_yolo(model)
         task = getattr(self._model, "task", None)
         if task != "pose":
-            raise EdgeactError(f"--pose-model: {model}: is a {task} model, not a pose model")
+            raise EdgeactError(f"{model}: is a {task} model, not a pose model", param="model")
         self.name = f"yolo {Path(self.model_path).name}"
         self._streams: dict[Hashable, _StreamTrack] = {}
         kpt_shape = self._kpt_shape()
@@ -355,7 +355,7 @@ def lift_keypoints(keypoints: np.ndarray, depth: np.ndarray, depth_scale: float,
     if depth.ndim != 2:
         raise EdgeactError(f"depth must be an (H, W) image, got shape {depth.shape}")
     if isinstance(patch, bool) or int(patch) != patch or patch < 1 or patch % 2 == 0:
-        raise EdgeactError(f"--depth-patch: must be an odd integer >= 1, got {patch!r}")
+        raise EdgeactError(f"must be an odd integer >= 1, got {patch!r}", param="patch")
     if not (math.isfinite(depth_scale) and depth_scale > 0):
         raise EdgeactError(f"depth_scale must be > 0 metres per unit, got {depth_scale!r}")
     if not (intrinsics.fx > 0 and intrinsics.fy > 0):
@@ -401,7 +401,7 @@ class DepthLiftPose(PoseBackend):
     def __init__(self, inner: PoseBackend, calibration: Union[Calibration, str, Path, None] = None, *,
                  patch: int = 5):
         if isinstance(patch, bool) or int(patch) != patch or patch < 1 or patch % 2 == 0:
-            raise EdgeactError(f"--depth-patch: must be an odd integer >= 1, got {patch!r}")
+            raise EdgeactError(f"must be an odd integer >= 1, got {patch!r}", param="patch")
         self.inner = inner
         self.calibration = _calibration(calibration)
         # image y points down, so a calibration fitted on Y-up points has cy < 0 (NTU, Kinect) and
@@ -510,7 +510,7 @@ class SkeletonReplay(PoseBackend):
 def check_pose_kind(kind: str) -> str:
     """``kind`` if it is one of :data:`POSE_KINDS`, else a one-line error."""
     if kind not in POSE_KINDS:
-        raise EdgeactError(f"--pose: {kind!r} is not one of {', '.join(POSE_KINDS)}")
+        raise EdgeactError(f"{kind!r} is not one of {', '.join(POSE_KINDS)}", param="kind")
     return kind
 
 
@@ -524,7 +524,7 @@ def open_pose(kind: str = "yolo", *, model: Union[str, Path] = DEFAULT_POSE_MODE
     check_pose_kind(kind)
     if kind == "skeleton":
         if skeleton is None:
-            raise EdgeactError("--pose skeleton needs the recording's .skeleton file (--skeleton FILE)")
+            raise EdgeactError("the skeleton pose replays the recording's .skeleton file: give it", param="skeleton")
         return SkeletonReplay(skeleton, max_bodies=max_bodies)
     calib = _calibration(calibration) if kind == "depth" else None
     yolo = UltralyticsPose(model, device=device, conf=conf, imgsz=imgsz, tracker=tracker, half=half)

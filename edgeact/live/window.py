@@ -49,9 +49,10 @@ class Stride:
         try:
             value = float(raw[:-1] if is_sec else raw)
         except ValueError:
-            raise EdgeactError(f"--stride: {text!r} is not a number of frames (8) or seconds (0.5s)") from None
+            raise EdgeactError(f"{text!r} is not a number of frames (8) or seconds (0.5s)", param="stride") from None
         if not np.isfinite(value) or value <= 0 or (not is_sec and value != int(value)):
-            raise EdgeactError(f"--stride: {text!r} must be a positive whole number of frames or seconds like 0.5s")
+            raise EdgeactError(f"{text!r} must be a positive whole number of frames or seconds like 0.5s",
+                               param="stride")
         return cls(value, is_sec)
 
     def __str__(self) -> str:
@@ -73,11 +74,11 @@ class WindowConfig:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.seconds) and self.seconds > 0):
-            raise EdgeactError(f"--window-seconds: {self.seconds!r} must be > 0")
+            raise EdgeactError(f"{self.seconds!r} must be > 0", param="seconds")
         if not 0 < self.min_fill <= 1:
             raise EdgeactError(f"min_fill: {self.min_fill!r} must be in (0, 1]")
         if not (np.isfinite(self.max_mb) and self.max_mb > 0):
-            raise EdgeactError(f"--max-window-mb: {self.max_mb!r} must be > 0")
+            raise EdgeactError(f"{self.max_mb!r} must be > 0", param="max_mb")
 
 
 def _mb(nbytes: float) -> str:

@@ -24,16 +24,16 @@ from edgeact.live.sources.base import (
 
 def _camera_target(index_or_url: Union[int, str]) -> Union[int, str]:
     if isinstance(index_or_url, bool):
-        raise EdgeactError(f"--camera: expected an index or a URL, got {index_or_url!r}")
+        raise EdgeactError(f"expected an index or a URL, got {index_or_url!r}", param="index_or_url")
     if isinstance(index_or_url, int):
         target: Union[int, str] = index_or_url
     else:
         text = str(index_or_url).strip()
         if not text:
-            raise EdgeactError("--camera: empty camera index or URL")
+            raise EdgeactError("empty camera index or URL", param="index_or_url")
         target = int(text) if text.isdigit() else text
     if isinstance(target, int) and target < 0:
-        raise EdgeactError(f"--camera: index must be >= 0, got {target}")
+        raise EdgeactError(f"index must be >= 0, got {target}", param="index_or_url")
     return target
 
 
