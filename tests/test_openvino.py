@@ -11,6 +11,7 @@ import torch
 from cli_ok import cli_ok, runner
 from edgeact.checkpoint import build_meta, save_checkpoint
 from edgeact.cli import app
+from edgeact.cli_options import name_option
 from edgeact.errors import EdgeactError
 from edgeact.export import export_model
 from edgeact.models import create_model
@@ -94,17 +95,19 @@ def test_device_names():
     assert ov_device("AUTO:GPU,CPU", ["CPU"], "m") == "AUTO:GPU,CPU"
     with pytest.raises(EdgeactError, match=r"m: OpenVINO device 'NPU' does not exist on this machine \(available: CPU\)"):
         ov_device("npu", ["CPU"], "m")
-    with pytest.raises(EdgeactError, match="OpenVINO runs on Intel CPUs, GPUs and NPUs, not --device cuda"):
+    with pytest.raises(EdgeactError, match="^device: cuda:0: OpenVINO runs m on Intel CPUs, GPUs and NPUs"):
         ov_device("cuda:0", ["CPU"], "m")
 
 
 def test_backend_choice_errors(onnx_files):
-    with pytest.raises(EdgeactError, match="--backend openvino runs ONNX files; this is a checkpoint"):
+    with pytest.raises(EdgeactError, match=r"^backend: openvino runs ONNX files; .*\.pt is a checkpoint"):
         load_runtime(onnx_files["pt"], "cpu", backend="openvino")
-    with pytest.raises(EdgeactError, match="--backend tensorrt: a onnx runs on onnx or openvino"):
+    with pytest.raises(EdgeactError, match=r"^backend: tensorrt: .*\.onnx is a onnx, which runs on onnx or openvino"):
         load_runtime(onnx_files["fp32"], "cpu", backend="tensorrt")
-    with pytest.raises(EdgeactError, match="--precision applies to --backend openvino"):
+    with pytest.raises(EdgeactError, match="^precision: applies to the openvino backend only") as info:
         load_runtime(onnx_files["fp32"], "cpu", precision="bf16")
+    name_option(info.value, "bench model")          # the CLI names its options
+    assert str(info.value).startswith("--precision: applies to the openvino backend only")
     with pytest.raises(EdgeactError, match="an fp32 ONNX; fp16 comes from"):
         load_runtime(onnx_files["fp32"], "cpu", backend="openvino", fp16=True)
     assert load_runtime(onnx_files["fp32"], "cpu", backend="onnxruntime").backend == "onnx"

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from edgeact.checkpoint import build_meta, load_checkpoint, save_checkpoint
+from edgeact.cli_options import name_option
 from edgeact.data.cache import encode_pack, pack_path
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset
@@ -109,13 +110,15 @@ def test_compiled_checkpoint_gives_the_eager_logits_for_any_batch(artifacts):
 
 
 def test_compile_option_errors(artifacts, cache):
-    with pytest.raises(EdgeactError, match="m.onnx: --compile applies to .pt checkpoints"):
+    with pytest.raises(EdgeactError, match=r"^compile: applies to .pt checkpoints; .*m.onnx is an exported") as info:
         load_runtime(artifacts["onnx"], "cpu", compile="default")
-    with pytest.raises(EdgeactError, match="m.onnx: --compile applies to .pt checkpoints"):
+    name_option(info.value, "eval")
+    assert str(info.value).startswith("--compile: applies to .pt checkpoints; ")
+    with pytest.raises(EdgeactError, match=r"^compile: applies to .pt checkpoints; .*m.onnx is an exported"):
         evaluate_artifact(artifacts["onnx"], cache, EvalOptions(device="cpu", compile="default"))
     with pytest.raises(EdgeactError, match="reduce-overhead uses CUDA graphs and needs a CUDA device"):
         load_runtime(artifacts["pt"], "cpu", compile="reduce-overhead")
-    with pytest.raises(EdgeactError, match="--compile fast: not a torch.compile mode"):
+    with pytest.raises(EdgeactError, match="^compile: fast: not a torch.compile mode"):
         load_runtime(artifacts["pt"], "cpu", compile="fast")
 
 

@@ -38,7 +38,7 @@ def resolve_model(name: str | Path) -> Path:
     """
     if str(name) == DEMO_NAME:
         if Path(DEMO_NAME).is_file():
-            raise EdgeactError(f"--model {DEMO_NAME}: names the bundled demo model, but ./{DEMO_NAME} is a file "
+            raise EdgeactError(f"{DEMO_NAME}: names the bundled demo model, but ./{DEMO_NAME} is a file "
                                f"here too; pass ./{DEMO_NAME} for that file")
         if not DEMO_MODEL.is_file():
             raise EdgeactError(f"{DEMO_MODEL}: the bundled demo model is missing from this installation")
@@ -117,10 +117,11 @@ def check_backend(backend: Optional[str], kind: str, path: str | Path) -> str:
     if name in ("auto", own) or (name == "openvino" and kind == "onnx"):
         return own if name == "auto" else name
     if name == "openvino":
-        raise EdgeactError(f"{path}: --backend openvino runs ONNX files; this is a {kind} (export one with "
-                           "`edgeact export --format onnx`, plus --fp16 or --int8 --int8-data CACHE for those)")
-    raise EdgeactError(f"{path}: --backend {backend}: a {kind} runs on {own}"
-                       + (" or openvino" if kind == "onnx" else "") + " (or leave --backend auto)")
+        raise EdgeactError(f"openvino runs ONNX files; {path} is a {kind} (export one with "
+                           "`edgeact export --format onnx`, plus --fp16 or --int8 --int8-data CACHE for those)",
+                           param="backend")
+    raise EdgeactError(f"{backend}: {path} is a {kind}, which runs on {own}"
+                       + (" or openvino" if kind == "onnx" else "") + " (or leave it auto)", param="backend")
 
 
 def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
@@ -151,18 +152,18 @@ def load_runtime(path: str | Path, device: str = "auto", *, fp16: bool = False,
     path = resolve_model(path)
     kind = detect_kind(path)
     if compile is not None and kind != "checkpoint":
-        raise EdgeactError(f"{path}: --compile applies to .pt checkpoints; an exported {kind} artifact "
-                           "is already compiled by its runtime")
+        raise EdgeactError(f"applies to .pt checkpoints; {path} is an exported {kind} artifact, "
+                           "already compiled by its runtime", param="compile")
     backend = check_backend(backend, kind, path)
     if backend == "openvino":
         from edgeact.runtime.openvino_backend import OpenVinoRuntime
 
         if fp16 and precision not in (None, "fp16"):
-            raise EdgeactError(f"--fp16 and --precision {precision}: choose one")
+            raise EdgeactError(f"choose one (fp16, and precision {precision})", param=("fp16", "precision"))
         return OpenVinoRuntime(path, device, precision="fp16" if fp16 else precision, threads=threads)
     if precision is not None:
-        raise EdgeactError(f"{path}: --precision applies to --backend openvino (the {backend} backend runs an "
-                           "artifact at the precision it was exported with)")
+        raise EdgeactError(f"applies to the openvino backend only (the {backend} backend runs {path} at the "
+                           "precision it was exported with)", param="precision")
     if kind == "onnx":
         from edgeact.runtime.onnx_backend import OnnxRuntime
 

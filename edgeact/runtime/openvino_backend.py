@@ -68,9 +68,9 @@ def ov_device(device: str, available: list[str], what: str | Path) -> str:
     hardware). A device this machine does not have is a one-line error listing those it has."""
     name = "CPU" if device in ("auto", "cpu") else str(device).upper()
     if name.startswith("CUDA"):
-        raise EdgeactError(f"{what}: OpenVINO runs on Intel CPUs, GPUs and NPUs, not --device {device} "
-                           f"(use --backend onnxruntime or a TensorRT engine for CUDA; OpenVINO here has "
-                           f"{', '.join(available)})")
+        raise EdgeactError(f"{device}: OpenVINO runs {what} on Intel CPUs, GPUs and NPUs (use the onnxruntime "
+                           f"backend or a TensorRT engine for CUDA; OpenVINO here has {', '.join(available)})",
+                           param="device")
     if name.split(":")[0] in ("AUTO", "MULTI", "HETERO"):
         return name                          # OpenVINO's own device selectors; they check their candidates
     if name not in available and not any(a.split(".")[0] == name for a in available):
@@ -84,7 +84,7 @@ def hint_for(artifact: str, precision: Optional[str], capabilities: list[str], w
     ``artifact`` run at ``precision`` (``None``: the artifact's own; see the module docstring);
     ``None`` leaves the device's default (the float layers of an INT8 graph)."""
     if precision is not None and precision not in PRECISIONS:
-        raise EdgeactError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        raise EdgeactError(f"{precision!r}: choose one of {', '.join(PRECISIONS)}", param="precision")
     if artifact == "int8":
         if precision not in (None, "int8"):
             raise EdgeactError(f"{what}: an INT8 Q/DQ model runs as int8 (asked for {precision})")

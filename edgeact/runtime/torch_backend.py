@@ -52,11 +52,11 @@ class TorchRuntime(Runtime):
                  path: Optional[Path] = None, compile: Optional[str] = None):
         super().__init__(meta, path)
         if fp16 and device.type != "cuda":
-            raise EdgeactError(f"{path or 'model'}: fp16 needs a CUDA device (got --device {device})")
+            raise EdgeactError(f"{path or 'model'}: fp16 needs a CUDA device (got {device})", param="device")
         if compile is not None and compile not in COMPILE_MODES:
-            raise EdgeactError(f"--compile {compile}: not a torch.compile mode (one of {', '.join(COMPILE_MODES)})")
+            raise EdgeactError(f"{compile}: not a torch.compile mode (one of {', '.join(COMPILE_MODES)})", param="compile")
         if compile == "reduce-overhead" and device.type != "cuda":
-            raise EdgeactError(f"--compile reduce-overhead uses CUDA graphs and needs a CUDA device (got {device})")
+            raise EdgeactError(f"reduce-overhead uses CUDA graphs and needs a CUDA device (got {device})", param="compile")
         self._dev = device
         self.device = str(device)
         self.precision = "fp16" if fp16 else "fp32"
