@@ -114,7 +114,7 @@ def check_outputs(outputs: dict[str, Optional[Path]], inputs: list) -> None:
     inputs = [DEMO_MODEL if src is not None and str(src) == DEMO_NAME else src for src in inputs]
     given = [(option, path) for option, path in outputs.items() if path is not None]
     for i, (option, path) in enumerate(given):
-        refuse_output_over_input(path, inputs, option=option)
+        refuse_output_over_input(path, inputs, param=option.lstrip("-").replace("-", "_"))
         for other, other_path in given[i + 1:]:
             if same_file(path, other_path):
                 raise EdgeactError(f"{option} {path} and {other} {other_path}: name the same file; give each its own")

@@ -114,10 +114,10 @@ def refuse_report_over_inputs(model_path: str | Path, cache: str | Path, out_jso
 
     inputs = [model_path, sidecar_path(model_path), Path(cache) / "index.json"]
     for path in report_files(out_json, plots_dir):
-        option = "--out" if path == out_json else "--plots"
+        param = "out_json" if path == out_json else "plots_dir"
         if path.is_dir():
-            raise EdgeactError(f"{option} {path}: is a folder; name a file")
-        refuse_output_over_input(path, [*inputs, Path(cache) / "frames" / path.name], option=option)
+            raise EdgeactError(f"{path}: is a folder; name a file", param=param)
+        refuse_output_over_input(path, [*inputs, Path(cache) / "frames" / path.name], param=param)
 
 
 def save_report(report: dict, out_json: Optional[Path], plots_dir: Optional[Path]) -> list[Path]:

@@ -107,14 +107,15 @@ def require_regular_file(path: str | Path, what: str) -> Path:
 
 
 def refuse_output_over_input(out: Optional[str | Path], inputs: Iterable[Optional[str | Path]], *,
-                             option: str) -> None:
+                             param: str) -> None:
     """Raise :class:`EdgeactError` when the output ``out`` is one of ``inputs`` (``None`` entries
     are skipped): no command writes over a file it reads.
 
-    ``option`` names the output in the message, e.g. ``"--out"`` or ``"--jsonl"``.
+    ``param`` is the keyword argument (or field) that gave the output, e.g. ``"out"`` or
+    ``"jsonl"``: the message names it, and the CLI the option that sets it (``--out``, ``--jsonl``).
     """
     if out is None:
         return
     for src in inputs:
         if src is not None and Path(src).exists() and same_file(out, src):
-            raise EdgeactError(f"{option} {out}: is an input of this command ({src}); write the output elsewhere")
+            raise EdgeactError(f"{out}: is an input of this command ({src}); write the output elsewhere", param=param)

@@ -208,12 +208,12 @@ def test_bench_outputs_never_replace_an_input_or_each_other(tmp_path):
     before = model.read_bytes()
     cases = [
         (["bench", "model", "--model", model, "--backends", "torch", "--device", "cpu", "--json", model],
-         f"--json {model}: is an input"),
-        (["bench", "model", "--model", model, "--md", tmp_path / ".." / tmp_path.name / "m.pt"], "--md .*: is an input"),
+         f"--json: {model}: is an input"),
+        (["bench", "model", "--model", model, "--md", tmp_path / ".." / tmp_path.name / "m.pt"], "--md: .*: is an input"),
         (["bench", "model", *TINY_BENCH, "--json", tmp_path / "r", "--md", tmp_path / "r"], "name the same file"),
-        (["bench", "pose", "--pose-model", model, "--json", model], f"--json {model}: is an input"),
-        (["bench", "live", "--model", model, "--json", model], f"--json {model}: is an input"),
-        (["bench", "live", "--model", "demo", "--json", DEMO_MODEL], f"--json {DEMO_MODEL}: is an input"),
+        (["bench", "pose", "--pose-model", model, "--json", model], f"--json: {model}: is an input"),
+        (["bench", "live", "--model", model, "--json", model], f"--json: {model}: is an input"),
+        (["bench", "live", "--model", "demo", "--json", DEMO_MODEL], f"--json: {DEMO_MODEL}: is an input"),
     ]
     for args, message in cases:
         res = runner.invoke(app, [str(a) for a in args])
@@ -228,9 +228,9 @@ def test_export_never_writes_over_the_checkpoint(tmp_path):
     named = tmp_path / "best.engine.json"        # a checkpoint that happens to carry the sidecar's name
     shutil.copy(DEMO_MODEL, named)
     for args, message in [
-        (["--model", model, "--out", tmp_path / "sub" / ".." / "best.pt"], "--out .*best.pt: is an input"),
+        (["--model", model, "--out", tmp_path / "sub" / ".." / "best.pt"], "--out: .*best.pt: is an input"),
         (["--model", named, "--format", "engine", "--out", tmp_path / "best.engine"],
-         "--out's engine sidecar .*best.engine.json: is an input"),
+         "--out: .*best.engine.json: is an input"),
     ]:
         res = runner.invoke(app, ["export", *map(str, args)])
         assert isinstance(res.exception, EdgeactError) and re.search(message, str(res.exception)), res.output
@@ -248,7 +248,7 @@ def test_resolve_model(tmp_path, monkeypatch):
     with pytest.raises(EdgeactError, match="is a folder, not a model file"):
         resolve_model(str(tmp_path))
     shutil.copy(DEMO_MODEL, tmp_path / "demo")   # a file that is called demo: never guessed
-    with pytest.raises(EdgeactError, match=r"--model demo: names the bundled demo model, but \./demo is a file"):
+    with pytest.raises(EdgeactError, match=r"^demo: names the bundled demo model, but \./demo is a file"):
         resolve_model("demo")
     assert resolve_model("./demo") == Path("./demo")
 

@@ -206,7 +206,7 @@ def test_jsonl_or_save_over_the_model_or_an_input_is_refused_and_the_input_kept(
     for option, target in (("--jsonl", model), ("--jsonl", video), ("--save", video), ("--save", skel)):
         _, exc = _live(*base, option, target)
         assert isinstance(exc, EdgeactError), (option, target)
-        assert str(exc).startswith(f"{option} {target}: is an input of this command")
+        assert str(exc).startswith(f"{option}: {target}: is an input of this command")
     _, exc = _live(*base, "--jsonl", tmp_path / "o.avi", "--save", tmp_path / "o.avi")
     assert isinstance(exc, EdgeactError) and "name the same file" in str(exc)
     assert {p: _md5(p) for p in kept} == kept

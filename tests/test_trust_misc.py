@@ -16,10 +16,11 @@ import pytest
 from rich.console import Console
 
 from edgeact.calibration import load_calibration, ntu_skeleton_files, pairs_from_csv
+from edgeact.cli_options import name_option
 from edgeact.data.ntu import read_skeleton
 from edgeact.data.nucla import read_nucla_skeleton_file
 from edgeact.errors import EdgeactError
-from edgeact.fileio import require_regular_file
+from edgeact.fileio import refuse_output_over_input, require_regular_file
 from edgeact.live.decide import Decision, Scored
 from edgeact.live.output import RichView, check_video_output
 from edgeact.live.pipeline import LiveStats
@@ -97,6 +98,17 @@ def test_the_check_itself(tmp_path, fifo):
         require_regular_file(tmp_path / "nope.json", "calibration file")
     with pytest.raises(EdgeactError, match=f"{tmp_path}: not a regular file"):
         require_regular_file(tmp_path, "calibration file")
+
+
+def test_an_output_over_an_input_names_the_keyword_and_the_cli_its_option(tmp_path):
+    src = tmp_path / "m.pt"
+    src.write_bytes(b"x")
+    with pytest.raises(EdgeactError) as info:
+        refuse_output_over_input(src, [None, src], param="out_json")
+    assert str(info.value) == f"out_json: {src}: is an input of this command ({src}); write the output elsewhere"
+    name_option(info.value, "eval")                            # eval's report is --out
+    assert str(info.value).startswith(f"--out: {src}: is an input of this command")
+    refuse_output_over_input(tmp_path / "new.json", [src], param="out")   # not an input: nothing to say
 
 
 def test_a_realsense_recording_that_is_a_fifo_is_refused(fifo):

@@ -80,9 +80,9 @@ def check_output(path: str | Path, *, force: bool = False, inputs: tuple = ()) -
     file that calibrate did not write (no ``written_by`` marker: a shipped or hand-edited file)
     unless ``force``. Re-running calibrate replaces its own output."""
     path = Path(path)
-    refuse_output_over_input(path, inputs, option="--out")
+    refuse_output_over_input(path, inputs, param="out")
     if path.is_dir():
-        raise EdgeactError(f"--out {path}: is a folder; give a FILE.json")
+        raise EdgeactError(f"{path}: is a folder; give a FILE.json", param="out")
     if path.exists() and not force and not written_by_calibrate(path):
         raise EdgeactError(f"--out {path}: exists and was not written by `edgeact calibrate` (no written_by "
                            "marker); pass --force to replace it or --out to write elsewhere")

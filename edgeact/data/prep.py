@@ -100,10 +100,11 @@ class PrepReport:
 
 def _check_paths(cfg: PrepConfig) -> None:
     if not cfg.root.is_dir():
-        raise EdgeactError(f"--root {cfg.root}: no such dataset folder")
+        raise EdgeactError(f"{cfg.root}: no such dataset folder", param="root")
     if cfg.out.exists() and not cfg.out.is_dir():
-        raise EdgeactError(f"--out {cfg.out}: is a file; prep writes a cache folder (name a new or existing folder)")
-    refuse_output_over_input(cfg.out, [cfg.root, cfg.calib], option="--out")
+        raise EdgeactError(f"{cfg.out}: is a file; prep writes a cache folder (name a new or existing folder)",
+                           param="out")
+    refuse_output_over_input(cfg.out, [cfg.root, cfg.calib], param="out")
 
 
 def _settings(cfg: PrepConfig) -> dict:

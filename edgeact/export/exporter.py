@@ -49,9 +49,9 @@ def refuse_outputs_over_input(out: Path, fmt: str, via: str, int8: bool, checkpo
     it is the checkpoint (or ONNX) it reads."""
     from edgeact.runtime.tensorrt_backend import sidecar_path
 
-    refuse_output_over_input(out, [checkpoint], option="--out")
+    refuse_output_over_input(out, [checkpoint], param="out")
     if fmt == "engine" and via == "onnx":
-        refuse_output_over_input(sidecar_path(out), [checkpoint], option="--out's engine sidecar")
+        refuse_output_over_input(sidecar_path(out), [checkpoint], param="out")   # the engine's sidecar
 
 
 def export_model(checkpoint: str | Path, fmt: str, out: Optional[str | Path] = None, *, fp16: bool = False,

@@ -117,10 +117,11 @@ def check_outputs(opts: LiveOptions) -> None:
     from edgeact.live.output import check_video_output
 
     inputs = _inputs(opts)
-    refuse_output_over_input(opts.jsonl, inputs, option="--jsonl")
-    refuse_output_over_input(opts.save, inputs, option="--save")
+    refuse_output_over_input(opts.jsonl, inputs, param="jsonl")
+    refuse_output_over_input(opts.save, inputs, param="save")
     if opts.jsonl is not None and opts.save is not None and same_file(opts.jsonl, opts.save):
-        raise EdgeactError(f"--jsonl {opts.jsonl} and --save {opts.save} name the same file; give each its own")
+        raise EdgeactError(f"{opts.jsonl} and {opts.save} name the same file; give each its own",
+                           param=("jsonl", "save"))
     if opts.save is not None:
         check_video_output(opts.save)
 
@@ -132,10 +133,10 @@ def check_stream_outputs(opts: LiveOptions, streams: Sequence[LiveOptions], ids:
     from edgeact.live.output import overlay_path
 
     inputs = [p for one in streams for p in _inputs(one)]
-    refuse_output_over_input(opts.jsonl, inputs, option="--jsonl")
+    refuse_output_over_input(opts.jsonl, inputs, param="jsonl")
     if opts.save is not None:
         for sid in ids:
-            refuse_output_over_input(overlay_path(opts.save, sid, True), inputs, option="--save")
+            refuse_output_over_input(overlay_path(opts.save, sid, True), inputs, param="save")
 
 
 # Opens and closes a window in a child process: OpenCV's Qt backend calls abort() when it cannot

@@ -79,7 +79,7 @@ class Trainer:
         self.scale_note = frame_scale_note(self.cache, self.spec)
         inputs = [recipe.init_from, recipe.pretrained_2d, self.cache / "index.json"]
         for f in run_files(self.out, recipe):
-            refuse_output_over_input(f, inputs, option="--out")
+            refuse_output_over_input(f, inputs, param="out")
         if restart and self.dist.main:
             gone = reset_run(self.out)
             self.log(f"--restart: deleted {len(gone)} file(s) of the previous run in {self.out}" if gone
