@@ -223,8 +223,9 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "bench live": {"width": "--video-width", "height": "--video-height"},
     "prep": {"size": "--resize", "calib": "--calibration"},
     "synth": {"frames": "--video-frames", "width": "--video-width", "height": "--video-height",
-              "classes": "--num-classes"},
+              "classes": "--num-classes", "out_dir": "--out"},
     "calibrate": {"model": "--projection", "camera": "--ntu-camera"},
+    "eval": {"out_json": "--out", "plots_dir": "--plots"},
 }
 """Per command, the library's keyword arguments that its option spells otherwise: parameter ->
 option. Any other parameter ``some_name`` is set by ``--some-name``."""

@@ -245,7 +245,7 @@ def test_empty_start_and_spurious_bodies(tmp_path):
 
 
 def test_refuse_resume_and_overwrite(tiny, tmp_path):
-    with pytest.raises(EdgeactError, match="--out: .* is not empty"):
+    with pytest.raises(EdgeactError, match="^out_dir: .* is not empty"):
         generate(tiny, TINY)
     ds = tmp_path / "ds"
     generate(ds, TINY)
@@ -264,7 +264,7 @@ def test_refuse_resume_and_overwrite(tiny, tmp_path):
     not_ours = tmp_path / "other"
     not_ours.mkdir()
     (not_ours / "notes.txt").write_text("x")
-    with pytest.raises(EdgeactError, match="--resume: .*synth_meta.json is missing"):
+    with pytest.raises(EdgeactError, match="^resume: .*synth_meta.json is missing"):
         generate(not_ours, TINY, resume=True)
 
 
@@ -296,7 +296,7 @@ def test_overwrite_deletes_and_replaces_only_what_synth_wrote(tmp_path):
     # the user's own file under a name the next config writes: refused, nothing changed
     theirs = ds / "nturgb+d_skeletons" / "S001C001P001R001A002.skeleton"
     theirs.write_text("recorded by hand")
-    with pytest.raises(EdgeactError, match=r"--overwrite: .*S001C001P001R001A002\.skeleton would be replaced, but "
+    with pytest.raises(EdgeactError, match=r"^overwrite: .*S001C001P001R001A002\.skeleton would be replaced, but "
                                            r"edgeact synth did not write it"):
         generate(ds, ONE, overwrite=True)
     assert theirs.read_text() == "recorded by hand"

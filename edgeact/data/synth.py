@@ -156,8 +156,9 @@ def _refuse_foreign(out_dir: Path, files: list[str], ours: set[str]) -> None:
     foreign = [rel for rel in files if rel not in ours and (out_dir / rel).exists()]
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        raise EdgeactError(f"--overwrite: {out_dir / foreign[0]}{more} would be replaced, but edgeact synth did not "
-                           f"write it (it is not in {out_dir / META_NAME}); move it away or use another --out")
+        raise EdgeactError(f"{out_dir / foreign[0]}{more} would be replaced, but edgeact synth did not "
+                           f"write it (it is not in {out_dir / META_NAME}); move it away or write elsewhere",
+                           param="overwrite")
 
 
 def write_sample(config: SynthConfig, out_dir: Path, name: NtuName) -> tuple[Path, Path, int]:
@@ -195,15 +196,15 @@ def generate(out_dir: str | Path, config: SynthConfig = SynthConfig(), *, overwr
     ``progress(done, total, sample_name)`` is called after each sample.
     """
     if not 1 <= workers <= 64:
-        raise EdgeactError(f"--workers: {workers!r} is outside 1..64")
+        raise EdgeactError(f"{workers!r} is outside 1..64", param="workers")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise EdgeactError(f"--out: {out} exists and is not a folder")
+        raise EdgeactError(f"{out} exists and is not a folder", param="out_dir")
     non_empty = out.is_dir() and any(out.iterdir())
     meta_path = out / META_NAME
     if non_empty and not (overwrite or resume):
-        raise EdgeactError(f"--out: {out} is not empty; pass --resume to finish an interrupted run with the "
-                           "same settings or --overwrite to regenerate into it")
+        raise EdgeactError(f"{out} is not empty; resume finishes an interrupted run with the same settings, "
+                           "overwrite regenerates into it", param="out_dir")
     if non_empty and resume and not overwrite:
         _check_resumable(meta_path, config)
     names = sample_names(config)
@@ -255,17 +256,17 @@ def generate(out_dir: str | Path, config: SynthConfig = SynthConfig(), *, overwr
 
 def _check_resumable(meta_path: Path, config: SynthConfig) -> None:
     if not meta_path.is_file():
-        raise EdgeactError(f"--resume: {meta_path} is missing, so {meta_path.parent} is not a synthetic dataset "
-                           "to resume; use an empty folder or --overwrite")
+        raise EdgeactError(f"{meta_path} is missing, so {meta_path.parent} is not a synthetic dataset "
+                           "to resume; use an empty folder or overwrite it", param="resume")
     try:
         meta = json.loads(meta_path.read_text())
         old = meta["config"]
         version = meta["version"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise EdgeactError(f"--resume: {meta_path} is unreadable ({exc})") from None
+        raise EdgeactError(f"{meta_path} is unreadable ({exc})", param="resume") from None
     if version != SYNTH_VERSION:
-        raise EdgeactError(f"--resume: {meta_path} was written by generator version {version}, this is "
-                           f"{SYNTH_VERSION}; use --overwrite")
+        raise EdgeactError(f"{meta_path} was written by generator version {version}, this is "
+                           f"{SYNTH_VERSION}; overwrite it instead", param="resume")
     differ = [f.name for f in fields(config) if old.get(f.name) != getattr(config, f.name)]
     if differ:
         first = differ[0]

@@ -104,9 +104,9 @@ def model_summary(arch: str, *, num_classes: int, levels: Sequence[Optional[int]
     from edgeact.errors import EdgeactError
 
     if frames < 1:
-        raise EdgeactError(f"--frames must be >= 1, got {frames}")
+        raise EdgeactError(f"must be >= 1, got {frames}", param="frames")
     if size < 32:
-        raise EdgeactError(f"--size must be >= 32 (the network downsamples by 32), got {size}")
+        raise EdgeactError(f"must be >= 32 (the network downsamples by 32), got {size}", param="size")
     model = create_model(arch, num_classes=num_classes, levels=levels, width=width)
     if pretrained_2d is not None:
         inflate_2d_weights(model, load_2d_state_dict(pretrained_2d), source=str(pretrained_2d))

@@ -85,8 +85,8 @@ def reset_run(out: Path) -> list[Path]:
     if not out.exists():
         return []
     if not out.is_dir() or not any((out / f).is_file() for f in ("state.json", "recipe.yaml")):
-        raise EdgeactError(f"{out}: not an edgeact run folder (no state.json or recipe.yaml): --restart deletes "
-                           "nothing there; choose the run's folder or another --out")
+        raise EdgeactError(f"{out}: not an edgeact run folder (no state.json or recipe.yaml): nothing there is "
+                           "deleted; choose the run's folder or another output folder", param="restart")
     gone = []
     for phase in sorted(d for d in out.iterdir() if d.is_dir() and PHASE_DIR.match(d.name)):
         for f in PHASE_FILES:
