@@ -63,7 +63,7 @@ def test_malformed_broker_urls_are_one_line_without_the_password(url, says):
 def test_level_is_fine_or_a_superclass_level_the_model_has():
     assert parse_level("fine") is None and parse_level("2") == 2
     for bad in ("0", "x"):
-        with pytest.raises(EdgeactError, match="--mqtt-level"):
+        with pytest.raises(EdgeactError, match=f"^text: {bad}: "):
             parse_level(bad)
     check_level(2, 2)
     with pytest.raises(EdgeactError, match="has levels 1-2"):
@@ -364,7 +364,7 @@ def test_credentials_the_broker_refuses_are_one_line_before_the_loop(tmp_path, c
 @pytest.mark.parametrize("args, says", [
     (["--mqtt", "http://broker"], "unknown scheme http://"),
     (["--mqtt", "mqtt://broker:0"], "port 0"),
-    (["--mqtt", "mqtt://broker", "--mqtt-level", "9"], "--mqtt-level 9"),
+    (["--mqtt", "mqtt://broker", "--mqtt-level", "9"], "--mqtt-level: 9: the model has levels 1-2"),
     (["--mqtt-every"], "--mqtt-every needs --mqtt"),
 ])
 def test_bad_mqtt_options_are_one_line_and_exit_2(args, says, clip):

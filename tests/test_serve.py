@@ -56,6 +56,10 @@ def test_other_than_loopback_needs_a_token():
     assert check_serve("[::1]:0", None) == ("::1", 0)
     with pytest.raises(EdgeactError, match="--serve-token"):
         check_serve("0.0.0.0:8080", None)
+    with pytest.raises(EdgeactError, match="^address: host:port: the port is not a number"):
+        check_serve("host:port", None)
+    with pytest.raises(EdgeactError, match="^token: is empty"):
+        check_serve("127.0.0.1:0", " ")
     assert check_serve("0.0.0.0:8080", "s3cret") == ("0.0.0.0", 8080)
 
 

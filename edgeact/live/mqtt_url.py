@@ -41,25 +41,25 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     shown = _mask(text)
     usage = "use mqtt://[user:pass@]host[:port][/prefix] or mqtts://..."
     if "://" not in text:
-        raise EdgeactError(f"--mqtt {shown}: not a broker URL; {usage}")
+        raise EdgeactError(f"{shown}: not a broker URL; {usage}", param="url")
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        raise EdgeactError(f"--mqtt {shown}: unknown scheme {parts.scheme}://; {usage}")
+        raise EdgeactError(f"{shown}: unknown scheme {parts.scheme}://; {usage}", param="url")
     try:
         port = parts.port
     except ValueError:
-        raise EdgeactError(f"--mqtt {shown}: the port is not a number in 1-65535; {usage}") from None
+        raise EdgeactError(f"{shown}: the port is not a number in 1-65535; {usage}", param="url") from None
     if not parts.hostname:
-        raise EdgeactError(f"--mqtt {shown}: no broker host; {usage}")
+        raise EdgeactError(f"{shown}: no broker host; {usage}", param="url")
     if port == 0:
-        raise EdgeactError(f"--mqtt {shown}: port 0 is not a broker port; {usage}")
+        raise EdgeactError(f"{shown}: port 0 is not a broker port; {usage}", param="url")
     if parts.query or parts.fragment:
-        raise EdgeactError(f"--mqtt {shown}: a broker URL takes no ?query or #fragment; {usage}")
+        raise EdgeactError(f"{shown}: a broker URL takes no ?query or #fragment; {usage}", param="url")
     prefix = unquote(parts.path).strip("/") or DEFAULT_PREFIX
     levels = prefix.split("/")
     if any(not lv for lv in levels) or any(c in prefix for c in "+#\0"):
-        raise EdgeactError(f"--mqtt {shown}: topic prefix {prefix!r} must be levels without +, # or empty parts")
+        raise EdgeactError(f"{shown}: topic prefix {prefix!r} must be levels without +, # or empty parts", param="url")
     username = unquote(parts.username) if parts.username is not None else None
     password = unquote(parts.password) if parts.password is not None else None
     return MqttTarget(host=parts.hostname, port=port or SCHEMES[scheme], prefix=prefix, username=username or None,
@@ -76,15 +76,15 @@ def _mask(text: str) -> str:
 
 
 def parse_level(text: Optional[str]) -> Optional[int]:
-    """``--mqtt-level``: ``fine`` (None) or a superclass level 1..L (coarse to fine, as in the view)."""
+    """The MQTT event level (``--mqtt-level``): ``fine`` (None) or a superclass level 1..L (coarse to fine, as in the view)."""
     if text is None or str(text).strip().lower() in ("", "fine"):
         return None
     try:
         level = int(str(text).strip())
     except ValueError:
-        raise EdgeactError(f"--mqtt-level {text}: give fine or a superclass level number (1 = coarsest)") from None
+        raise EdgeactError(f"{text}: give fine or a superclass level number (1 = coarsest)", param="text") from None
     if level < 1:
-        raise EdgeactError(f"--mqtt-level {text}: superclass levels count from 1 (the coarsest); or give fine")
+        raise EdgeactError(f"{text}: superclass levels count from 1 (the coarsest); or give fine", param="text")
     return level
 
 
@@ -92,6 +92,6 @@ def check_level(level: Optional[int], level_count: int) -> None:
     """A superclass level must be one the model has."""
     if level is not None and level > level_count:
         have = f"levels 1-{level_count}" if level_count else "no superclass levels"
-        raise EdgeactError(f"--mqtt-level {level}: the model has {have}; use fine" +
-                           (f" or 1-{level_count}" if level_count else ""))
+        raise EdgeactError(f"{level}: the model has {have}; use fine" + (f" or 1-{level_count}" if level_count else ""),
+                           param="level")
 

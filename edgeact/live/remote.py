@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, keywords
 from edgeact.live.stats import DEFAULT_SOURCE
 
 
@@ -28,11 +28,13 @@ def check_remote_options(opts) -> None:
         if parse_level(opts.mqtt_level) is not None:
             raise EdgeactError(f"--mqtt-level {opts.mqtt_level} needs --mqtt URL (the broker to publish to)")
     else:
-        parse_mqtt_url(opts.mqtt)
-        parse_level(opts.mqtt_level)
+        with keywords(url="mqtt", text="mqtt_level"):
+            parse_mqtt_url(opts.mqtt)
+            parse_level(opts.mqtt_level)
     # a token without --serve guards and exposes nothing (it may come from EDGEACT_SERVE_TOKEN)
     if opts.serve is not None:
-        check_serve(opts.serve, opts.serve_token)
+        with keywords(address="serve", token="serve_token"):
+            check_serve(opts.serve, opts.serve_token)
 
 
 def remote_sinks(opts, runtime, *, end_after: float, title: str, sources: tuple[str, ...] = (DEFAULT_SOURCE,),
@@ -48,14 +50,17 @@ def remote_sinks(opts, runtime, *, end_after: float, title: str, sources: tuple[
 
     if opts.mqtt is None and opts.serve is None:
         return []
-    level = parse_level(opts.mqtt_level)
-    check_level(level, len((runtime.hierarchy or {}).get("assignments") or []))
+    with keywords(text="mqtt_level", level="mqtt_level"):
+        level = parse_level(opts.mqtt_level)
+        check_level(level, len((runtime.hierarchy or {}).get("assignments") or []))
     identity = model_identity(runtime)
     sinks: list = []
     publisher = None
     try:
         if opts.mqtt is not None:
-            publisher = MqttPublisher(parse_mqtt_url(opts.mqtt), on_note=on_note)
+            with keywords(url="mqtt"):
+                target = parse_mqtt_url(opts.mqtt)
+            publisher = MqttPublisher(target, on_note=on_note)
             publisher.start()
             sinks.append(MqttSink(publisher, model=identity, level=level, every=opts.mqtt_every,
                                   end_after=end_after, sources=sources))
@@ -64,7 +69,8 @@ def remote_sinks(opts, runtime, *, end_after: float, title: str, sources: tuple[
             from edgeact.live.serve_address import bind_listener, check_serve
             from edgeact.live.telemetry import Telemetry
 
-            host, port = check_serve(opts.serve, opts.serve_token)
+            with keywords(address="serve", token="serve_token"):
+                host, port = check_serve(opts.serve, opts.serve_token)
             listener = bind_listener(host, port)
             telemetry = Telemetry(identity, sources=sources,
                                   mqtt=publisher.counters if publisher is not None else None)

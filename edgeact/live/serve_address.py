@@ -10,7 +10,7 @@ import ipaddress
 import socket
 from typing import Optional
 
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, keywords
 
 # kernel send buffer of each connection (accepted sockets inherit the listener's): without a cap
 # Linux grows it to megabytes, which a stalled viewer fills with stale JPEGs before its sends block;
@@ -28,14 +28,14 @@ def parse_serve_address(text: str) -> tuple[str, int]:
     if raw.startswith("["):
         end = raw.find("]")
         if end < 0 or not raw[end + 1:].startswith(":"):
-            raise EdgeactError(f"--serve {raw}: {usage}")
+            raise EdgeactError(f"{raw}: {usage}", param="text")
         host, port = raw[1:end], raw[end + 2:]
     elif ":" in raw:
         host, _, port = raw.rpartition(":")
         if ":" in host:
-            raise EdgeactError(f"--serve {raw}: write an IPv6 address in brackets, [::1]:8080")
+            raise EdgeactError(f"{raw}: write an IPv6 address in brackets, [::1]:8080", param="text")
     if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise EdgeactError(f"--serve {raw}: the port is not a number in 0-65535; {usage}")
+        raise EdgeactError(f"{raw}: the port is not a number in 0-65535; {usage}", param="text")
     return host or DEFAULT_HOST, int(port)
 
 
@@ -50,12 +50,13 @@ def is_loopback(host: str) -> bool:
 
 def check_serve(address: str, token: Optional[str]) -> tuple[str, int]:
     """``(host, port)``, refusing an address other than loopback without a token."""
-    host, port = parse_serve_address(address)
+    with keywords(text="address"):
+        host, port = parse_serve_address(address)
     if not is_loopback(host) and not token:
         raise EdgeactError(f"--serve {address}: binding {host} lets other machines watch the cameras; give "
                            "--serve-token TOKEN (or EDGEACT_SERVE_TOKEN), or serve on 127.0.0.1")
     if token is not None and not token.strip():
-        raise EdgeactError("--serve-token is empty")
+        raise EdgeactError("is empty", param="token")
     return host, port
 
 
