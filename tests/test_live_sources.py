@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from edgeact.cli_options import name_option
 from edgeact.data.synth_render import encode_avi_mjpeg
 from edgeact.errors import EdgeactError
 from edgeact.live.frames import Frame, Intrinsics, Person
@@ -402,9 +403,11 @@ def test_realsense_bad_recordings_and_no_camera(tmp_path):
 
 
 def test_open_source_needs_exactly_one(tmp_path):
-    with pytest.raises(EdgeactError, match=r"exactly one source: --camera INDEX\|URL, --video FILE.*got none"):
+    with pytest.raises(EdgeactError, match=r"^camera, video, realsense, bag: give exactly one source.*got none") as e:
         open_source()
-    with pytest.raises(EdgeactError, match="got --camera, --video"):
+    name_option(e.value, "live")
+    assert str(e.value).startswith("--camera, --video, --realsense, --bag: give exactly one source")
+    with pytest.raises(EdgeactError, match=r"^camera, video: give exactly one source.*got 2"):
         open_source(camera=0, video="a.mp4")
     path = _write_video(tmp_path / "v.avi", 3)
     with open_source(video=path, realtime=False) as src:

@@ -93,7 +93,7 @@ def check_options(opts: LiveOptions) -> None:
     """The checks made before any source or model is opened: option combinations, the model file,
     outputs that would land on an input, and a display for ``--show``."""
     if opts.loop and opts.video is None:
-        raise EdgeactError("--loop replays a --video file; a camera or RealSense stream has no end to loop from")
+        raise EdgeactError("replays a video file; a camera or RealSense stream has no end to loop from", param="loop")
     check_superclass_source(opts.superclasses)
     check_outputs(opts)
     from edgeact.live.remote import check_remote_options

@@ -65,14 +65,14 @@ def open_source(*, camera: Union[int, str, None] = None, video: Union[str, Path,
     """Open the one source the user asked for: ``camera`` (index or URL), ``video`` (file),
     ``realsense`` (a connected camera, ``serial`` to pick one) or ``bag`` (a RealSense recording);
     the other options as for :func:`make_source`."""
-    given = {"--camera": camera is not None, "--video": video is not None, "--realsense": bool(realsense),
-             "--bag": bag is not None}
+    given = {"camera": camera is not None, "video": video is not None, "realsense": bool(realsense),
+             "bag": bag is not None}
     chosen = [name for name, on in given.items() if on]
     if len(chosen) != 1:
-        raise EdgeactError("give exactly one source: --camera INDEX|URL, --video FILE, --realsense or --bag FILE "
-                           f"(got {', '.join(chosen) if chosen else 'none'})")
-    kind, value = {"--camera": ("camera", camera), "--video": ("video", video), "--bag": ("bag", bag),
-                   "--realsense": ("realsense", serial)}[chosen[0]]
+        raise EdgeactError("give exactly one source: a camera index or URL, a video file, the RealSense camera or "
+                           f"a RealSense recording (got {len(chosen) or 'none'})", param=chosen or list(given))
+    kind, value = {"camera": ("camera", camera), "video": ("video", video), "bag": ("bag", bag),
+                   "realsense": ("realsense", serial)}[chosen[0]]
     return make_source(kind, value, realtime=realtime, loop=loop, width=width, height=height, fps=fps, retry=retry,
                        exit_on_disconnect=exit_on_disconnect, on_status=on_status)
 
