@@ -220,7 +220,7 @@ def test_several_sources_refuse_flags_that_name_one_stream(clips):
     # a per-stream problem names the stream
     bad = (StreamSpec("cam0", "video", streams[0].value, skeleton=streams[0].skeleton),
            StreamSpec("cam1", "camera", 0, calibration=streams[0].skeleton))
-    with pytest.raises(EdgeactError, match=r"^cam1: --calibration .*only the depth pose"):
+    with pytest.raises(EdgeactError, match=r"^calibration: cam1: .*only the depth pose"):
         run_live(LiveOptions(streams=bad, **FAST))
 
 

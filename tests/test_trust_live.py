@@ -106,10 +106,10 @@ def test_calibration_where_no_pose_uses_it_is_an_error(synth_root, tiny_model):
     calib = "calibration/nucla.json"
     _, exc = _live("--video", video, "--skeleton", skel, "--model", tiny_model, "--calibration", calib, *FAST)
     assert isinstance(exc, EdgeactError)
-    assert str(exc).startswith(f"--calibration {calib}: only the depth pose projects with it")
-    assert "--pose skeleton uses the recording's own skeleton pixels" in str(exc)
+    assert str(exc).startswith(f"--calibration: {calib}: only the depth pose projects with it")
+    assert "the skeleton pose uses the recording's own skeleton pixels" in str(exc)
     _, exc = _live("--camera", "0", "--model", tiny_model, "--calibration", calib, "--quiet")
-    assert isinstance(exc, EdgeactError) and "--pose yolo uses the keypoints as YOLO finds them" in str(exc)
+    assert isinstance(exc, EdgeactError) and "the yolo pose uses the keypoints as YOLO finds them" in str(exc)
     _, exc = _live("--demo", "--calibration", calib, "--quiet")
     assert isinstance(exc, EdgeactError) and "drop --calibration" in str(exc)
 
@@ -117,9 +117,10 @@ def test_calibration_where_no_pose_uses_it_is_an_error(synth_root, tiny_model):
 def test_skeleton_or_depth_with_a_pose_that_cannot_use_them_is_an_error(synth_root, tiny_model):
     video, skel = _sample(synth_root, 1)
     _, exc = _live("--video", video, "--skeleton", skel, "--pose", "yolo", "--model", tiny_model, "--quiet")
-    assert isinstance(exc, EdgeactError) and str(exc) == f"--skeleton {skel}: --pose yolo does not read it; drop one of them"
+    assert isinstance(exc, EdgeactError)
+    assert str(exc) == f"--skeleton, --pose: {skel} is not read by the yolo pose; drop one of them"
     _, exc = _live("--video", video, "--pose", "depth", "--model", tiny_model, "--quiet")
-    assert isinstance(exc, EdgeactError) and "it needs --realsense or --bag FILE" in str(exc)
+    assert isinstance(exc, EdgeactError) and str(exc).startswith("--pose: depth lifts keypoints with RealSense depth: it needs")
 
 
 def test_degenerate_calibration_is_refused_by_live_through_the_one_loader(tiny_model, tmp_path):

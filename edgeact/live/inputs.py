@@ -56,17 +56,18 @@ def check_pose_options(opts: LiveOptions) -> tuple[str, Optional["Calibration"]]
     with keywords(kind="pose"):
         kind = check_pose_kind(pose_kind(opts))
     if kind == "skeleton" and opts.skeleton is None:
-        raise EdgeactError("--pose skeleton needs the recording's .skeleton file (--skeleton FILE)")
+        raise EdgeactError("the skeleton pose replays the recording's .skeleton file: give it", param="skeleton")
     if opts.skeleton is not None and kind != "skeleton":
-        raise EdgeactError(f"--skeleton {opts.skeleton}: --pose {kind} does not read it; drop one of them")
+        raise EdgeactError(f"{opts.skeleton} is not read by the {kind} pose; drop one of them", param=("skeleton", "pose"))
     if kind == "depth" and not (opts.realsense or opts.bag is not None):
-        raise EdgeactError("--pose depth lifts keypoints with RealSense depth: it needs --realsense or --bag FILE")
+        raise EdgeactError("depth lifts keypoints with RealSense depth: it needs the RealSense camera or a recording "
+                           "(realsense or bag)", param="pose")
     if opts.calibration is None:
         return kind, None
     if kind != "depth":
         uses = ("the recording's own skeleton pixels" if kind == "skeleton" else "the keypoints as YOLO finds them")
-        raise EdgeactError(f"--calibration {opts.calibration}: only the depth pose projects with it (--realsense "
-                           f"or --bag with --pose auto or depth); --pose {kind} uses {uses}")
+        raise EdgeactError(f"{opts.calibration}: only the depth pose projects with it (a RealSense camera or "
+                           f"recording with the pose auto or depth); the {kind} pose uses {uses}", param="calibration")
     # the one loader: it refuses degenerate coefficients, and a FIFO or device before reading it
     from edgeact.calibration import load_calibration
 
