@@ -44,6 +44,15 @@ class EdgeactError(ValueError):
         self.params = params
 
 
+def exactly_one(given: dict[str, bool], what: str) -> str:
+    """The one keyword of ``given`` (keyword -> whether the caller passed it) that is set; none or
+    several are ``give exactly one {what} (got N)``, naming the keywords given (all of them if none)."""
+    chosen = [name for name, on in given.items() if on]
+    if len(chosen) != 1:
+        raise EdgeactError(f"give exactly one {what} (got {len(chosen) or 'none'})", param=chosen or list(given))
+    return chosen[0]
+
+
 @contextmanager
 def keywords(**names: str) -> Iterator[None]:
     """Errors about keyword arguments raised inside name the caller's own keywords instead:

@@ -28,7 +28,7 @@ from edgeact.calibration.ntu_skeletons import (
     pairs_from_files,
 )
 from edgeact.calibration.realsense import intrinsics_from_realsense
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, exactly_one
 
 # above this fraction of rejected points the fit is suspect, whatever its RMS error says
 MANY_OUTLIERS = 0.2
@@ -139,10 +139,7 @@ def calibrate(*, pairs: str | Path | None = None, ntu_skeletons: str | Path | No
     is implausible (see :func:`_plausibility_notes`)."""
     given = {"pairs": pairs is not None, "ntu_skeletons": ntu_skeletons is not None, "realsense": bool(realsense),
              "bag": bag is not None}
-    chosen = [name for name, on in given.items() if on]
-    if len(chosen) != 1:
-        raise EdgeactError("give exactly one source: a CSV of pairs, NTU skeletons, the RealSense camera or a "
-                           f"RealSense recording (got {len(chosen) or 'none'})", param=chosen or list(given))
+    exactly_one(given, "source: a CSV of pairs, NTU skeletons, the RealSense camera or a RealSense recording")
     if camera is not None and ntu_skeletons is None:
         raise EdgeactError("selects NTU skeleton files, and none are given", param="camera")
     if realsense or bag is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Union
 
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, exactly_one
 from edgeact.live.sources.base import Source, StatusCallback
 from edgeact.live.sources.camera import CameraSource
 from edgeact.live.sources.realsense import RealSenseSource
@@ -67,12 +67,9 @@ def open_source(*, camera: Union[int, str, None] = None, video: Union[str, Path,
     the other options as for :func:`make_source`."""
     given = {"camera": camera is not None, "video": video is not None, "realsense": bool(realsense),
              "bag": bag is not None}
-    chosen = [name for name, on in given.items() if on]
-    if len(chosen) != 1:
-        raise EdgeactError("give exactly one source: a camera index or URL, a video file, the RealSense camera or "
-                           f"a RealSense recording (got {len(chosen) or 'none'})", param=chosen or list(given))
-    kind, value = {"camera": ("camera", camera), "video": ("video", video), "bag": ("bag", bag),
-                   "realsense": ("realsense", serial)}[chosen[0]]
+    kind = exactly_one(given, "source: a camera index or URL, a video file, the RealSense camera or a RealSense "
+                              "recording")
+    value = {"camera": camera, "video": video, "bag": bag, "realsense": serial}[kind]
     return make_source(kind, value, realtime=realtime, loop=loop, width=width, height=height, fps=fps, retry=retry,
                        exit_on_disconnect=exit_on_disconnect, on_status=on_status)
 
