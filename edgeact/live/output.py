@@ -240,13 +240,11 @@ class _Writer:
         self.path, self.fps = path, fps
         self._writer = None
         self._tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-        self.frames = 0
 
     def write(self, img: np.ndarray) -> None:
         if self._writer is None:
             self._open(img.shape[1], img.shape[0])
         self._writer.write(img)
-        self.frames += 1
 
     def _open(self, w: int, h: int) -> None:
         import cv2
@@ -284,10 +282,6 @@ class OverlaySink:
         self.show, self.save, self.fps, self.several = show, (Path(save) if save else None), fps, several
         self.stop_requested = False
         self._writers: dict[str, _Writer] = {}
-
-    @property
-    def frames_written(self) -> int:
-        return sum(w.frames for w in self._writers.values())
 
     def path_for(self, source: str) -> Optional[Path]:
         return None if self.save is None else overlay_path(self.save, source, self.several)
