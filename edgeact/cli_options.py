@@ -308,10 +308,9 @@ def name_option(exc: Exception, command: str) -> None:
     """Reword ``exc`` in place for the CLI: an :class:`~edgeact.errors.EdgeactError` about keyword
     arguments (``params``) names the options of ``command`` that set them instead; its type (and
     so its exit status) stays."""
-    params = getattr(exc, "params", ())
-    if params:
-        exc.args = (f"{', '.join(option_for(command, p) for p in params)}: {exc.reason}",)
-        exc.params = ()
+    if getattr(exc, "params", ()) or getattr(exc, "mentions", ()):
+        exc.args = (exc.render(lambda p: option_for(command, p)),)
+        exc.params = exc.mentions = ()
 
 
 class Group(TyperGroup):

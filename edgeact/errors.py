@@ -8,15 +8,19 @@ The library is called from Python as well as from the CLI, so its messages name 
 passed as that caller spelled it: an error about one argument carries the argument's keyword name
 (``EdgeactError("must be >= 1, got 0", param="batch")`` reads ``batch: must be >= 1, got 0``), and
 the CLI prints the option that sets it instead (``--batch-size: must be >= 1, got 0``, through
-:func:`edgeact.cli_options.cli_message`). Messages that suggest a command to run spell its options.
+:func:`edgeact.cli_options.name_option`). A reason that points at another argument writes it as
+``{keyword}`` and lists it in ``mention`` (``EdgeactError("needs {mqtt}", param="mqtt_every",
+mention="mqtt")`` reads ``mqtt_every: needs mqtt``, and on the CLI ``--mqtt-every: needs --mqtt``).
+Messages that suggest a whole command to run spell its options.
 """
 
 from __future__ import annotations
 
+import copy
 import errno
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 EXIT_USAGE = 2          # bad input: restarting cannot fix it
 EXIT_IO = 74            # EX_IOERR (sysexits.h): the system refused a read or write
@@ -32,16 +36,53 @@ class EdgeactError(ValueError):
 
     ``param``: the keyword argument (or config field) the problem is about, or several together;
     ``str(exc)`` is then ``"{param}: {reason}"`` (``"fp16, int8: choose one"``), and ``params``
-    and ``reason`` keep them apart for the CLI to name its options.
+    and ``reason`` keep them apart for the CLI to name its options. ``mention``: other keywords
+    the reason points at, written ``{keyword}`` in it (only those names are replaced: any other
+    brace in the text, a path's, stays as it is).
     """
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, reason: str, *, param: str | Sequence[str] = ()):
-        params = (param,) if isinstance(param, str) else tuple(param)
-        super().__init__(f"{', '.join(params)}: {reason}" if params else reason)
-        self.reason = reason
-        self.params = params
+    def __init__(self, reason: str, *, param: str | Sequence[str] = (), mention: str | Sequence[str] = ()):
+        self.template = reason
+        self.params = _names(param)
+        self.mentions = _names(mention)
+        super().__init__(self.render())
+
+    @property
+    def reason(self) -> str:
+        """The reason with each mentioned keyword written as the keyword itself."""
+        return self.render(params=False)
+
+    def render(self, name: Callable[[str], str] = str, *, params: bool = True) -> str:
+        """The message with every keyword (``params`` and mentions) written as ``name(keyword)``:
+        the CLI passes the option that sets it."""
+        reason = self.template
+        for m in self.mentions:
+            reason = reason.replace("{" + m + "}", name(m))
+        if not (params and self.params):
+            return reason
+        return f"{', '.join(dict.fromkeys(name(p) for p in self.params))}: {reason}"
+
+    def rename(self, names: dict[str, str]) -> None:
+        """Name the keywords in ``names`` (old -> new) as the new ones, in place."""
+        for m in self.mentions:
+            if m in names:
+                self.template = self.template.replace("{" + m + "}", "{" + names[m] + "}")
+        self.params = tuple(dict.fromkeys(names.get(p, p) for p in self.params))
+        self.mentions = tuple(names.get(m, m) for m in self.mentions)
+        self.args = (self.render(),)
+
+    def prefixed(self, prefix: str) -> "EdgeactError":
+        """The same error (same type, keywords and mentions) with ``prefix: `` before its reason."""
+        exc = copy.copy(self)      # keeps a subclass's own attributes (RecipeError.problem)
+        exc.template = f"{prefix}: {self.template}"
+        exc.args = (exc.render(),)
+        return exc
+
+
+def _names(names: str | Sequence[str]) -> tuple[str, ...]:
+    return (names,) if isinstance(names, str) else tuple(names)
 
 
 def exactly_one(given: dict[str, bool], what: str) -> str:
@@ -61,9 +102,7 @@ def keywords(**names: str) -> Iterator[None]:
     try:
         yield
     except EdgeactError as exc:
-        if any(p in names for p in exc.params):
-            exc.params = tuple(names.get(p, p) for p in exc.params)
-            exc.args = (f"{', '.join(exc.params)}: {exc.reason}",)
+        exc.rename(names)
         raise
 
 

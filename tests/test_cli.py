@@ -21,7 +21,7 @@ from edgeact.cli_options import (
     option_table,
     rename_args,
 )
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, SourceLost, keywords
 from edgeact.types import parse_levels
 
 runner = CliRunner()
@@ -148,6 +148,30 @@ def test_a_library_error_names_the_keyword_and_the_cli_its_option():
     plain = EdgeactError("x.pt: no such file")
     name_option(plain, "export")
     assert str(plain) == "x.pt: no such file"
+
+
+def test_a_mentioned_keyword_reads_as_the_keyword_and_on_the_cli_as_its_option():
+    exc = EdgeactError("needs {mqtt} (the broker); {x} and runs/{y} stay", param="mqtt_every", mention="mqtt")
+    assert str(exc) == "mqtt_every: needs mqtt (the broker); {x} and runs/{y} stay"
+    assert exc.reason == "needs mqtt (the broker); {x} and runs/{y} stay"
+    with pytest.raises(EdgeactError) as info, keywords(mqtt="broker", mqtt_every="every"):
+        raise exc
+    assert str(info.value) == "every: needs broker (the broker); {x} and runs/{y} stay"
+    name_option(info.value, "live")
+    assert str(info.value) == "--every: needs --broker (the broker); {x} and runs/{y} stay"
+    served = EdgeactError("cannot listen", param=("host", "port"))
+    served.rename({"host": "serve", "port": "serve"})                  # one keyword, said once
+    assert str(served) == "serve: cannot listen" and served.params == ("serve",)
+
+
+def test_a_prefixed_error_keeps_its_type_keywords_and_mentions():
+    exc = SourceLost("no frames from {camera}", param="timeout", mention="camera")
+    named = exc.prefixed("cam1")
+    assert type(named) is SourceLost and named.exit_code == exc.exit_code
+    assert str(named) == "timeout: cam1: no frames from camera"
+    name_option(named, "live")
+    assert str(named) == "--timeout: cam1: no frames from --camera"
+    assert str(exc) == "timeout: no frames from camera"                    # the original is unchanged
 
 
 def test_the_cli_prints_the_option_in_its_one_error_line(tmp_path):

@@ -116,7 +116,7 @@ def run_live(opts: LiveOptions, console=None) -> LiveStats:
             check_options(one)
             kinds[sid] = check_pose_options(one)
         except EdgeactError as exc:
-            raise EdgeactError(named(sid, exc.reason), param=exc.params) from None
+            raise (exc.prefixed(sid) if several else exc) from None
     if several:
         check_stream_outputs(opts, [one for _, _, one in streams], [sid for sid, _, _ in streams])
 
