@@ -33,13 +33,13 @@ class InputSpec:
                    mean=tuple(d.get("mean", IMAGENET_MEAN)), std=tuple(d.get("std", IMAGENET_STD)))
 
 
-def parse_levels(text: str) -> tuple[Optional[int], ...]:
+def parse_levels(levels: str) -> tuple[Optional[int], ...]:
     """The ``--levels`` option: ``"2,6,20"`` -> ``(2, 6, 20)``; ``"none,2,5"`` -> ``(None, 2, 5)``;
     ``""`` -> ``()``."""
-    if not text.strip():
+    if not levels.strip():
         return ()
     out: list[Optional[int]] = []
-    for part in text.split(","):
+    for part in levels.split(","):
         part = part.strip().lower()
         if part in ("none", "-", "0"):
             out.append(None)
@@ -47,7 +47,6 @@ def parse_levels(text: str) -> tuple[Optional[int], ...]:
         try:
             out.append(int(part))
         except ValueError:
-            raise EdgeactError(
-                f"--levels: {part!r} is not an integer or 'none' (expected e.g. 2,6,20 or none,2,5)"
-            ) from None
+            raise EdgeactError(f"{part!r} is not an integer or 'none' (expected e.g. 2,6,20 or none,2,5)",
+                               param="levels") from None
     return tuple(out)

@@ -66,6 +66,8 @@ def testparse_levels():
     assert parse_levels("2,6,20") == (2, 6, 20)
     assert parse_levels("none, 2, 5") == (None, 2, 5)
     assert parse_levels("") == ()
+    with pytest.raises(EdgeactError, match=r"^levels: 'x' is not an integer or 'none'"):
+        parse_levels("2,x")
 
 
 def test_user_errors_are_one_line_exit_2():

@@ -326,7 +326,7 @@ def test_onnx_asked_for_cuda_that_runs_on_the_cpu_warns_in_one_line(artifacts):
     with pytest.warns(ProviderFallbackWarning) as record:
         rt = load_runtime(artifacts["onnx"], "cuda")
     [w] = record.list
-    assert str(w.message).startswith("--device cuda: running on the CPU, not CUDA: ")
+    assert str(w.message).startswith("asked for cuda, running on the CPU, not CUDA: ")
     assert w.filename == str(artifacts["onnx"])              # located at the model, not at edgeact's code
     shown = warnings.formatwarning(w.message, w.category, w.filename, w.lineno, None)
     assert shown.count("\n") == 1 and shown.endswith("\n")  # how the CLI prints it: one line

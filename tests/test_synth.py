@@ -256,7 +256,7 @@ def test_refuse_resume_and_overwrite(tiny, tmp_path):
     summary = generate(ds, TINY, resume=True)
     assert (summary.written, summary.skipped) == (1, 7) and victim.read_bytes() == before
     assert not list((ds / "nturgb+d_rgb").glob(".*tmp*"))
-    with pytest.raises(EdgeactError, match="^frames: .*made with 16, not"):
+    with pytest.raises(EdgeactError, match="^frames: .*made with 16, not 20; use the same settings or overwrite$"):
         generate(ds, replace(TINY, frames=20), resume=True)
     smaller = replace(TINY, classes=1)
     summary = generate(ds, smaller, overwrite=True)

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from edgeact.checkpoint import build_meta, read_checkpoint, save_checkpoint
 from edgeact.cli import main
+from edgeact.cli_options import name_option
 from edgeact.data.cache import FramePack, encode_pack, pack_path, read_index
 from edgeact.data.classes import ClassList
 from edgeact.data.clips import ClipDataset, clip_tensor, test_indices
@@ -171,9 +172,12 @@ def test_rerun_with_a_changed_recipe_is_refused_naming_the_keys(toy, finished_ru
     before = (out / "recipe.yaml").read_bytes()
     (key, value), = change.items()
     with pytest.raises(EdgeactError, match=rf"other settings: {key} .* -> {value}.*recipe.yaml is left as it "
-                                           r"was.*only workers may change.*--restart"):
+                                           r"was.*only workers may change.*another out, or pass restart") as info:
         Trainer(_tiny(**change), toy, out, progress=False)
     assert (out / "recipe.yaml").read_bytes() == before
+    name_option(info.value, "train")                          # the CLI says which options
+    assert str(info.value).endswith("train into another --out, or pass --restart to delete this run's files "
+                                    "and train from the start")
 
 
 def test_an_interrupted_run_with_another_width_is_one_line_not_a_size_mismatch(toy, tmp_path):
@@ -333,7 +337,7 @@ def test_exponent_floats_in_yaml_are_numbers(tmp_path):
 def test_a_corrupt_state_json_is_one_line_naming_it(toy, finished_run, tmp_path, text):
     out = _copy_run(finished_run, tmp_path / "run")
     (out / "state.json").write_bytes(text.encode("latin-1"))
-    with pytest.raises(EdgeactError, match=r"state.json: (corrupt run state|not a run state).*--restart"):
+    with pytest.raises(EdgeactError, match=r"state.json: (corrupt run state|not a run state).*pass restart to delete"):
         Trainer(_tiny(), toy, out, progress=False)
     Trainer(_tiny(), toy, out, progress=False, restart=True).run()     # the way out it names
     assert json.loads((out / "state.json").read_text())["best"] == "pass2"

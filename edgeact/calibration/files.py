@@ -84,8 +84,8 @@ def check_output(path: str | Path, *, force: bool = False, inputs: tuple = ()) -
     if path.is_dir():
         raise EdgeactError(f"{path}: is a folder; give a FILE.json", param="out")
     if path.exists() and not force and not written_by_calibrate(path):
-        raise EdgeactError(f"--out {path}: exists and was not written by `edgeact calibrate` (no written_by "
-                           "marker); pass --force to replace it or --out to write elsewhere")
+        raise EdgeactError(f"{path}: exists and was not written by `edgeact calibrate` (no written_by marker); "
+                           "pass {force} to replace it, or write elsewhere", param="out", mention="force")
 
 
 def write_result(path: str | Path, result: CalibrationResult) -> None:

@@ -40,7 +40,8 @@ def intrinsics_from_realsense(bag: str | Path | None = None, *, width: int = 0, 
     except RuntimeError as exc:
         msg = str(exc)
         if bag is None and "No device connected" in msg:
-            raise EdgeactError("no RealSense camera connected (use --bag FILE for a recording)") from None
+            raise EdgeactError("no RealSense camera connected (give {bag} to play a recording)",
+                               mention="bag") from None
         raise EdgeactError(f"{where}: cannot start a colour stream"
                            + (f" of {width}x{height}" if width or height else "") + f" ({msg})") from None
     try:

@@ -186,7 +186,7 @@ def calibrate_per_camera(ntu_skeletons: str | Path, **options) -> dict[str, Cali
     cams = cameras_in(files)
     if not cams:
         raise EdgeactError(f"{ntu_skeletons}: no file has an NTU sample name (SsssCcccPpppRrrrAaaa), so the "
-                           "cameras are unknown: --per-camera needs them")
+                           "cameras are unknown: a calibration per camera needs them")
     return {camera_label(c): calibrate(ntu_skeletons=ntu_skeletons, camera=c, **options) for c in cams}
 
 

@@ -147,7 +147,7 @@ def _check_settings(out: Path, settings: dict) -> None:
     if changed:
         was = ", ".join(f"{k}={before.get(k)}" for k in changed)
         raise EdgeactError(f"{out}: was prepared with other settings ({was}); "
-                           "choose a new --out or repeat those options")
+                           "choose a new {out} or repeat those options", mention="out")
     if old:
         atomic_write_json(path, settings)
 

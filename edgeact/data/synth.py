@@ -271,7 +271,8 @@ def _check_resumable(meta_path: Path, config: SynthConfig) -> None:
     if differ:
         first = differ[0]
         raise EdgeactError(f"{meta_path}: the dataset to resume was made with {old.get(first)!r}, not "
-                           f"{getattr(config, first)!r}; use the same settings or --overwrite", param=first)
+                           f"{getattr(config, first)!r}; use the same settings or {{overwrite}}", param=first,
+                           mention="overwrite")
 
 
 __all__ = [

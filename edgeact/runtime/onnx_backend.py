@@ -86,7 +86,7 @@ def fallback_reason(device: str, available: list, used: list) -> Optional[str]:
 
 def warn_fallback(path, device: str, reason: str) -> None:
     """One line on stderr, located at the model file rather than at a line of edgeact's code."""
-    warnings.warn_explicit(f"--device {device}: running on the CPU, not CUDA: {reason}", ProviderFallbackWarning,
+    warnings.warn_explicit(f"asked for {device}, running on the CPU, not CUDA: {reason}", ProviderFallbackWarning,
                            str(path), 0)
 
 

@@ -82,8 +82,8 @@ class Trainer:
             refuse_output_over_input(f, inputs, param="out")
         if restart and self.dist.main:
             gone = reset_run(self.out)
-            self.log(f"--restart: deleted {len(gone)} file(s) of the previous run in {self.out}" if gone
-                     else f"--restart: no previous run in {self.out}")
+            self.log(f"restarting: deleted {len(gone)} file(s) of the previous run in {self.out}" if gone
+                     else f"restarting: no previous run in {self.out}")
         self.dist.barrier()
         self.state_path = self.out / "state.json"
         self.state = read_state(self.state_path)

@@ -19,7 +19,7 @@ RUN_FILES = ("recipe.yaml", "state.json", "log.csv", "hierarchy.json", "pass1_co
              "best.pt")
 PHASE_FILES = ("last.pt", "final.pt")
 PHASE_DIR = re.compile(r"^(pass1|pass2|prune[1-9][0-9]*)$")
-RESTART_HINT = "add --restart to delete this run's files and train from the start"
+RESTART_HINT = "pass {restart} to delete this run's files and train from the start"   # mention="restart"
 
 
 def read_state(path: Path) -> dict:
@@ -31,9 +31,10 @@ def read_state(path: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise EdgeactError(f"{path}: corrupt run state (invalid JSON{where}): restore it from a backup, or "
-                           f"{RESTART_HINT}") from None
+                           f"{RESTART_HINT}", mention="restart") from None
     if not isinstance(state, dict) or not isinstance(state.get("phases"), dict):
-        raise EdgeactError(f"{path}: not a run state (no 'phases' mapping): restore it, or {RESTART_HINT}")
+        raise EdgeactError(f"{path}: not a run state (no 'phases' mapping): restore it, or {RESTART_HINT}",
+                           mention="restart")
     return state
 
 
@@ -52,12 +53,13 @@ def check_same_run(out: Path, recipe: Recipe, state: dict, data: dict) -> None:
     if not saved.is_file():
         if state["phases"]:
             raise EdgeactError(f"{out}: a run without its recipe.yaml: cannot tell what it was trained with; "
-                               f"train into another --out, or {RESTART_HINT}")
+                               f"train into another {{out}}, or {RESTART_HINT}", mention=("out", "restart"))
         return
     try:
         before = load_recipe(saved).to_dict()
     except EdgeactError as exc:
-        raise EdgeactError(f"{exc}: the run's recipe cannot be read; restore it, or {RESTART_HINT}") from None
+        raise EdgeactError(f"{exc}: the run's recipe cannot be read; restore it, or {RESTART_HINT}",
+                           mention="restart") from None
     now = recipe.to_dict()
     changes = [f"{k} {before.get(k)!r} -> {now[k]!r}" for k in now
                if k not in RESUME_SAFE_KEYS and before.get(k) != now[k]]
@@ -68,7 +70,7 @@ def check_same_run(out: Path, recipe: Recipe, state: dict, data: dict) -> None:
     if changes:
         raise EdgeactError(f"{out}: this run was trained with other settings: {', '.join(changes)}; its recipe.yaml "
                            f"is left as it was. Repeat the run's settings (only {', '.join(sorted(RESUME_SAFE_KEYS))} "
-                           f"may change), train into another --out, or {RESTART_HINT}")
+                           f"may change), train into another {{out}}, or {RESTART_HINT}", mention=("out", "restart"))
 
 
 def run_files(out: Path, recipe: Recipe) -> list[Path]:
