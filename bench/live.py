@@ -1,5 +1,5 @@
 """Live pipeline overhead on a video file: time per frame of each stage, and
-end-to-end time / model time (issue #5 target: at most 1.10). Same as ``edgeact bench live``.
+end-to-end time / model time (the target: at most 1.10). Same as ``edgeact bench live``.
 
     python bench/live.py --model demo --pose skeleton               # replay: pose costs ~0
     python bench/live.py --model demo --pose yolo                   # untrained yolo11n-pose (built offline)

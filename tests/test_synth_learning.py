@@ -1,4 +1,4 @@
-"""The paper's whole offline procedure learns the synthetic actions (issue #4, item 7).
+"""The paper's whole offline procedure learns the synthetic actions.
 
 ``edgeact synth`` (all 9 classes, 8 performers, 160x120) -> ``prep`` -> ``train`` (pass 1,
 superclasses, pass 2, one pruning pass; killed once and resumed) -> ``eval`` through the CLI, on the
