@@ -70,6 +70,22 @@ def test_level_is_fine_or_a_superclass_level_the_model_has():
         check_level(3, 2)
 
 
+def test_mqtt_options_without_a_broker_name_the_live_options_fields():
+    from edgeact.cli_options import name_option
+    from edgeact.live.options import LiveOptions
+    from edgeact.live.remote import check_remote_options
+
+    with pytest.raises(EdgeactError) as info:
+        check_remote_options(LiveOptions(mqtt_every=True))
+    assert str(info.value) == "mqtt_every: needs mqtt (the broker to publish to)"
+    name_option(info.value, "live")
+    assert str(info.value) == "--mqtt-every: needs --mqtt (the broker to publish to)"
+    with pytest.raises(EdgeactError) as info:
+        check_remote_options(LiveOptions(mqtt_level="2"))
+    assert str(info.value) == "mqtt_level: 2: needs mqtt (the broker to publish to)"
+    check_remote_options(LiveOptions(mqtt_level="fine"))       # the default needs no broker
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -353,6 +369,7 @@ def test_credentials_the_broker_refuses_are_one_line_before_the_loop(tmp_path, c
         assert bad.wait() == 2
         lines = [ln for ln in bad.lines if ln.strip()]
         assert len(lines) == 1 and "refused the connection" in lines[0] and "wrong" not in lines[0], bad.stderr
+        assert f"--mqtt: mqtt://cam:***@127.0.0.1:{b.port}/t4: the broker refused" in lines[0], bad.stderr
         good = LiveProcess(["--video", video, "--skeleton", skel, "--no-realtime", "--quiet", "--device", "cpu",
                             "--mqtt", f"mqtt://cam:right@127.0.0.1:{b.port}/t4"])
         assert good.wait() == 0, good.stderr
@@ -365,7 +382,8 @@ def test_credentials_the_broker_refuses_are_one_line_before_the_loop(tmp_path, c
     (["--mqtt", "http://broker"], "unknown scheme http://"),
     (["--mqtt", "mqtt://broker:0"], "port 0"),
     (["--mqtt", "mqtt://broker", "--mqtt-level", "9"], "--mqtt-level: 9: the model has levels 1-2"),
-    (["--mqtt-every"], "--mqtt-every needs --mqtt"),
+    (["--mqtt-every"], "--mqtt-every: needs --mqtt (the broker to publish to)"),
+    (["--mqtt-level", "1"], "--mqtt-level: 1: needs --mqtt (the broker to publish to)"),
 ])
 def test_bad_mqtt_options_are_one_line_and_exit_2(args, says, clip):
     video, skel, _ = clip
@@ -392,7 +410,8 @@ def test_mqtts_checks_the_broker_certificate(tmp_path, clip):
         untrusted = LiveProcess(args)
         assert untrusted.wait() == 2
         lines = [ln for ln in untrusted.lines if ln.strip()]
-        assert len(lines) == 1 and "TLS with the broker failed" in lines[0], untrusted.stderr
+        assert len(lines) == 1 and f"--mqtt: mqtts://127.0.0.1:{b.port}/t5: TLS with the broker failed" in lines[0], \
+            untrusted.stderr
         trusted = LiveProcess(args, env={"SSL_CERT_FILE": str(cert)})
         assert trusted.wait() == 0, trusted.stderr
         assert "mqtt:" not in trusted.stderr      # connected at once: no note about the broker

@@ -54,8 +54,12 @@ def test_bad_serve_addresses_are_one_line(text, says):
 def test_other_than_loopback_needs_a_token():
     assert check_serve("127.0.0.1:0", None) == ("127.0.0.1", 0)
     assert check_serve("[::1]:0", None) == ("::1", 0)
-    with pytest.raises(EdgeactError, match="--serve-token"):
+    with pytest.raises(EdgeactError, match=r"^address: 0\.0\.0\.0:8080: binding 0\.0\.0\.0 lets other machines watch "
+                                           r"the cameras; give token \(or EDGEACT_SERVE_TOKEN\), or serve on 127\.0\.0\.1$"):
         check_serve("0.0.0.0:8080", None)
+    with pytest.raises(EdgeactError, match=r"^address: \[::1\]80: give PORT, :PORT or HOST:PORT \(e\.g\. 8080, or "
+                                           r"0\.0\.0\.0:8080 with token\)$"):
+        check_serve("[::1]80", None)
     with pytest.raises(EdgeactError, match="^address: host:port: the port is not a number"):
         check_serve("host:port", None)
     with pytest.raises(EdgeactError, match="^token: is empty"):
@@ -68,8 +72,16 @@ def test_a_port_in_use_is_one_line():
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        with pytest.raises(EdgeactError, match=f"--serve 127.0.0.1:{port}: cannot listen: the port is in use"):
+        with pytest.raises(EdgeactError, match=f"^host, port: 127.0.0.1:{port}: cannot listen: the port is in use"):
             bind_listener("127.0.0.1", port)
+        from types import SimpleNamespace
+
+        from edgeact.live.options import LiveOptions
+        from edgeact.live.remote import remote_sinks
+
+        with pytest.raises(EdgeactError, match=f"^serve: 127.0.0.1:{port}: cannot listen: the port is in use"):
+            remote_sinks(LiveOptions(serve=f"127.0.0.1:{port}"), SimpleNamespace(hierarchy=None, meta={}),
+                         end_after=1.0, title="t")
 
 
 # --------------------------------------------------------------------------- a live run
@@ -271,9 +283,11 @@ def test_nothing_listens_without_serve(clip, tmp_path):
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--serve", "0.0.0.0:0"], "--serve-token"),
+    (["--serve", "0.0.0.0:0"], "--serve: 0.0.0.0:0: binding 0.0.0.0 lets other machines watch the cameras; give "
+                               "--serve-token (or EDGEACT_SERVE_TOKEN)"),
     (["--serve", "127.0.0.1:http"], "not a number"),
-    (["--serve", "[::1]80"], "give PORT"),
+    (["--serve", "[::1]80"], "--serve: [::1]80: give PORT, :PORT or HOST:PORT (e.g. 8080, or 0.0.0.0:8080 with "
+                             "--serve-token)"),
 ])
 def test_bad_serve_options_are_one_line_and_exit_2(args, says, clip):
     video, skel, _ = clip
@@ -293,4 +307,4 @@ def test_a_port_in_use_stops_live_before_the_loop(clip):
                             "--serve", f"127.0.0.1:{port}"])
         assert live.wait() == 2
     lines = [ln for ln in live.lines if ln.strip()]
-    assert len(lines) == 1 and "the port is in use" in lines[0], live.stderr
+    assert len(lines) == 1 and f"--serve: 127.0.0.1:{port}: cannot listen: the port is in use" in lines[0], live.stderr

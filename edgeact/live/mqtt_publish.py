@@ -58,8 +58,8 @@ class MqttPublisher:
     def start(self, timeout: float = CONNECT_TIMEOUT) -> None:
         """Connect (waiting up to ``timeout`` s for the broker's answer) and start publishing.
         A refusal retrying cannot fix (credentials, TLS certificate) is an :class:`EdgeactError`;
-        an unreachable or silent broker is a note, and paho keeps retrying."""
-        mqtt = require("paho.mqtt.client", "mqtt", "--mqtt")
+        an unreachable or silent broker is a note, and paho keeps retrying. Errors name ``target``."""
+        mqtt = require("paho.mqtt.client", "mqtt", "publishing to an MQTT broker")
         t = self.target
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
         if t.username:
@@ -78,7 +78,7 @@ class MqttPublisher:
         try:
             client.connect(t.host, t.port, keepalive=self.keepalive)
         except ssl.SSLError as exc:
-            raise EdgeactError(f"--mqtt {t.display}: TLS with the broker failed ({_why(exc)})") from None
+            raise EdgeactError(f"{t.display}: TLS with the broker failed ({_why(exc)})", param="target") from None
         except OSError as exc:
             self._outage = True
             self.on_note(f"mqtt: cannot reach the broker at {t.display} ({_why(exc)}); retrying every "
@@ -93,9 +93,10 @@ class MqttPublisher:
         if self._refused is not None:
             client.loop_stop()
             client.disconnect()
-            raise EdgeactError(f"--mqtt {t.display}: the broker refused the connection: {self._refused}"
+            raise EdgeactError(f"{t.display}: the broker refused the connection: {self._refused}"
                                + (" (check the user and password in the URL)"
-                                  if self._refused in ("Bad user name or password", "Not authorized") else ""))
+                                  if self._refused in ("Bad user name or password", "Not authorized") else ""),
+                               param="target")
         self._thread = threading.Thread(target=self._run, name="edgeact-mqtt", daemon=True)
         self._thread.start()
 

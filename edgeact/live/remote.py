@@ -24,9 +24,10 @@ def check_remote_options(opts) -> None:
 
     if opts.mqtt is None:
         if opts.mqtt_every:
-            raise EdgeactError("--mqtt-every needs --mqtt URL (the broker to publish to)")
+            raise EdgeactError("needs {mqtt} (the broker to publish to)", param="mqtt_every", mention="mqtt")
         if parse_level(opts.mqtt_level) is not None:
-            raise EdgeactError(f"--mqtt-level {opts.mqtt_level} needs --mqtt URL (the broker to publish to)")
+            raise EdgeactError(f"{opts.mqtt_level}: needs {{mqtt}} (the broker to publish to)", param="mqtt_level",
+                               mention="mqtt")
     else:
         with keywords(url="mqtt", text="mqtt_level"):
             parse_mqtt_url(opts.mqtt)
@@ -60,8 +61,9 @@ def remote_sinks(opts, runtime, *, end_after: float, title: str, sources: tuple[
         if opts.mqtt is not None:
             with keywords(url="mqtt"):
                 target = parse_mqtt_url(opts.mqtt)
-            publisher = MqttPublisher(target, on_note=on_note)
-            publisher.start()
+            with keywords(target="mqtt"):
+                publisher = MqttPublisher(target, on_note=on_note)
+                publisher.start()
             sinks.append(MqttSink(publisher, model=identity, level=level, every=opts.mqtt_every,
                                   end_after=end_after, sources=sources))
         if opts.serve is not None:
@@ -71,7 +73,8 @@ def remote_sinks(opts, runtime, *, end_after: float, title: str, sources: tuple[
 
             with keywords(address="serve", token="serve_token"):
                 host, port = check_serve(opts.serve, opts.serve_token)
-            listener = bind_listener(host, port)
+            with keywords(host="serve", port="serve"):
+                listener = bind_listener(host, port)
             telemetry = Telemetry(identity, sources=sources,
                                   mqtt=publisher.counters if publisher is not None else None)
             sinks.append(ServeSink(listener, telemetry, token=opts.serve_token, title=title, on_note=on_note))

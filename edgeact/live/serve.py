@@ -60,8 +60,8 @@ class ServeSink:
                  title: str = "edgeact live", on_note: Optional[Callable[[str], None]] = None,
                  max_fps: float = STREAM_MAX_FPS):
         try:
-            require("starlette", "serve", "--serve")
-            uvicorn = require("uvicorn", "serve", "--serve")
+            require("starlette", "serve", "the remote view")
+            uvicorn = require("uvicorn", "serve", "the remote view")
         except EdgeactError:
             listener.close()
             raise
@@ -82,7 +82,7 @@ class ServeSink:
         if not self._server.started:
             self.hub.close()
             why = f": {self._error[0]}" if self._error else ""
-            raise EdgeactError(f"--serve {self.url}: the web server did not start{why}")
+            raise EdgeactError(f"the web server on {self.url} did not start{why}")
         if on_note is not None:
             on_note(f"serving the remote view on {self.url} (/status.json, /metrics)")
 

@@ -87,7 +87,7 @@ class Telemetry:
 
     def __init__(self, model: Optional[dict] = None, sources: tuple[str, ...] = (DEFAULT_SOURCE,),
                  mqtt: Optional[Callable[[], dict]] = None, viewers: Optional[Callable[[str], int]] = None):
-        require("prometheus_client", "serve", "--serve's /metrics")
+        require("prometheus_client", "serve", "the remote view's /metrics")
         from prometheus_client import CollectorRegistry, Histogram
 
         self.model = dict(model or {})
