@@ -146,7 +146,8 @@ def test_depth_lift_pose_with_and_without_calibration(tmp_path):
 def test_depth_lift_pose_needs_depth_frames():
     lift = DepthLiftPose(Fixed([]))
     assert lift(_depth_frame()) == []
-    with pytest.raises(EdgeactError, match="needs frames with aligned depth.*--realsense"):
+    with pytest.raises(EdgeactError, match=r"needs frames with aligned depth and colour intrinsics: use a RealSense "
+                                           r"camera or recording as the source$"):
         lift(Frame(index=0, t=0.0, image=np.zeros((8, 10, 3), np.uint8)))
     with pytest.raises(EdgeactError, match="depth image 5x4 is not aligned to the 10x8 colour image"):
         lift(_depth_frame(np.ones((4, 5), np.uint16)))

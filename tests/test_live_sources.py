@@ -393,8 +393,13 @@ def test_realsense_bad_recordings_and_no_camera(tmp_path):
     with pytest.raises(EdgeactError, match="junk.bag: cannot open RealSense recording"):
         RealSenseSource(playback=junk)
     if len(rs.context().query_devices()) == 0:
-        with pytest.raises(EdgeactError, match=r"^no RealSense camera connected \(use --bag FILE"):
+        with pytest.raises(EdgeactError, match=r"^no RealSense camera connected \(use playback to play a recording\)$"):
             RealSenseSource()
+        with pytest.raises(EdgeactError) as info:       # the factory's kind of a recording is bag
+            make_source("realsense")
+        assert str(info.value) == "no RealSense camera connected (use bag to play a recording)"
+        name_option(info.value, "live")
+        assert str(info.value) == "no RealSense camera connected (use --bag to play a recording)"
         with pytest.raises(EdgeactError, match="^width: must be a positive integer"):
             RealSenseSource(width=0)
 

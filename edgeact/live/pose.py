@@ -428,7 +428,7 @@ class DepthLiftPose(PoseBackend):
     def _check(frame: Frame) -> None:
         if frame.depth is None or not frame.depth_scale > 0 or frame.intrinsics is None:
             raise EdgeactError("the depth pose backend needs frames with aligned depth and colour intrinsics: "
-                               "use a RealSense camera (--realsense) or recording (--bag FILE)")
+                               "use a RealSense camera or recording as the source")
         if frame.depth.shape != frame.image.shape[:2]:
             raise EdgeactError(f"depth image {frame.depth.shape[1]}x{frame.depth.shape[0]} is not aligned to the "
                                f"{frame.image.shape[1]}x{frame.image.shape[0]} colour image")

@@ -82,7 +82,7 @@ class CameraSource(Source):
                    else "no such file, unreachable stream or unsupported URL")
             if self.exit_on_disconnect:
                 raise SourceLost(f"{self.name}: cannot be opened ({why}); exiting for the supervisor to retry "
-                                 "(--exit-on-disconnect)")
+                                 "({exit_on_disconnect})", mention="exit_on_disconnect")
             raise EdgeactError(f"{self.name}: cannot be opened ({why})")
         cv2 = cv2_module()
         self.fps = sane_fps(cap.get(cv2.CAP_PROP_FPS))

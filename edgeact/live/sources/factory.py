@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Union
 
-from edgeact.errors import EdgeactError, exactly_one
+from edgeact.errors import EdgeactError, exactly_one, keywords
 from edgeact.live.sources.base import Source, StatusCallback
 from edgeact.live.sources.camera import CameraSource
 from edgeact.live.sources.realsense import RealSenseSource
@@ -50,11 +50,12 @@ def make_source(kind: str, value: Union[int, str, Path, None] = None, *, realtim
                             exit_on_disconnect=exit_on_disconnect, on_status=on_status)
     if kind == "video":
         return VideoSource(value, realtime=realtime, loop=loop)  # type: ignore[arg-type]
-    if kind == "bag":
-        return RealSenseSource(playback=value, realtime=realtime)
-    w, h, f = REALSENSE_DEFAULT_MODE
-    return RealSenseSource(serial=None if value is None else str(value), width=width or w, height=height or h,
-                           fps=int(fps or f), realtime=realtime, exit_on_disconnect=exit_on_disconnect)
+    with keywords(playback="bag"):     # a recording is the kind bag here (and open_source's bag)
+        if kind == "bag":
+            return RealSenseSource(playback=value, realtime=realtime)
+        w, h, f = REALSENSE_DEFAULT_MODE
+        return RealSenseSource(serial=None if value is None else str(value), width=width or w, height=height or h,
+                               fps=int(fps or f), realtime=realtime, exit_on_disconnect=exit_on_disconnect)
 
 
 def open_source(*, camera: Union[int, str, None] = None, video: Union[str, Path, None] = None,

@@ -127,11 +127,13 @@ class RealSenseSource(Source):
                    if d.supports(rs.camera_info.serial_number)]
         # checked first: pipeline.start waits ~15 s for a device before saying there is none
         missing = SourceLost if self.exit_on_disconnect else EdgeactError
-        retry = "; exiting for the supervisor to retry (--exit-on-disconnect)" if self.exit_on_disconnect else ""
+        retry = "; exiting for the supervisor to retry ({exit_on_disconnect})" if self.exit_on_disconnect else ""
         if not devices:
-            raise missing(f"no RealSense camera connected (use --bag FILE to play a recording){retry}")
+            raise missing(f"no RealSense camera connected (use {{playback}} to play a recording){retry}",
+                          mention=("playback", "exit_on_disconnect"))
         if serial and str(serial) not in devices:
-            raise missing(f"RealSense {serial}: not connected (connected: {', '.join(devices)}){retry}")
+            raise missing(f"RealSense {serial}: not connected (connected: {', '.join(devices)}){retry}",
+                          mention="exit_on_disconnect")
         cfg = config(True)
         try:
             return cfg, cfg.resolve(rs.pipeline_wrapper(self._pipe)), True
