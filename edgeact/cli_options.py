@@ -215,7 +215,7 @@ RENAMED: dict[str, dict[str, str]] = {
 
 
 PARAMETERS: dict[str, dict[str, str]] = {
-    "live": {"index_or_url": "--camera"},
+    "live": {"index_or_url": "--camera", "cameras": "--camera", "videos": "--video", "streams": "--sources"},
     "export": {"fmt": "--format", "batch": "--batch-size", "calib_data": "--int8-data", "calib_clips": "--int8-clips",
                "calib_method": "--int8-method"},
     "bench model": {"batches": "--batch-size", "precisions": "--precision", "calib_data": "--int8-data"},

@@ -205,6 +205,17 @@ def test_live_errors_name_the_python_keyword_and_the_cli_the_flag(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == "error: --window-seconds: -1.0 must be > 0"
 
 
+def test_the_keywords_live_errors_point_at_are_options_of_live():
+    """Every param and mention a live error names (LiveOptions fields, source_flags' keywords) is an
+    option of the command once the CLI names it."""
+    options = {n for p in _command("live").params for n in p.opts}
+    for keyword in ("streams", "cameras", "videos", "camera", "video", "realsense", "bag", "skeleton", "calibration",
+                    "pose", "save", "show", "jsonl", "mqtt", "mqtt_every", "mqtt_level", "serve", "serve_token",
+                    "window_seconds", "max_window_mb", "exit_on_disconnect", "sources"):
+        assert option_for("live", keyword) in options, keyword
+    assert option_for("live", "streams") == option_for("live", "sources") == "--sources"
+
+
 def test_old_spelling_runs_the_command_and_refuses_both_spellings():
     result = runner.invoke(app, ["bench", "pose", "--imgsz", "100"])     # the library's own check of the value
     assert isinstance(result.exception, EdgeactError) and "multiple of 32" in str(result.exception)

@@ -345,6 +345,25 @@ def test_demo_recognizes_the_synthetic_actions_with_the_bundled_model(tmp_path):
     assert f"{right}/9 clips recognized" in text
 
 
+def test_demo_refuses_another_source_naming_the_fields_and_on_the_cli_the_options():
+    from edgeact.cli_options import name_option
+    from edgeact.live.demo import check_demo_options
+    from edgeact.live.options import LiveOptions
+    from edgeact.live.sources_file import command_line_streams
+
+    with pytest.raises(EdgeactError) as info:
+        check_demo_options(LiveOptions(camera="0", pose="yolo"))
+    assert str(info.value) == "the demo plays its own synthetic clips with their own skeletons: drop camera, pose"
+    name_option(info.value, "live")
+    assert str(info.value) == "the demo plays its own synthetic clips with their own skeletons: drop --camera, --pose"
+    with pytest.raises(EdgeactError) as info:         # repeated --camera: several streams
+        check_demo_options(LiveOptions(streams=command_line_streams(["0", "1"])))
+    name_option(info.value, "live")
+    assert str(info.value).endswith(": drop --sources (or several --camera/--video)")
+    result = runner.invoke(app, ["live", "--demo", "--video", "x.mp4", "--quiet"])
+    assert str(result.exception) == "the demo plays its own synthetic clips with their own skeletons: drop --video"
+
+
 def test_a_lost_camera_with_exit_on_disconnect_exits_75_for_the_supervisor(synth_root, tiny_model, tmp_path):
     """A video file opened as a camera URL ends like an unplugged camera; with
     --exit-on-disconnect the process exits with EX_TEMPFAIL (75), not the bad-input status 2,

@@ -172,6 +172,22 @@ def test_command_line_sources_get_ids_cam0_cam1_in_order():
                                                         ("cam2", "video", Path("a.mp4"))]
 
 
+def test_source_flags_name_their_keywords_and_the_cli_its_options(tmp_path):
+    from edgeact.cli_options import name_option
+    from edgeact.live.sources_file import source_flags
+
+    with pytest.raises(EdgeactError) as info:
+        source_flags(tmp_path / "s.yaml", ["0"])
+    assert str(info.value) == f"sources: {tmp_path / 's.yaml'} names every stream: drop cameras/videos, or add them to the file"
+    name_option(info.value, "live")
+    assert str(info.value) == (f"--sources: {tmp_path / 's.yaml'} names every stream: drop --camera/--video, or add "
+                               "them to the file")
+    with pytest.raises(EdgeactError, match=r"^path: .*none.yaml: no such file$"):
+        read_sources_file(tmp_path / "none.yaml")
+    with pytest.raises(EdgeactError, match=r"^sources: .*none.yaml: no such file$"):
+        source_flags(tmp_path / "none.yaml")
+
+
 def test_a_sources_file_reads_every_kind_with_paths_from_its_folder(tmp_path):
     (tmp_path / "v.mp4").write_bytes(b"x")
     (tmp_path / "c.json").write_text("{}")
@@ -213,9 +229,12 @@ def test_bad_sources_files_are_one_line_naming_the_file_entry_and_problem(tmp_pa
 def test_several_sources_refuse_flags_that_name_one_stream(clips):
     _, sources = clips
     streams = read_sources_file(sources)
-    for extra, flag in ((dict(video=Path("x.mp4")), "drop --video"), (dict(skeleton=Path("x.skeleton")), "--skeleton"),
-                        (dict(calibration=Path("c.json")), "--calibration")):
-        with pytest.raises(EdgeactError, match=flag):
+    for extra, says in ((dict(video=Path("x.mp4")), r"^several sources \(streams or repeated camera/video\) name every "
+                                                    r"stream: drop video$"),
+                        (dict(skeleton=Path("x.skeleton")), r"^skeleton: x.skeleton: with several sources give each "
+                                                            r"stream its own skeleton \(in its entry of a sources file\)"),
+                        (dict(calibration=Path("c.json")), r"^calibration: c.json: with several sources")):
+        with pytest.raises(EdgeactError, match=says):
             run_live(LiveOptions(streams=streams, **FAST, **extra))
     # a per-stream problem names the stream
     bad = (StreamSpec("cam0", "video", streams[0].value, skeleton=streams[0].skeleton),
@@ -254,7 +273,9 @@ def test_the_live_command_takes_a_sources_file_or_repeated_videos(clips, tmp_pat
     # repeated --video: ids cam0, cam1 (poses from YOLO: none here, so no skeleton with two sources)
     run = subprocess.run([*base, "--video", str(door_v), "--video", str(hall_v), "--skeleton", str(door_s)],
                          capture_output=True, text=True, timeout=300)
-    assert run.returncode == 2 and "give each stream its own skeleton in a --sources file" in run.stderr
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1] == (f"error: --skeleton: {door_s}: with several sources give each stream "
+                                                   "its own skeleton (in its entry of a sources file)")
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {id: a, camera: 0}\n- {id: a, camera: 1}\n")
     run = subprocess.run([*base, "--sources", str(bad)], capture_output=True, text=True, timeout=300)
@@ -262,4 +283,8 @@ def test_the_live_command_takes_a_sources_file_or_repeated_videos(clips, tmp_pat
     assert f"{bad}: entry 2: id 'a' is already the id of another entry" in run.stderr
     run = subprocess.run([*base, "--sources", str(sources), "--video", str(door_v)], capture_output=True, text=True,
                          timeout=300)
-    assert run.returncode == 2 and "drop --camera/--video" in run.stderr
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1] == (f"error: --sources: {sources} names every stream: drop "
+                                                   "--camera/--video, or add them to the file")
+    run = subprocess.run([*base, "--sources", str(tmp_path / "none.yaml")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and run.stderr.strip() == f"error: --sources: {tmp_path / 'none.yaml'}: no such file"

@@ -72,7 +72,8 @@ def test_the_issues_120_s_window_at_1080p_is_refused_with_its_figures():
         plan_frames(WindowConfig(seconds=120.0), (1920, 1080), 30.0, min_side=256)
     msg = str(err.value)
     assert "\n" not in msg
-    for figure in ("3602 frames = 22407 MB", "--max-window-mb 1024", "455x256", "1259 MB", "--window-seconds 120"):
+    assert msg.startswith("seconds: 120: a 120 s window") and msg.endswith(": shorten seconds or raise max_mb")
+    for figure in ("3602 frames = 22407 MB", "over max_mb 1024", "455x256", "1259 MB"):
         assert figure in msg, msg
 
 
@@ -82,6 +83,7 @@ def test_a_window_over_the_cap_keeps_its_frames_downscaled_to_fit():
     plan = plan_frames(WindowConfig(seconds=120.0, max_mb=2048), (1920, 1080), 30.0, min_side=256)
     assert plan.stored_size == (580, 326) and plan.stored_bytes == 2_043_198_480
     assert "downscaled to 580x326 (2043 MB)" in plan.note and "22407 MB" in plan.note
+    assert "over the 2048 MB cap on the frames a window holds" in plan.note     # a note: no flag, no keyword
     # 1 s at 10 fps of 160x120: 12 frames = 691 200 B over 0.2 MB: short side floor(120 * 0.538) = 64,
     # long round(160 * 64 / 120) = 85: 12 * 85 * 64 * 3 = 195 840 B
     small = plan_frames(WindowConfig(seconds=1.0, max_mb=0.2), (160, 120), 10.0, min_side=40)
@@ -140,6 +142,7 @@ def test_frames_arriving_faster_than_planned_are_refused_with_the_figures():
         for i in range(31):
             bank.push(Frame(index=i, t=i / 30, image=np.zeros((120, 160, 3), np.uint8)), [], captured=0.0)
     assert i == 12 and "holds 13 frames = 0.212 MB, more than the 12 planned for 10 fps" in str(err.value)
+    assert str(err.value).startswith("max_mb: 0.2: the live window") and str(err.value).endswith("raise max_mb")
 
 
 # --------------------------------------------------------------------------- memory: the command
@@ -152,8 +155,19 @@ def test_live_refuses_a_window_over_max_window_mb_in_one_line(synth_root, tiny_m
     msg = str(result.exception)
     assert "\n" not in msg
     # 0.8 s (the artifact's 24-frame clip) at 30 fps: 26 frames * 57 600 B = 1.5 MB; at 53x40: 165 360 B
-    assert ("a 0.8 s window of 160x120 frames at 30 fps holds up to 26 frames = 1.5 MB, over --max-window-mb 0.1; "
-            "even downscaled to 53x40 (short side = the model's crop size 40) they need 0.165 MB") in msg
+    # raised mid-run (the window plans its frames at the first one): named as the command's options
+    assert msg == ("--window-seconds: 0.8: a 0.8 s window of 160x120 frames at 30 fps holds up to 26 frames = 1.5 MB, "
+                   "over --max-window-mb 0.1; even downscaled to 53x40 (short side = the model's crop size 40) they "
+                   "need 0.165 MB: shorten --window-seconds or raise --max-window-mb")
+    # from Python: run_live names the LiveOptions fields (the window's own are seconds, max_mb)
+    from edgeact.live.app import LiveOptions, run_live
+
+    with pytest.raises(EdgeactError) as info:
+        run_live(LiveOptions(video=video, skeleton=skel, model=str(tiny_model), realtime=False, quiet=True,
+                             device="cpu", max_window_mb=0.1))
+    assert str(info.value).startswith("window_seconds: 0.8: a 0.8 s window of 160x120 frames")
+    assert "over max_window_mb 0.1; " in str(info.value)
+    assert str(info.value).endswith(": shorten window_seconds or raise max_window_mb")
 
 
 def test_live_over_the_cap_decides_on_downscaled_frames_says_so_and_keeps_source_boxes(synth_root, tiny_model,
@@ -229,6 +243,22 @@ def _label_blocks(overlay, source, color, tol=45):
     new = near(overlay) & (1 - cv2.dilate(near(source), np.ones((5, 5), np.uint8)))
     closed = cv2.morphologyEx(new, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     return bool(cv2.erode(closed, np.ones((12, 30), np.uint8)).any())
+
+
+def test_an_overlay_video_opencv_cannot_write_is_an_error_about_save(tmp_path):
+    """Found at the first frame (when the run did not check the extension first): the sink's keyword."""
+    from edgeact.cli_options import name_option
+    from edgeact.live.frames import FrameEvent
+    from edgeact.live.output import OverlaySink
+
+    sink = OverlaySink(save=tmp_path / "out.skeleton")
+    with pytest.raises(EdgeactError) as info:
+        sink.frame(FrameEvent(Frame(index=0, t=0.0, image=np.zeros((48, 64, 3), np.uint8)), []), {})
+    assert str(info.value) == (f"save: {tmp_path / 'out.skeleton'}: OpenCV cannot write a 64x48 video with the "
+                               "extension .skeleton; use .mp4, .avi or .mkv")
+    name_option(info.value, "live")
+    assert str(info.value).startswith(f"--save: {tmp_path / 'out.skeleton'}: OpenCV cannot write")
+    sink.close(None)
 
 
 def test_a_saved_overlay_with_no_realtime_labels_every_frame_after_the_first(synth_root, tiny_model, tmp_path):

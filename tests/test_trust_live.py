@@ -18,6 +18,7 @@ import pytest
 from cli_ok import cli_ok as _ok
 from cli_ok import runner
 from edgeact.cli import app
+from edgeact.cli_options import name_option
 from edgeact.data.ntu import Skeleton, read_skeleton, write_skeleton
 from edgeact.data.synth_render import encode_avi_mjpeg
 from edgeact.errors import EdgeactError, SourceLost
@@ -195,6 +196,31 @@ def test_jsonl_line_left_unfinished_by_a_crash_stays_its_own_line(tmp_path):
     assert lines[0] == '{"t": 0.0, "track"' and json.loads(lines[1])["event"] == "start"
 
 
+def test_a_jsonl_that_cannot_be_written_names_the_keyword_and_on_the_cli_the_option(synth_root, tiny_model, tmp_path):
+    video, skel = _sample(synth_root, 3)
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    out = blocker / "d.jsonl"                    # a file where its folder should be
+    with pytest.raises(EdgeactError, match=rf"^path: {re.escape(str(out))}: cannot write \("):
+        JsonlSink(out)
+    _, exc = _live("--video", video, "--skeleton", skel, "--model", tiny_model, "--jsonl", out, *FAST)
+    assert isinstance(exc, EdgeactError) and str(exc).startswith(f"--jsonl: {out}: cannot write (")
+
+
+def test_a_save_opencv_cannot_write_names_path_and_from_live_options_save(tmp_path):
+    from edgeact.live.options import LiveOptions, check_outputs
+    from edgeact.live.output import check_video_output
+
+    save = tmp_path / "out.skeleton"
+    with pytest.raises(EdgeactError) as info:
+        check_video_output(save)
+    assert str(info.value) == f"path: {save}: OpenCV cannot write a video with the extension .skeleton; use .mp4, .avi or .mkv"
+    with pytest.raises(EdgeactError) as info:
+        check_outputs(LiveOptions(save=save))
+    assert str(info.value) == f"save: {save}: OpenCV cannot write a video with the extension .skeleton; use .mp4, .avi or .mkv"
+    assert os.listdir(tmp_path) == []
+
+
 # --------------------------------------------------------------------------- outputs never over inputs
 
 
@@ -227,7 +253,13 @@ def test_show_without_a_display_fails_first_with_one_line(monkeypatch, tiny_mode
     _, exc = _live("--video", missing, "--model", tiny_model, "--show", "--quiet")
     assert isinstance(exc, EdgeactError)
     assert str(exc) == ("--show: no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); "
-                        "use --save FILE.mp4 for the overlay")
+                        "use --save (a .mp4 file) for the overlay")
+    from edgeact.live.options import LiveOptions, check_options
+
+    with pytest.raises(EdgeactError) as info:      # from Python: the LiveOptions fields
+        check_options(LiveOptions(video=missing, model=str(tiny_model), show=True))
+    assert str(info.value) == ("show: no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); "
+                               "use save (a .mp4 file) for the overlay")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="an X display name")
@@ -262,6 +294,11 @@ def test_a_camera_missing_at_start_exits_75_with_exit_on_disconnect(tiny_model):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: camera 97: cannot be opened (no such device, or in use by another program); "
                       "exiting for the supervisor to retry (--exit-on-disconnect)"]
+    from edgeact.live.sources import CameraSource
+
+    with pytest.raises(SourceLost) as info:        # from Python: the keyword
+        CameraSource(97, exit_on_disconnect=True)
+    assert str(info.value).endswith("; exiting for the supervisor to retry (exit_on_disconnect)")
 
 
 def test_camera_opened_before_the_models_load_counts_no_start_up_drops(tmp_path):
@@ -302,8 +339,13 @@ def test_source_lost_is_what_exit_on_disconnect_raises_for_a_missing_realsense()
         pytest.skip("a RealSense camera is connected")
     from edgeact.live.sources import open_source
 
-    with pytest.raises(SourceLost, match="^no RealSense camera connected"):
+    with pytest.raises(SourceLost, match="^no RealSense camera connected") as lost:
         open_source(realsense=True, exit_on_disconnect=True)
+    assert str(lost.value) == ("no RealSense camera connected (use bag to play a recording); exiting for the "
+                               "supervisor to retry (exit_on_disconnect)")
+    name_option(lost.value, "live")
+    assert str(lost.value) == ("no RealSense camera connected (use --bag to play a recording); exiting for the "
+                               "supervisor to retry (--exit-on-disconnect)")
     with pytest.raises(EdgeactError, match="^no RealSense camera connected") as info:
         open_source(realsense=True)
     assert type(info.value) is EdgeactError

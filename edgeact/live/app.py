@@ -105,6 +105,7 @@ def run_live(opts: LiveOptions, console=None) -> LiveStats:
     """Check the options, open the sources, the classifier and the pose backend (in that order),
     and run until every source ends or Ctrl-C. Damaged or mismatched input is a warning line.
     With several streams every check is made (naming the stream) before any source opens."""
+    from edgeact.errors import keywords
     from edgeact.live.pose import SkeletonReplay
 
     streams = stream_options(opts)
@@ -147,16 +148,21 @@ def run_live(opts: LiveOptions, console=None) -> LiveStats:
         model = str(resolve_model(opts.model))
         start = [{"source": sid, "input": getattr(sources[sid], "name", ""), "model": model,
                   "pose": getattr(poses[sid], "name", kinds[sid][0])} for sid, _, _ in streams]
-        if several:
-            sinks = build_sinks(opts, runtime, console, fps={k: getattr(v, "fps", None) for k, v in sources.items()},
-                                title=f"edgeact live: {len(streams)} streams", start=start,
-                                sections={sid: f"{sid}: {getattr(sources[sid], 'name', '')}" for sid, _, _ in streams})
-        else:
-            source = sources[DEFAULT_SOURCE]
-            sinks = build_sinks(opts, runtime, console, fps=getattr(source, "fps", None),
-                                title=f"edgeact live: {getattr(source, 'name', 'source')}", start=start)
-        stats = run_streams([Stream(sid, sources[sid], poses[sid]) for sid, _, _ in streams], runtime, opts, sinks,
-                            on_note=lambda m: note(m, console))
+        with keywords(path="jsonl"):      # the JSONL sink's file is opts.jsonl
+            if several:
+                sinks = build_sinks(opts, runtime, console,
+                                    fps={k: getattr(v, "fps", None) for k, v in sources.items()},
+                                    title=f"edgeact live: {len(streams)} streams", start=start,
+                                    sections={sid: f"{sid}: {getattr(sources[sid], 'name', '')}"
+                                              for sid, _, _ in streams})
+            else:
+                source = sources[DEFAULT_SOURCE]
+                sinks = build_sinks(opts, runtime, console, fps=getattr(source, "fps", None),
+                                    title=f"edgeact live: {getattr(source, 'name', 'source')}", start=start)
+        # the window's checks mid-run (frames over the memory cap) name its fields: seconds, max_mb
+        with keywords(seconds="window_seconds", max_mb="max_window_mb"):
+            stats = run_streams([Stream(sid, sources[sid], poses[sid]) for sid, _, _ in streams], runtime, opts,
+                                sinks, on_note=lambda m: note(m, console))
     finally:
         for s in sinks:      # also on Ctrl-C: JSON lines flushed, the overlay video finished
             s.close(stats)

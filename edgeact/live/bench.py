@@ -67,7 +67,8 @@ def bench_live(video: Path, runtime, pose, opts: Optional[LiveOptions] = None) -
     timed = _TimedPose(pose)
     source = VideoSource(video, realtime=False)
     try:
-        stats = run_loop(source, timed, runtime, opts, [])
+        with keywords(seconds="window_seconds", max_mb="max_window_mb"):   # the window's checks, mid-run
+            stats = run_loop(source, timed, runtime, opts, [])
     finally:
         source.close()
     s = stats.stage_seconds

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgeact.data.ntu import NtuName
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, keywords
 from edgeact.live.app import LiveOptions, build_sinks, check_options, open_classifier, resolve_model, run_loop
 
 DEMO_PERFORMER = 3     # in the ntu60-xsub test split: never seen by the demo model
@@ -63,15 +63,17 @@ def render_demo_clips(out_dir: Path, *, seed: int = 0, classes: Optional[int] = 
 
 def check_demo_options(opts: LiveOptions) -> None:
     """The demo brings its own clips and skeletons: options naming another source or another pose
-    input would be ignored, so they are refused."""
-    given = [flag for flag, on in (("--camera", opts.camera is not None), ("--video", opts.video is not None),
-                                   ("--realsense", opts.realsense), ("--bag", opts.bag is not None),
-                                   ("--skeleton", opts.skeleton is not None),
-                                   ("--calibration", opts.calibration is not None),
-                                   ("--pose", opts.pose not in ("auto", "skeleton")),
-                                   ("--sources (or several --camera/--video)", bool(opts.streams))) if on]
+    input would be ignored, so they are refused (the message names the fields to drop)."""
+    given = [name for name, on in (("camera", opts.camera is not None), ("video", opts.video is not None),
+                                   ("realsense", opts.realsense), ("bag", opts.bag is not None),
+                                   ("skeleton", opts.skeleton is not None),
+                                   ("calibration", opts.calibration is not None),
+                                   ("pose", opts.pose not in ("auto", "skeleton")),
+                                   ("streams", bool(opts.streams))) if on]
     if given:
-        raise EdgeactError(f"--demo plays its own synthetic clips with their own skeletons: drop {', '.join(given)}")
+        drop = ["{streams} (or several {camera}/{video})" if name == "streams" else "{" + name + "}" for name in given]
+        raise EdgeactError(f"the demo plays its own synthetic clips with their own skeletons: drop {', '.join(drop)}",
+                           mention=tuple(dict.fromkeys([*given, *(("camera", "video") if opts.streams else ())])))
     check_options(opts)
 
 
@@ -86,8 +88,9 @@ def run_demo(opts: LiveOptions, console=None, *, workdir: Optional[Path] = None)
         clips = render_demo_clips(Path(tmp), classes=len(runtime.classes))
         start = {"model": str(resolve_model(opts.model)), "source": f"demo: {len(clips)} synthetic clips",
                  "pose": "skeleton replay"}
-        shared = [s for s in build_sinks(replace(opts, quiet=True), runtime, None, fps=30.0, title="",
-                                         start=start)]
+        with keywords(path="jsonl"):        # the JSONL sink's file is opts.jsonl
+            shared = [s for s in build_sinks(replace(opts, quiet=True), runtime, None, fps=30.0, title="",
+                                             start=start)]
         results = []
         try:
             for i, clip in enumerate(clips, 1):
@@ -101,7 +104,8 @@ def run_demo(opts: LiveOptions, console=None, *, workdir: Optional[Path] = None)
                 source = VideoSource(clip.video, realtime=opts.realtime)
                 pose = SkeletonReplay(clip.skeleton)
                 try:
-                    run_loop(source, pose, runtime, opts, [*shared, *view, collector])
+                    with keywords(seconds="window_seconds", max_mb="max_window_mb"):   # the window, mid-run
+                        run_loop(source, pose, runtime, opts, [*shared, *view, collector])
                 finally:
                     source.close()
                     for s in view:

@@ -123,7 +123,8 @@ def check_outputs(opts: LiveOptions) -> None:
         raise EdgeactError(f"{opts.jsonl} and {opts.save} name the same file; give each its own",
                            param=("jsonl", "save"))
     if opts.save is not None:
-        check_video_output(opts.save)
+        with keywords(path="save"):
+            check_video_output(opts.save)
 
 
 def check_stream_outputs(opts: LiveOptions, streams: Sequence[LiveOptions], ids: Sequence[str]) -> None:
@@ -159,36 +160,39 @@ def check_display(timeout: float = 30.0) -> None:
     on_linux = sys.platform.startswith("linux")
     if on_linux and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise EdgeactError("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); "
-                           "use --save FILE.mp4 for the overlay", param="show")
+                           "use {save} (a .mp4 file) for the overlay", param="show", mention="save")
     try:
         probe = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True,
                                timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise EdgeactError(f"a test window did not open within {timeout:g} s; use --save FILE.mp4 "
-                           "for the overlay", param="show") from None
+        raise EdgeactError(f"a test window did not open within {timeout:g} s; use {{save}} (a .mp4 file) "
+                           "for the overlay", param="show", mention="save") from None
     if probe.returncode == 0:
         return
     lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
     # our own exit message is the last line; a crash (abort) says why in its first
     why = (lines[0] if probe.returncode < 0 else lines[-1]) if lines else f"exit status {probe.returncode}"
-    raise EdgeactError(f"OpenCV cannot open a window here ({why}); use --save FILE.mp4 for the overlay", param="show")
+    raise EdgeactError(f"OpenCV cannot open a window here ({why}); use {{save}} (a .mp4 file) for the overlay",
+                       param="show", mention="save")
 
 
 def stream_options(opts: LiveOptions) -> list[tuple[str, Optional["StreamSpec"], LiveOptions]]:
     """``(id, spec, options)`` per stream: for a one-source run ``("cam0", None, opts)``; for
     ``opts.streams`` each stream's spec and ``opts`` with that stream's source, skeleton and
-    calibration (``--loop`` applies to its video streams)."""
+    calibration (``loop`` applies to its video streams). A source, skeleton or calibration beside
+    ``streams`` is an error naming the fields."""
     if not opts.streams:
         return [(DEFAULT_SOURCE, None, opts)]
-    given = [flag for flag, on in (("--camera", opts.camera is not None), ("--video", opts.video is not None),
-                                   ("--realsense", opts.realsense), ("--bag", opts.bag is not None)) if on]
+    given = [name for name, on in (("camera", opts.camera is not None), ("video", opts.video is not None),
+                                   ("realsense", opts.realsense), ("bag", opts.bag is not None)) if on]
     if given:
-        raise EdgeactError(f"several sources (--sources or repeated --camera/--video) name every stream: drop "
-                           f"{', '.join(given)}")
-    for flag, value in (("--skeleton", opts.skeleton), ("--calibration", opts.calibration)):
+        raise EdgeactError("several sources ({streams} or repeated {camera}/{video}) name every stream: drop "
+                           + ", ".join("{" + name + "}" for name in given),
+                           mention=tuple(dict.fromkeys(("streams", "camera", "video", *given))))
+    for name, value in (("skeleton", opts.skeleton), ("calibration", opts.calibration)):
         if value is not None:
-            raise EdgeactError(f"{flag} {value}: with several sources give each stream its own {flag[2:]} "
-                               "in a --sources file")
+            raise EdgeactError(f"{value}: with several sources give each stream its own {name} (in its entry "
+                               "of a sources file)", param=name)
     out = []
     for spec in opts.streams:
         kind, value = spec.kind, spec.value

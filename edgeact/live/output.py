@@ -18,7 +18,7 @@ from typing import IO, Optional, Sequence, Union
 
 import numpy as np
 
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, keywords
 from edgeact.live.decide import Decision
 from edgeact.live.draw import decision_text, draw_overlay
 from edgeact.live.frames import FrameEvent
@@ -51,7 +51,7 @@ class JsonlSink:
             if self._unfinished_line():
                 self._f.write("\n")     # a line an earlier run left unfinished stays its own line
         except OSError as exc:
-            raise EdgeactError(f"--jsonl {self.path}: cannot write ({exc.strerror})") from None
+            raise EdgeactError(f"{self.path}: cannot write ({exc.strerror})", param="path") from None
         self.lines = 0            # decisions written
         self.extra: dict = {}     # added to every decision (the demo names its clip)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -189,7 +189,7 @@ def _quiet_cv2():
 
 
 def check_video_output(path: Path) -> None:
-    """Refuse a ``--save`` path whose extension OpenCV cannot write, before anything starts: a
+    """Refuse a video ``path`` (``--save``) whose extension OpenCV cannot write, before anything starts: a
     writer of that extension writes one 16x16 frame to a temporary file in the target folder (the
     system temp folder while the target folder does not exist yet), and a file must come out. The
     extension decides the container, so the probe answers for the real video. A folder that cannot
@@ -205,7 +205,7 @@ def check_video_output(path: Path) -> None:
         path = path / f"{DEFAULT_SOURCE}.mp4"
     folder = path.parent if path.parent.is_dir() else Path(tempfile.gettempdir())
     if not os.access(folder, os.W_OK | os.X_OK):   # else a read-only folder would read as a bad extension
-        raise EdgeactError(f"--save {path}: cannot write into the folder {folder} (permission denied)")
+        raise EdgeactError(f"{path}: cannot write into the folder {folder} (permission denied)", param="path")
     # a fresh name, not a file: the writer must create it, or an empty placeholder would pass for output
     probe = folder / f".{path.stem}.probe-{uuid.uuid4().hex[:12]}{path.suffix}"
     try:
@@ -219,8 +219,8 @@ def check_video_output(path: Path) -> None:
     finally:
         probe.unlink(missing_ok=True)
     if not (opened and written):
-        raise EdgeactError(f"--save {path}: OpenCV cannot write a video with {_extension(path)}; "
-                           "use .mp4, .avi or .mkv")
+        raise EdgeactError(f"{path}: OpenCV cannot write a video with {_extension(path)}; use .mp4, .avi or .mkv",
+                           param="path")
 
 
 def overlay_path(save: Path, source: str, several: bool) -> Path:
@@ -253,8 +253,8 @@ class _Writer:
         writer = cv2.VideoWriter(str(self._tmp), _fourcc(self.path), float(self.fps), (w, h))
         if not writer.isOpened():
             writer.release()
-            raise EdgeactError(f"--save {self.path}: OpenCV cannot write a {w}x{h} video with "
-                               f"{_extension(self.path)}; use .mp4, .avi or .mkv")
+            raise EdgeactError(f"{self.path}: OpenCV cannot write a {w}x{h} video with "
+                               f"{_extension(self.path)}; use .mp4, .avi or .mkv", param="path")
         self._writer = writer
 
     def close(self) -> None:
@@ -263,8 +263,8 @@ class _Writer:
         self._writer.release()
         self._writer = None
         if not self._tmp.is_file():   # the writer accepted frames yet wrote nothing: say so, keep no name
-            raise EdgeactError(f"--save {self.path}: OpenCV wrote no video with {_extension(self.path)}; "
-                               "use .mp4, .avi or .mkv")
+            raise EdgeactError(f"{self.path}: OpenCV wrote no video with {_extension(self.path)}; "
+                               "use .mp4, .avi or .mkv", param="path")
         os.replace(self._tmp, self.path)
 
 
@@ -273,7 +273,8 @@ class OverlaySink:
     stream (``show``; press q or Esc to stop) and/or writes a video per stream (``save``, e.g.
     out.mp4, placed by :func:`overlay_path`; :func:`check_video_output` checks its extension
     before the run). ``fps``: the videos' rate, one for all or per stream id; ``several``: the
-    run has several streams (each video and window is named after its stream)."""
+    run has several streams (each video and window is named after its stream). A video that
+    cannot be written, at its first frame or at the end, is an error about ``save``."""
 
     wants_frames = True
 
@@ -301,7 +302,8 @@ class OverlaySink:
             if writer is None:
                 fps = self.fps.get(event.source, 30.0) if isinstance(self.fps, dict) else self.fps
                 writer = self._writers[event.source] = _Writer(self.path_for(event.source), fps or 30.0)
-            writer.write(img)
+            with keywords(path="save"):
+                writer.write(img)
         if self.show:
             cv2.imshow(f"edgeact live: {event.source}" if self.several else "edgeact live", img)
             if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
@@ -311,7 +313,8 @@ class OverlaySink:
         errors = []
         for w in self._writers.values():
             try:
-                w.close()
+                with keywords(path="save"):
+                    w.close()
             except EdgeactError as exc:      # the other streams' videos are still finished
                 errors.append(exc)
         self._writers.clear()

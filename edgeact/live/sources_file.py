@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from edgeact.errors import EdgeactError
+from edgeact.errors import EdgeactError, keywords
 from edgeact.live.sources import SOURCE_KINDS
 
 ENTRY_KEYS = ("id", *SOURCE_KINDS, "skeleton", "calibration")
@@ -70,12 +70,14 @@ def command_line_streams(cameras: Sequence[str] = (), videos: Sequence[Path] = (
 def source_flags(sources: Optional[Path], cameras: Sequence[str] = (), videos: Sequence[Path] = ()) -> dict:
     """The ``live`` command's source flags as :class:`~edgeact.live.options.LiveOptions` fields:
     ``camera`` / ``video`` for one source, ``streams`` for a ``--sources`` file or several
-    ``--camera`` / ``--video`` (a sources file beside them is an error)."""
+    ``--camera`` / ``--video`` (a sources file beside them is an error about ``sources``)."""
     cameras, videos = list(cameras or ()), list(videos or ())
     if sources is not None:
         if cameras or videos:
-            raise EdgeactError(f"--sources {sources} names every stream: drop --camera/--video, or add them to the file")
-        return {"camera": None, "video": None, "streams": read_sources_file(sources)}
+            raise EdgeactError(f"{sources} names every stream: drop {{cameras}}/{{videos}}, or add them to the file",
+                               param="sources", mention=("cameras", "videos"))
+        with keywords(path="sources"):
+            return {"camera": None, "video": None, "streams": read_sources_file(sources)}
     if len(cameras) + len(videos) > 1:
         return {"camera": None, "video": None, "streams": command_line_streams(cameras, videos)}
     return {"camera": cameras[0] if cameras else None, "video": videos[0] if videos else None, "streams": ()}
@@ -89,7 +91,7 @@ def read_sources_file(path: Union[str, Path]) -> tuple[StreamSpec, ...]:
 
     path = Path(path)
     if not path.exists():
-        raise EdgeactError(f"--sources {path}: no such file")
+        raise EdgeactError(f"{path}: no such file", param="path")
     require_regular_file(path, "sources file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

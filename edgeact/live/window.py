@@ -122,9 +122,9 @@ class FramePlan:
         if not self.downscaled:
             return None
         w, h = self.stored_size
-        return (f"{self._what()} = {_mb(self.full_bytes)}, over --max-window-mb {self.cap_mb:g}: frames are "
-                f"kept downscaled to {w}x{h} ({_mb(self.stored_bytes)}), so crops are resampled twice and "
-                f"decisions can differ from full-size ones")
+        return (f"{self._what()} = {_mb(self.full_bytes)}, over the {self.cap_mb:g} MB cap on the frames a "
+                f"window holds: they are kept downscaled to {w}x{h} ({_mb(self.stored_bytes)}), so crops are resampled "
+                f"twice and decisions can differ from full-size ones")
 
 
 def plan_frames(config: WindowConfig, frame_size: tuple[int, int], fps: Optional[float], *,
@@ -134,7 +134,8 @@ def plan_frames(config: WindowConfig, frame_size: tuple[int, int], fps: Optional
     The ring holds the frames within ``seconds`` of the newest: ``floor(seconds * fps) + 1``, plus
     one for timestamp jitter. When they exceed ``config.max_mb`` at full size, the largest size
     (aspect ratio kept) whose frames fit is chosen; a size whose short side is below ``min_side``
-    (the model's ``resize``: below it every crop would be enlarged) is refused with the figures."""
+    (the model's ``resize``: below it every crop would be enlarged) is refused with the figures, an
+    error about ``config``'s ``seconds`` that points at its ``max_mb``."""
     assumed = not fps
     rate = float(fps) if fps else ASSUMED_FPS
     n = math.floor(config.seconds * rate + 1e-6) + 2
@@ -154,7 +155,8 @@ def plan_frames(config: WindowConfig, frame_size: tuple[int, int], fps: Optional
     while m >= least and plan(_size_with_short_side((w, h), m)).stored_bytes > cap:
         m -= 1                                      # rounding the long side can overshoot by a pixel
     if m < least:
-        raise EdgeactError(_refusal(plan(_size_with_short_side((w, h), least)), min_side))
+        raise EdgeactError(_refusal(plan(_size_with_short_side((w, h), least)), min_side), param="seconds",
+                           mention=("max_mb", "seconds"))
     return plan(_size_with_short_side((w, h), m))
 
 
@@ -163,8 +165,8 @@ def _refusal(smallest: FramePlan, min_side: int) -> str:
     floor = (f"even downscaled to {lw}x{lh} (short side = the model's crop size {min_side}) they need "
              f"{_mb(smallest.stored_bytes)}" if smallest.downscaled else
              f"the frames are no larger than the model's crop size {min_side}, so they are not downscaled")
-    return (f"--window-seconds {smallest.seconds:g}: {smallest._what()} = {_mb(smallest.full_bytes)}, over "
-            f"--max-window-mb {smallest.cap_mb:g}; {floor}: shorten --window-seconds or raise --max-window-mb")
+    return (f"{smallest.seconds:g}: {smallest._what()} = {_mb(smallest.full_bytes)}, over {{max_mb}} "
+            f"{smallest.cap_mb:g}; {floor}: shorten {{seconds}} or raise {{max_mb}}")
 
 
 @dataclass
@@ -271,9 +273,9 @@ class WindowBank:
         if self._bytes > cap:
             p = self.plan
             rate = f"{p.fps:g} fps" + (" (assumed)" if p.fps_assumed else "")
-            raise EdgeactError(f"--max-window-mb {self.config.max_mb:g}: the live window holds {len(self._ring)} "
+            raise EdgeactError(f"{self.config.max_mb:g}: the live window holds {len(self._ring)} "
                                f"frames = {_mb(self._bytes)}, more than the {p.frames} planned for {rate}: "
-                               f"the source delivers frames faster; raise --max-window-mb")
+                               "the source delivers frames faster; raise {max_mb}", param="max_mb", mention="max_mb")
 
     @property
     def tracks(self) -> list[int]:
