@@ -191,7 +191,7 @@ def test_save_with_an_extension_opencv_cannot_write_is_one_line_before_the_run(s
         result, exc = _live("--video", video, "--skeleton", skel, "--model", tiny_model, "--save", save,
                             "--jsonl", jsonl, *FAST)
         assert isinstance(exc, EdgeactError), result.output
-        assert str(exc) == f"--save {save}: OpenCV cannot write a video with {ext}; use .mp4, .avi or .mkv"
+        assert str(exc) == f"--save: {save}: OpenCV cannot write a video with {ext}; use .mp4, .avi or .mkv"
         assert not jsonl.exists() and not save.parent.exists()       # refused before anything started
     assert os.listdir(tmp_path) == []                                # the probe left nothing behind
 
@@ -210,6 +210,6 @@ def test_a_real_run_with_a_bad_extension_no_longer_ends_in_a_missing_file_error(
     result = _edgeact("live", "--video", video, "--skeleton", skel, "--model", tiny_model, "--save", "out.skeleton",
                       *FAST, cwd=tmp_path, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip() == ("error: --save out.skeleton: OpenCV cannot write a video with the extension "
+    assert result.stderr.strip() == ("error: --save: out.skeleton: OpenCV cannot write a video with the extension "
                                      ".skeleton; use .mp4, .avi or .mkv")
     assert os.listdir(tmp_path) == []
