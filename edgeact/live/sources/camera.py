@@ -46,8 +46,9 @@ class CameraSource(Source):
     clock at capture minus the time of open. ``width``/``height``/``fps`` are requests to the driver
     (it may pick the nearest mode: ``size``/``fps`` say what it gave).
 
-    The reader thread starts at open; frames it overwrites before the first ``read()`` (while the
-    caller loads its models) are not counted as ``dropped``.
+    The reader thread starts at open; frames it overwrites before the first frame ``read()``
+    returns (while the caller loads its models) are not counted as ``dropped``: ``dropped`` is
+    the gaps in the indices read returns.
 
     A camera that cannot be opened at start is an :class:`EdgeactError`, or with
     ``exit_on_disconnect`` a :class:`SourceLost` (exit status 75: a USB camera that enumerates late
@@ -186,13 +187,15 @@ class CameraSource(Source):
 
     def read(self) -> Optional[Frame]:
         with self._cond:
-            if not self._reading:       # what start-up passed over was never the loop's to miss
-                self._reading = True
-                self.dropped = 0
             while self._slot is None and not self._ended and not self._closed.is_set():
                 self._cond.wait()
             if self._slot is not None and not self._closed.is_set():
                 frame, self._slot = self._slot, None
+                # what came before the first frame returned was never the loop's to miss, including
+                # what the thread overwrote while this first read waited for the lock
+                if not self._reading:
+                    self._reading = True
+                    self.dropped = 0
                 return frame
             if self._error is not None and not self._closed.is_set():
                 raise SourceLost(self._error)
