@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edgeact.data.ntu import NtuName
 from edgeact.data.synth import SynthConfig, write_sample
+from video_frames import read_video
 
 FPS = 30.0
 
@@ -55,13 +56,7 @@ def two_action_clip(out: Path, actions: tuple[int, int] = (1, 4), seed: int = 0)
         parts.append((video, skel))
     frames = []
     for video, _ in parts:
-        cap = cv2.VideoCapture(str(video))
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            frames.append(f)
-        cap.release()
+        frames += read_video(video)[0]
     h, w = frames[0].shape[:2]
     video_out = out / "two_actions.avi"
     writer = cv2.VideoWriter(str(video_out), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (w, h))

@@ -21,6 +21,7 @@ from edgeact.live.frames import Frame, Person
 from edgeact.live.window import Stride, WindowBank, WindowConfig
 from edgeact.types import InputSpec
 from live_clip import DecisionCollector
+from video_frames import read_video
 
 SPEC = InputSpec(frames=4, size=32, resize=40)
 
@@ -40,16 +41,7 @@ def _decisions(path):
 
 
 def _decode(video):
-    import cv2
-
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    return frames
+    return read_video(video)[0]
 
 
 # --------------------------------------------------------------------------- shared preprocessing

@@ -20,6 +20,7 @@ from edgeact.live.draw import UNCERTAIN_COLOR, draw_label, draw_overlay, label_s
 from edgeact.live.frames import Frame, Person
 from edgeact.live.window import DEFAULT_MAX_WINDOW_MB, WindowBank, WindowConfig, plan_frames, window_job_clips
 from edgeact.types import InputSpec
+from video_frames import read_video
 
 SPEC = InputSpec(frames=4, size=32, resize=40)
 FRAME_BYTES_1080P = 1920 * 1080 * 3      # 6 220 800
@@ -31,17 +32,7 @@ def _sample(root, action):
 
 
 def _decode(video):
-    import cv2
-
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
-    return frames
+    return read_video(video)[0]
 
 
 def _decisions(path):

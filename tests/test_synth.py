@@ -8,7 +8,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -18,6 +17,7 @@ from edgeact.data.ntu import NtuName, parse_name, read_skeleton, split_of
 from edgeact.data.synth import META_NAME, SynthConfig, generate, sample_names, synthesize
 from edgeact.data.synth_motion import JOINT_NAMES, SYNTH_CLASSES, MotionParams, Performer, animate
 from edgeact.errors import EdgeactError
+from video_frames import read_video
 
 TINY = SynthConfig(seed=3, classes=2, performers=2, cameras=2, setups=1, replications=1, frames=16,
                    width=160, height=120)
@@ -45,19 +45,6 @@ def _skeleton_text_values(path: Path) -> tuple[int, list[np.ndarray]]:
         i += 27
     return t, frames
 
-
-def _video_frames(path: Path) -> tuple[list[np.ndarray], float]:
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), path
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    out = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        out.append(frame)
-    cap.release()
-    return out, fps
 
 
 def test_layout_and_names(tiny):
@@ -88,8 +75,8 @@ def test_same_seed_same_bytes_other_seed_differs(tiny, tmp_path):
     for p in (tiny / "nturgb+d_skeletons").iterdir():
         assert (again / "nturgb+d_skeletons" / p.name).read_bytes() == p.read_bytes()
     name = "S001C002P001R001A002_rgb.avi"
-    a, _ = _video_frames(tiny / "nturgb+d_rgb" / name)
-    b, _ = _video_frames(again / "nturgb+d_rgb" / name)
+    a, _ = read_video(tiny / "nturgb+d_rgb" / name)
+    b, _ = read_video(again / "nturgb+d_rgb" / name)
     assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
     other = tmp_path / "other"
     generate(other, replace(TINY, seed=4))
@@ -100,7 +87,7 @@ def test_same_seed_same_bytes_other_seed_differs(tiny, tmp_path):
 def test_video_read_back_matches_skeleton(tiny):
     for skel_path in sorted((tiny / "nturgb+d_skeletons").iterdir()):
         t, _ = _skeleton_text_values(skel_path)
-        frames, fps = _video_frames(tiny / "nturgb+d_rgb" / (skel_path.stem + "_rgb.avi"))
+        frames, fps = read_video(tiny / "nturgb+d_rgb" / (skel_path.stem + "_rgb.avi"))
         assert len(frames) == t == read_skeleton(skel_path).num_frames
         assert frames[0].shape == (120, 160, 3)
         assert fps == pytest.approx(30.0)
@@ -158,7 +145,7 @@ def test_person_is_drawn_inside_the_skeleton_colour_box(tiny):
         with_person = synthesize(TINY, name)
         empty = synthesize(TINY, name, person=False)
         changed = (with_person.frames != empty.frames).any(axis=-1)            # (T, H, W)
-        decoded, _ = _video_frames(tiny / "nturgb+d_rgb" / f"{name.name}_rgb.avi")
+        decoded, _ = read_video(tiny / "nturgb+d_rgb" / f"{name.name}_rgb.avi")
         xy = with_person.skeleton.color_xy[:, 0]                               # (T, 25, 2)
         h, w = changed.shape[1:]
         rows, cols = np.mgrid[0:h, 0:w]
@@ -333,7 +320,7 @@ def test_cli_generates_and_refuses_non_empty(tmp_path):
     assert result.exit_code == 0, result.output
     assert "wrote 1 clips" in result.output and "s per clip" in result.output
     assert (out / "nturgb+d_skeletons" / "S001C001P001R001A001.skeleton").is_file()
-    frames, _ = _video_frames(out / "nturgb+d_rgb" / "S001C001P001R001A001_rgb.avi")
+    frames, _ = read_video(out / "nturgb+d_rgb" / "S001C001P001R001A001_rgb.avi")
     assert frames[0].shape == (48, 64, 3)
     result = runner.invoke(app, args)
     assert isinstance(result.exception, EdgeactError) and str(out) in str(result.exception)
