@@ -151,3 +151,14 @@ class LiveProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.wait(30)
+
+
+def refused_line(clip: tuple[Path, Path, int], args: list) -> str:
+    """The one line ``edgeact live`` over ``clip`` (from :func:`two_action_clip`) prints when it
+    refuses ``args`` with exit status 2; anything else fails the test, showing its stderr."""
+    video, skel, _ = clip
+    live = LiveProcess(["--video", video, "--skeleton", skel, "--no-realtime", "--quiet", "--device", "cpu", *args])
+    assert live.wait() == 2, live.stderr
+    lines = [ln for ln in live.lines if ln.strip()]
+    assert len(lines) == 1, live.stderr
+    return lines[0]

@@ -20,6 +20,8 @@ from edgeact.types import InputSpec
 
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory):
+    """Overrides conftest's ``synth_root`` for this module: three performers, two cameras and two
+    setups, so every split of prep's index has train and test samples."""
     root = tmp_path_factory.mktemp("e2e") / "synth"
     _ok(["synth", "--out", root, "--seed", "3", "--num-classes", "4", "--performers", "3", "--cameras", "2",
          "--setups", "2", "--replications", "1", "--video-frames", "20", "--video-width", "160",

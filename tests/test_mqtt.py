@@ -20,7 +20,7 @@ from edgeact.errors import EdgeactError
 from edgeact.live.decide import Decision, Scored
 from edgeact.live.mqtt_events import ActionTracker
 from edgeact.live.mqtt_url import check_level, parse_level, parse_mqtt_url
-from live_clip import LiveProcess, free_port, two_action_clip
+from live_clip import LiveProcess, free_port, refused_line, two_action_clip
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").is_file() else None)
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
@@ -386,11 +386,8 @@ def test_credentials_the_broker_refuses_are_one_line_before_the_loop(tmp_path, c
     (["--mqtt-level", "1"], "--mqtt-level: 1: needs --mqtt (the broker to publish to)"),
 ])
 def test_bad_mqtt_options_are_one_line_and_exit_2(args, says, clip):
-    video, skel, _ = clip
-    live = LiveProcess(["--video", video, "--skeleton", skel, "--no-realtime", "--quiet", "--device", "cpu", *args])
-    assert live.wait() == 2
-    lines = [ln for ln in live.lines if ln.strip()]
-    assert len(lines) == 1 and says in lines[0], live.stderr
+    line = refused_line(clip, args)
+    assert says in line, line
 
 
 @pytest.mark.skipif(MOSQUITTO is None or shutil.which("openssl") is None,

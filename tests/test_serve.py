@@ -20,7 +20,7 @@ import pytest
 
 from edgeact.errors import EdgeactError
 from edgeact.live.serve_address import bind_listener, check_serve, parse_serve_address
-from live_clip import LiveProcess, two_action_clip
+from live_clip import LiveProcess, refused_line, two_action_clip
 
 pytest.importorskip("starlette", reason="needs starlette (pip install 'edgeact[serve]')")
 pytest.importorskip("uvicorn", reason="needs uvicorn (pip install 'edgeact[serve]')")
@@ -208,6 +208,14 @@ def test_the_page_shows_the_stream_and_the_current_action(clip, tmp_path):
         live.kill()
 
 
+def _wait_viewers(url: str, n: int, why: str, timeout: float = 30.0) -> None:
+    """Wait until ``/status.json`` counts ``n`` viewers of cam0; ``why`` fails the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while _status(url)["sources"][0]["viewers"] != n:
+        assert time.monotonic() < deadline, why
+        time.sleep(0.1)
+
+
 def test_a_stalled_viewer_does_not_stall_the_loop(clip):
     video, skel, _ = clip
     live = LiveProcess(["--video", video, "--skeleton", skel, "--loop", "--quiet", "--device", "cpu",
@@ -221,10 +229,7 @@ def test_a_stalled_viewer_does_not_stall_the_loop(clip):
         viewer.sendall(b"GET /video/cam0.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
         head = viewer.recv(4096)
         assert b"200" in head.split(b"\r\n")[0] and b"multipart/x-mixed-replace" in head
-        deadline = time.monotonic() + 30
-        while _status(url)["sources"][0]["viewers"] != 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        _wait_viewers(url, 1, "the stream is not counted as a viewer")
         before = _status(url)["sources"][0]
         time.sleep(3.0)                                    # the viewer reads nothing meanwhile
         after = _status(url)["sources"][0]
@@ -232,10 +237,7 @@ def test_a_stalled_viewer_does_not_stall_the_loop(clip):
         assert after["frames"] - before["frames"] >= 45, (before, after)
         assert after["decisions"] > before["decisions"]
         viewer.close()                                     # a vanished viewer is let go
-        deadline = time.monotonic() + 30
-        while _status(url)["sources"][0]["viewers"] != 0:
-            assert time.monotonic() < deadline, "the closed stream still counts as a viewer"
-            time.sleep(0.2)
+        _wait_viewers(url, 0, "the closed stream still counts as a viewer")
         assert live.interrupt() == 130
     finally:
         live.kill()
@@ -290,11 +292,8 @@ def test_nothing_listens_without_serve(clip, tmp_path):
                              "--serve-token)"),
 ])
 def test_bad_serve_options_are_one_line_and_exit_2(args, says, clip):
-    video, skel, _ = clip
-    live = LiveProcess(["--video", video, "--skeleton", skel, "--no-realtime", "--quiet", "--device", "cpu", *args])
-    assert live.wait() == 2
-    lines = [ln for ln in live.lines if ln.strip()]
-    assert len(lines) == 1 and says in lines[0], live.stderr
+    line = refused_line(clip, args)
+    assert says in line, line
 
 
 def test_a_port_in_use_stops_live_before_the_loop(clip):
